@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The ABI between host programs (libuvsock) and uvsockd: control messages on a unix
+ * SOCK_SEQPACKET socket, and a shared-memory segment per connected socket.
+ *
+ * Every socket has an anchor: one end of a unix SOCK_SEQPACKET socketpair that the daemon
+ * creates and passes to the program. The program uses the anchor's fd as the socket's fd,
+ * so poll/epoll/dup/fork/close are kernel operations on it; the daemon sees the program's
+ * last close as a hang-up on its end. One-byte messages on the anchor are doorbells.
+ *
+ * Wake-up protocol (no lost wake-ups, no system call while both sides are busy):
+ * a side that is about to sleep sets its *_wait word, issues a full fence, re-checks what
+ * it waits for, and only then sleeps; a side that changes something issues a full fence
+ * and, if it wins the exchange of the other side's *_wait word to 0, sends one doorbell.
+ */
+#ifndef UVS_IPC_H
+#define UVS_IPC_H
+
+#include <assert.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "uvs_ring.h"
+
+#define UVS_IPC_MAGIC 0x31737675u /* "uvs1" */
+#define UVS_IPC_VERSION 1u
+#define UVS_CONTROL_DEFAULT "/run/uvsock/uvsock.sock"
+#define UVS_CONTROL_ENV "UVSOCK_CONTROL"
+
+/* Socket states as published in the segment. */
+enum uvs_sock_state {
+	UVS_SS_UNCONNECTED = 0,
+	UVS_SS_CONNECTING,
+	UVS_SS_CONNECTED,
+	UVS_SS_DISCONNECTED, /* over on the wire; remaining data can still be read */
+};
+
+/* daemon_wait bits: what the daemon wants a doorbell for. */
+#define UVS_DWAIT_TX 1u       /* the program queued data in tx */
+#define UVS_DWAIT_CONSUMED 2u /* the program consumed rx data (credit can be returned) */
+
+/* A SEQPACKET message in a ring: this header, then len payload bytes. In rx (daemon to
+ * program) a record is one whole message; in tx a message may be several records, the last
+ * one carrying UVS_SEQ_EOM. */
+struct uvs_rec {
+	uint32_t len;
+	uint32_t flags; /* UVS_SEQ_EOM | UVS_SEQ_EOR */
+};
+#define UVS_REC_SIZE 8u
+
+struct uvs_shm {
+	/* written once by the daemon at creation; the daemon never reads them back */
+	uint32_t magic;
+	uint32_t version;
+	uint32_t size;
+	uint32_t type;
+	uint32_t rx_off, rx_size;
+	uint32_t tx_off, tx_size;
+	uint32_t local_cid, local_port, peer_cid, peer_port;
+
+	/* published by the daemon */
+	_Alignas(UVS_CACHE_LINE) uint32_t state; /* enum uvs_sock_state */
+	int32_t err;             /* pending socket error, negative errno (SO_ERROR) */
+	uint32_t peer_shut;      /* UVS_SHUTDOWN_* received from the peer */
+	uint32_t peer_buf_alloc; /* the peer's receive buffer: SEQPACKET EMSGSIZE limit */
+
+	_Alignas(UVS_CACHE_LINE) uint32_t app_wait;    /* program sleeps: doorbell it */
+	_Alignas(UVS_CACHE_LINE) uint32_t daemon_wait; /* UVS_DWAIT_* */
+	_Alignas(UVS_CACHE_LINE) uint32_t fwd_cnt;     /* payload bytes the program consumed */
+
+	struct uvs_ring_idx rx; /* daemon produces, program consumes */
+	struct uvs_ring_idx tx; /* program produces, daemon consumes */
+};
+static_assert(offsetof(struct uvs_shm, state) == 64, "published state on its own line");
+static_assert(offsetof(struct uvs_shm, rx) % UVS_CACHE_LINE == 0, "ring indexes aligned");
+static_assert(sizeof(struct uvs_shm) <= 4096, "segment header fits one page");
+#define UVS_SHM_HDR_SIZE 4096u
+
+/* Control requests. */
+enum uvs_ctl_op {
+	UVS_CTL_HELLO = 1, /* a: version -> a: daemon pid, b: local cid */
+	UVS_CTL_SOCKET,    /* a: type -> sock, fd: anchor */
+	UVS_CTL_BIND,      /* sock, a: cid, b: port -> a: port */
+	UVS_CTL_LISTEN,    /* sock, a: backlog */
+	UVS_CTL_CONNECT,   /* sock, a: cid, b: port -> fd: segment (memfd) */
+	UVS_CTL_ACCEPT,    /* sock -> sock, a: peer cid, b: peer port, fds: anchor, segment */
+	UVS_CTL_SHUTDOWN,  /* sock, a: UVS_SHUTDOWN_* */
+	UVS_CTL_SETOPT,    /* sock, a: level, b: name, val */
+	UVS_CTL_GETOPT,    /* sock, a: level, b: name -> val */
+	UVS_CTL_GETNAME,   /* sock -> a: local cid, b: local port */
+	UVS_CTL_OP_MAX,
+};
+
+struct uvs_ctl_req {
+	uint32_t op;
+	uint32_t seq;
+	uint64_t sock;
+	uint32_t a, b;
+	uint64_t val;
+};
+
+struct uvs_ctl_resp {
+	uint32_t op;
+	uint32_t seq;
+	int32_t rc; /* 0 or negative errno */
+	uint32_t nfds;
+	uint64_t sock;
+	uint32_t a, b;
+	uint64_t val;
+};
+
+/**
+ * Check a control request received from a program: size and op. Pure.
+ * @return 0 or -EINVAL.
+ */
+static inline int
+uvs_ctl_req_check(const void *buf, size_t len)
+{
+	const struct uvs_ctl_req *r = buf;
+
+	if (len != sizeof(*r))
+		return -EINVAL;
+	if (r->op < UVS_CTL_HELLO || r->op >= UVS_CTL_OP_MAX)
+		return -EINVAL;
+	return 0;
+}
+
+#endif /* UVS_IPC_H */

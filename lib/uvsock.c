@@ -1,0 +1,1147 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Implementation notes
+ *
+ * State: one process-wide struct client (the control connection, its lock, and the
+ * fd -> socket table). The table is two-level (UVS_FDT_CHUNK entries per chunk), chunks
+ * are allocated on first use and never freed, so a lookup is two loads and no lock.
+ *
+ * Control path: one synchronous request/response at a time on the control socket, under
+ * client.lock. Data path: the rings of the socket's segment, under the socket's send or
+ * receive lock (two threads sending on one socket must not interleave their bytes); no
+ * system call while the ring has data or space. Waiting follows the protocol in uvs_ipc.h:
+ * drain doorbells, set app_wait, fence, re-check, then poll() on the anchor.
+ *
+ * The daemon's end of the anchor closes when the daemon dies: the anchor then reports
+ * hang-up, and the socket behaves as one reset by its peer (EOF, then EPIPE).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "uvs_ipc.h"
+#include "uvs_proto.h"
+#include "uvsock.h"
+
+/* fd table geometry: 1024 chunks of 1024 entries cover fds below 2^20 (RLIMIT_NOFILE's
+ * usual hard limit). */
+#define UVS_FDT_CHUNK 1024u
+#define UVS_FDT_CHUNKS 1024u
+/* Doorbells drained per read: they are one byte each. */
+#define UVS_DOORBELL_BATCH 64
+
+struct usock {
+	int fd;
+	int type;
+	uint64_t id;
+	bool nonblock;
+	bool listening;
+	bool shut_rd, shut_wr;
+	bool daemon_gone;
+	pthread_mutex_t tx_lock, rx_lock;
+	struct uvs_shm *shm;
+	size_t shm_size;
+	struct uvs_ring rx, tx;
+	struct timespec rcvtimeo, sndtimeo;
+	uint64_t buf_size, buf_min, buf_max;
+	int rcvlowat;
+};
+
+static struct {
+	pthread_mutex_t lock; /* control connection */
+	int ctl_fd;
+	uint32_t seq;
+	uint32_t local_cid;
+	struct usock **chunks[UVS_FDT_CHUNKS];
+} client = { .lock = PTHREAD_MUTEX_INITIALIZER, .ctl_fd = -1 };
+
+static struct usock *
+fdt_get(int fd)
+{
+	struct usock **chunk;
+
+	if (fd < 0 || (unsigned int)fd >= UVS_FDT_CHUNK * UVS_FDT_CHUNKS)
+		return NULL;
+	chunk = __atomic_load_n(&client.chunks[fd / UVS_FDT_CHUNK], __ATOMIC_ACQUIRE);
+	if (chunk == NULL)
+		return NULL;
+	return __atomic_load_n(&chunk[fd % UVS_FDT_CHUNK], __ATOMIC_ACQUIRE);
+}
+
+/* Called with client.lock held. */
+static int
+fdt_set(int fd, struct usock *s)
+{
+	struct usock **chunk;
+
+	if (fd < 0 || (unsigned int)fd >= UVS_FDT_CHUNK * UVS_FDT_CHUNKS)
+		return -EMFILE;
+	chunk = client.chunks[fd / UVS_FDT_CHUNK];
+	if (chunk == NULL) {
+		chunk = calloc(UVS_FDT_CHUNK, sizeof(*chunk));
+		if (chunk == NULL)
+			return -ENOMEM;
+		__atomic_store_n(&client.chunks[fd / UVS_FDT_CHUNK], chunk, __ATOMIC_RELEASE);
+	}
+	__atomic_store_n(&chunk[fd % UVS_FDT_CHUNK], s, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* --- control connection --- */
+
+static int
+ctl_connect_locked(void)
+{
+	const char *path = getenv(UVS_CONTROL_ENV);
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct uvs_ctl_req req = { .op = UVS_CTL_HELLO, .a = UVS_IPC_VERSION };
+	struct uvs_ctl_resp resp;
+	ssize_t n;
+	int fd;
+
+	if (client.ctl_fd >= 0)
+		return 0;
+	if (path == NULL || path[0] == '\0')
+		path = UVS_CONTROL_DEFAULT;
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -EAFNOSUPPORT;
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		close(fd);
+		/* No daemon: answer as a host without vsock support would. */
+		return -EAFNOSUPPORT;
+	}
+	if (send(fd, &req, sizeof(req), MSG_NOSIGNAL) != sizeof(req)) {
+		close(fd);
+		return -EAFNOSUPPORT;
+	}
+	n = recv(fd, &resp, sizeof(resp), 0);
+	if (n != sizeof(resp) || resp.rc != 0) {
+		close(fd);
+		return -EAFNOSUPPORT;
+	}
+	client.local_cid = resp.b;
+	client.ctl_fd = fd;
+	return 0;
+}
+
+/* One request, one response with up to two fds. The control connection is reopened once
+ * if the daemon restarted since it was opened. */
+static int
+ctl_call(struct uvs_ctl_req *req, struct uvs_ctl_resp *resp, int fds[2])
+{
+	char cbuf[CMSG_SPACE(2 * sizeof(int))];
+	struct iovec iov = { .iov_base = resp, .iov_len = sizeof(*resp) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cm;
+	int rc, attempt;
+	ssize_t n;
+
+	pthread_mutex_lock(&client.lock);
+	for (attempt = 0; attempt < 2; attempt++) {
+		rc = ctl_connect_locked();
+		if (rc < 0)
+			goto out;
+		req->seq = ++client.seq;
+		if (send(client.ctl_fd, req, sizeof(*req), MSG_NOSIGNAL) == sizeof(*req))
+			break;
+		close(client.ctl_fd);
+		client.ctl_fd = -1;
+	}
+	if (attempt == 2) {
+		rc = -ECONNRESET;
+		goto out;
+	}
+	msg.msg_control = cbuf;
+	msg.msg_controllen = sizeof(cbuf);
+	do {
+		n = recvmsg(client.ctl_fd, &msg, MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n != sizeof(*resp) || resp->seq != req->seq) {
+		close(client.ctl_fd);
+		client.ctl_fd = -1;
+		rc = -ECONNRESET;
+		goto out;
+	}
+	fds[0] = fds[1] = -1;
+	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+			size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+			memcpy(fds, CMSG_DATA(cm), (nfd > 2 ? 2 : nfd) * sizeof(int));
+		}
+	}
+	rc = resp->rc;
+out:
+	pthread_mutex_unlock(&client.lock);
+	return rc;
+}
+
+/* --- segment --- */
+
+static void
+seg_unmap(struct usock *s)
+{
+	if (s->shm != NULL)
+		munmap(s->shm, s->shm_size);
+	s->shm = NULL;
+}
+
+static int
+seg_map(struct usock *s, int memfd)
+{
+	struct uvs_shm *shm;
+	struct stat st;
+	uint32_t rx_off, rx_size, tx_off, tx_size;
+
+	if (fstat(memfd, &st) < 0 || st.st_size < (off_t)UVS_SHM_HDR_SIZE) {
+		close(memfd);
+		return -EPROTO;
+	}
+	shm = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	close(memfd);
+	if (shm == MAP_FAILED)
+		return -ENOMEM;
+	rx_off = shm->rx_off;
+	rx_size = shm->rx_size;
+	tx_off = shm->tx_off;
+	tx_size = shm->tx_size;
+	if (shm->magic != UVS_IPC_MAGIC || shm->version != UVS_IPC_VERSION ||
+			(uint64_t)rx_off + rx_size > (uint64_t)st.st_size ||
+			(uint64_t)tx_off + tx_size > (uint64_t)st.st_size ||
+			(rx_size & (rx_size - 1)) != 0 || (tx_size & (tx_size - 1)) != 0) {
+		munmap(shm, st.st_size);
+		return -EPROTO;
+	}
+	seg_unmap(s);
+	s->shm = shm;
+	s->shm_size = st.st_size;
+	uvs_ring_attach(&s->rx, &shm->rx, (uint8_t *)shm + rx_off, rx_size, false);
+	uvs_ring_attach(&s->tx, &shm->tx, (uint8_t *)shm + tx_off, tx_size, true);
+	return 0;
+}
+
+static struct usock *
+usock_new(int fd, int type, uint64_t id)
+{
+	struct usock *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->fd = fd;
+	s->type = type;
+	s->id = id;
+	s->buf_size = UVS_BUF_SIZE_DEFAULT;
+	s->buf_min = UVS_BUF_SIZE_MIN_DEFAULT;
+	s->buf_max = UVS_BUF_SIZE_MAX_DEFAULT;
+	s->rcvlowat = 1;
+	pthread_mutex_init(&s->tx_lock, NULL);
+	pthread_mutex_init(&s->rx_lock, NULL);
+	return s;
+}
+
+static void
+usock_free(struct usock *s)
+{
+	seg_unmap(s);
+	pthread_mutex_destroy(&s->tx_lock);
+	pthread_mutex_destroy(&s->rx_lock);
+	free(s);
+}
+
+/* --- waiting --- */
+
+static void
+doorbell_ring(struct usock *s)
+{
+	char b = 0;
+
+	(void)send(s->fd, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/* Drain doorbells. Notices the daemon's death (hang-up or EOF on the anchor). */
+static void
+doorbell_drain(struct usock *s)
+{
+	char buf[UVS_DOORBELL_BATCH];
+	struct iovec iov = { .iov_base = buf, .iov_len = 1 };
+	struct mmsghdr mm[UVS_DOORBELL_BATCH];
+	int n;
+
+	for (int i = 0; i < UVS_DOORBELL_BATCH; i++) {
+		iov.iov_base = &buf[i];
+		mm[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov, .msg_iovlen = 1 } };
+	}
+	for (;;) {
+		n = recvmmsg(s->fd, mm, UVS_DOORBELL_BATCH, MSG_DONTWAIT, NULL);
+		if (n < 0)
+			return;
+		for (int i = 0; i < n; i++) {
+			if (mm[i].msg_len == 0) {
+				s->daemon_gone = true;
+				return;
+			}
+		}
+		if (n < UVS_DOORBELL_BATCH)
+			return;
+	}
+}
+
+static void
+notify_daemon(struct usock *s, uint32_t bit)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if ((__atomic_load_n(&s->shm->daemon_wait, __ATOMIC_RELAXED) & bit) &&
+			(__atomic_fetch_and(&s->shm->daemon_wait, ~bit, __ATOMIC_SEQ_CST) & bit))
+		doorbell_ring(s);
+}
+
+static int64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t
+deadline_from(const struct timespec *t)
+{
+	if (t->tv_sec == 0 && t->tv_nsec == 0)
+		return -1;
+	return now_ns() + (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
+}
+
+/*
+ * Sleep until ready(s), a doorbell, or the deadline (-1: none). The anchor is polled with
+ * the rest of the time, so signals interrupt as they would a socket call: -EINTR.
+ * @return 0 when ready or woken (the caller re-checks), -EAGAIN on timeout, -EINTR.
+ */
+static int
+wait_until(struct usock *s, bool (*ready)(struct usock *), int64_t deadline)
+{
+	struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
+	int timeout, rc;
+
+	for (;;) {
+		if (ready(s))
+			return 0;
+		doorbell_drain(s);
+		if (s->shm != NULL) {
+			__atomic_store_n(&s->shm->app_wait, 1, __ATOMIC_RELAXED);
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		}
+		if (ready(s) || s->daemon_gone)
+			return 0;
+		timeout = -1;
+		if (deadline >= 0) {
+			int64_t left = deadline - now_ns();
+
+			if (left <= 0)
+				return -EAGAIN;
+			timeout = (int)((left + 999999) / 1000000);
+		}
+		rc = poll(&pfd, 1, timeout);
+		if (rc < 0 && errno == EINTR)
+			return -EINTR;
+		if (rc > 0 && (pfd.revents & (POLLHUP | POLLERR)))
+			s->daemon_gone = true;
+		if (rc > 0)
+			return 0; /* woken: the caller looks again */
+	}
+}
+
+static uint32_t
+shm_state(const struct usock *s)
+{
+	return __atomic_load_n(&s->shm->state, __ATOMIC_ACQUIRE);
+}
+
+static uint32_t
+shm_peer_shut(const struct usock *s)
+{
+	return __atomic_load_n(&s->shm->peer_shut, __ATOMIC_ACQUIRE);
+}
+
+/* --- calls --- */
+
+int
+uvs_socket(int type)
+{
+	struct uvs_ctl_req req = { .op = UVS_CTL_SOCKET };
+	struct uvs_ctl_resp resp;
+	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int fds[2] = { -1, -1 };
+	struct usock *s;
+	int rc;
+
+	if (base == SOCK_DGRAM)
+		return -ENODEV; /* no datagram transport on virtio, as in Linux */
+	if (base != SOCK_STREAM && base != SOCK_SEQPACKET)
+		return -ESOCKTNOSUPPORT;
+	req.a = base == SOCK_STREAM ? UVS_TYPE_STREAM : UVS_TYPE_SEQPACKET;
+	rc = ctl_call(&req, &resp, fds);
+	if (rc < 0)
+		return rc;
+	if (fds[0] < 0)
+		return -EPROTO;
+	if (!(type & SOCK_CLOEXEC))
+		fcntl(fds[0], F_SETFD, 0);
+	if (fds[1] >= 0)
+		close(fds[1]);
+	s = usock_new(fds[0], req.a, resp.sock);
+	if (s == NULL) {
+		close(fds[0]);
+		return -ENOMEM;
+	}
+	s->nonblock = (type & SOCK_NONBLOCK) != 0;
+	pthread_mutex_lock(&client.lock);
+	rc = fdt_set(fds[0], s);
+	pthread_mutex_unlock(&client.lock);
+	if (rc < 0) {
+		close(fds[0]);
+		usock_free(s);
+		return rc;
+	}
+	return fds[0];
+}
+
+static int
+check_addr(const struct sockaddr_vm *addr)
+{
+	if (addr == NULL || addr->svm_family != AF_VSOCK)
+		return -EINVAL;
+	if (addr->svm_flags != 0 && addr->svm_flags != VMADDR_FLAG_TO_HOST)
+		return -EINVAL;
+	return 0;
+}
+
+static int
+simple_call(struct usock *s, uint32_t op, uint32_t a, uint32_t b, struct uvs_ctl_resp *resp)
+{
+	struct uvs_ctl_req req = { .op = op, .sock = s->id, .a = a, .b = b };
+	struct uvs_ctl_resp r;
+	int fds[2];
+	int rc = ctl_call(&req, resp != NULL ? resp : &r, fds);
+
+	if (rc >= 0 || rc != -ECONNRESET) {
+		if (fds[0] >= 0 && rc >= 0)
+			close(fds[0]);
+	}
+	return rc;
+}
+
+int
+uvs_bind(int fd, const struct sockaddr_vm *addr)
+{
+	struct usock *s = fdt_get(fd);
+	int rc;
+
+	if (s == NULL)
+		return -ENOTSOCK;
+	rc = check_addr(addr);
+	if (rc < 0)
+		return rc;
+	return simple_call(s, UVS_CTL_BIND, addr->svm_cid, addr->svm_port, NULL);
+}
+
+int
+uvs_listen(int fd, int backlog)
+{
+	struct usock *s = fdt_get(fd);
+	int rc;
+
+	if (s == NULL)
+		return -ENOTSOCK;
+	if (backlog < 0)
+		backlog = 0;
+	rc = simple_call(s, UVS_CTL_LISTEN, (uint32_t)backlog, 0, NULL);
+	if (rc == 0)
+		s->listening = true;
+	return rc;
+}
+
+static bool
+always_false(struct usock *s)
+{
+	(void)s;
+	return false;
+}
+
+int
+uvs_accept(int fd, struct sockaddr_vm *addr, int flags)
+{
+	struct usock *s = fdt_get(fd), *ns;
+	struct uvs_ctl_req req;
+	struct uvs_ctl_resp resp;
+	int fds[2], rc;
+	int64_t deadline;
+
+	if (s == NULL)
+		return -ENOTSOCK;
+	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
+		return -EINVAL;
+	deadline = deadline_from(&s->rcvtimeo);
+	for (;;) {
+		doorbell_drain(s);
+		req = (struct uvs_ctl_req){ .op = UVS_CTL_ACCEPT, .sock = s->id };
+		rc = ctl_call(&req, &resp, fds);
+		if (rc != -EAGAIN)
+			break;
+		if (s->nonblock)
+			return -EAGAIN;
+		/* A doorbell arrives when the accept queue becomes non-empty. */
+		rc = wait_until(s, always_false, deadline);
+		if (rc == 0 && s->daemon_gone)
+			return -ECONNABORTED;
+		if (rc < 0 && rc != -EAGAIN)
+			return rc;
+		if (rc == -EAGAIN)
+			return -EAGAIN;
+	}
+	if (rc < 0)
+		return rc;
+	if (fds[0] < 0 || fds[1] < 0) {
+		if (fds[0] >= 0)
+			close(fds[0]);
+		if (fds[1] >= 0)
+			close(fds[1]);
+		return -EPROTO;
+	}
+	if (!(flags & SOCK_CLOEXEC))
+		fcntl(fds[0], F_SETFD, 0);
+	ns = usock_new(fds[0], s->type, resp.sock);
+	if (ns == NULL) {
+		close(fds[0]);
+		close(fds[1]);
+		return -ENOMEM;
+	}
+	ns->nonblock = (flags & SOCK_NONBLOCK) != 0;
+	ns->buf_size = s->buf_size;
+	ns->buf_min = s->buf_min;
+	ns->buf_max = s->buf_max;
+	rc = seg_map(ns, fds[1]);
+	if (rc == 0) {
+		pthread_mutex_lock(&client.lock);
+		rc = fdt_set(fds[0], ns);
+		pthread_mutex_unlock(&client.lock);
+	}
+	if (rc < 0) {
+		close(fds[0]);
+		usock_free(ns);
+		return rc;
+	}
+	if (addr != NULL) {
+		memset(addr, 0, sizeof(*addr));
+		addr->svm_family = AF_VSOCK;
+		addr->svm_cid = resp.a;
+		addr->svm_port = resp.b;
+	}
+	return fds[0];
+}
+
+static bool
+connect_done(struct usock *s)
+{
+	return s->shm != NULL && shm_state(s) != UVS_SS_CONNECTING;
+}
+
+int
+uvs_connect(int fd, const struct sockaddr_vm *addr)
+{
+	struct usock *s = fdt_get(fd);
+	struct uvs_ctl_req req;
+	struct uvs_ctl_resp resp;
+	int fds[2], rc, err;
+
+	if (s == NULL)
+		return -ENOTSOCK;
+	rc = check_addr(addr);
+	if (rc < 0)
+		return rc;
+	if (s->listening)
+		return -EINVAL;
+	req = (struct uvs_ctl_req){ .op = UVS_CTL_CONNECT, .sock = s->id, .a = addr->svm_cid,
+		.b = addr->svm_port };
+	rc = ctl_call(&req, &resp, fds);
+	if (fds[1] >= 0)
+		close(fds[1]);
+	if (rc < 0)
+		return rc;
+	if (fds[0] < 0)
+		return -EPROTO;
+	rc = seg_map(s, fds[0]);
+	if (rc < 0)
+		return rc;
+	if (s->nonblock)
+		return -EINPROGRESS;
+	while (!connect_done(s) && !s->daemon_gone) {
+		rc = wait_until(s, connect_done, -1);
+		if (rc < 0)
+			return rc; /* EINTR: the connection goes on, as in Linux */
+	}
+	if (s->daemon_gone)
+		return -ECONNRESET;
+	if (shm_state(s) == UVS_SS_CONNECTED)
+		return 0;
+	err = __atomic_exchange_n(&s->shm->err, 0, __ATOMIC_ACQ_REL);
+	return err < 0 ? err : -ECONNRESET;
+}
+
+/* Why a send cannot go on, or 0. */
+static int
+send_blocked_err(struct usock *s)
+{
+	uint32_t st;
+
+	if (s->shm == NULL)
+		return -ENOTCONN;
+	if (s->daemon_gone)
+		return -EPIPE;
+	st = shm_state(s);
+	if (st == UVS_SS_CONNECTING || st == UVS_SS_UNCONNECTED)
+		return -ENOTCONN;
+	if (s->shut_wr || st == UVS_SS_DISCONNECTED || (shm_peer_shut(s) & UVS_SHUTDOWN_RCV))
+		return -EPIPE;
+	return 0;
+}
+
+static bool
+tx_ready(struct usock *s)
+{
+	uint32_t space;
+
+	if (send_blocked_err(s) != 0)
+		return true;
+	return uvs_ring_space(&s->tx, &space) < 0 || space > UVS_REC_SIZE;
+}
+
+static ssize_t
+send_iov_locked(struct usock *s, const struct iovec *iov, unsigned int n, size_t len, int flags)
+{
+	bool seq = s->type == UVS_TYPE_SEQPACKET;
+	bool dontwait = s->nonblock || (flags & MSG_DONTWAIT);
+	int64_t deadline = deadline_from(&s->sndtimeo);
+	size_t done = 0;
+	uint32_t space, chunk, hdr;
+	int rc;
+
+	if (seq) {
+		if (len == 0)
+			return 0;
+		if (len > __atomic_load_n(&s->shm->peer_buf_alloc, __ATOMIC_ACQUIRE))
+			return -EMSGSIZE;
+	}
+	while (done < len) {
+		rc = send_blocked_err(s);
+		if (rc < 0)
+			return done > 0 && !seq ? (ssize_t)done : rc;
+		if (uvs_ring_space(&s->tx, &space) < 0)
+			return -EIO;
+		hdr = seq ? UVS_REC_SIZE : 0;
+		/* SEQPACKET: a nonblocking send is all or nothing when the message fits */
+		if (space <= hdr || (seq && dontwait && done == 0 && len + hdr <= s->tx.size &&
+						space < len + hdr)) {
+			if (dontwait)
+				return done > 0 && !seq ? (ssize_t)done : -EAGAIN;
+			rc = wait_until(s, tx_ready, deadline);
+			if (rc < 0)
+				return done > 0 && !seq ? (ssize_t)done : rc;
+			continue;
+		}
+		chunk = space - hdr;
+		if (chunk > len - done)
+			chunk = (uint32_t)(len - done);
+		if (seq) {
+			struct uvs_rec rec = { .len = chunk };
+
+			if (done + chunk == len)
+				rec.flags = UVS_SEQ_EOM | ((flags & MSG_EOR) ? UVS_SEQ_EOR : 0);
+			uvs_ring_put(&s->tx, 0, &rec, sizeof(rec));
+		}
+		uvs_ring_put_iov(&s->tx, hdr, iov, n, (uint32_t)done, chunk);
+		uvs_ring_produce(&s->tx, hdr + chunk);
+		done += chunk;
+		notify_daemon(s, UVS_DWAIT_TX);
+	}
+	return (ssize_t)done;
+}
+
+static ssize_t
+do_sendmsg(int fd, const struct iovec *iov, unsigned int n, int flags)
+{
+	struct usock *s = fdt_get(fd);
+	size_t len = 0;
+	ssize_t rc;
+
+	if (s == NULL)
+		return -ENOTSOCK;
+	if (flags & MSG_OOB)
+		return -EOPNOTSUPP;
+	for (unsigned int i = 0; i < n; i++)
+		len += iov[i].iov_len;
+	if (s->shm == NULL)
+		return -ENOTCONN;
+	pthread_mutex_lock(&s->tx_lock);
+	rc = send_iov_locked(s, iov, n, len, flags);
+	pthread_mutex_unlock(&s->tx_lock);
+	return rc;
+}
+
+ssize_t
+uvs_send(int fd, const void *buf, size_t len, int flags)
+{
+	struct iovec iov = { .iov_base = (void *)(uintptr_t)buf, .iov_len = len };
+
+	return do_sendmsg(fd, &iov, 1, flags);
+}
+
+ssize_t
+uvs_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	if (msg->msg_name != NULL)
+		return -EISCONN;
+	return do_sendmsg(fd, msg->msg_iov, (unsigned int)msg->msg_iovlen, flags);
+}
+
+/* Whether a receive would return now (data, EOF or error). */
+static bool
+rx_ready(struct usock *s)
+{
+	uint32_t used;
+
+	if (s->shm == NULL || s->shut_rd || s->daemon_gone)
+		return true;
+	if (uvs_ring_used(&s->rx, &used) < 0 || used > 0)
+		return true;
+	return shm_state(s) != UVS_SS_CONNECTED || (shm_peer_shut(s) & UVS_SHUTDOWN_SEND);
+}
+
+static void
+rx_consumed(struct usock *s, uint32_t ring_bytes, uint32_t payload)
+{
+	uvs_ring_consume(&s->rx, ring_bytes);
+	__atomic_store_n(&s->shm->fwd_cnt, s->shm->fwd_cnt + payload, __ATOMIC_RELEASE);
+	notify_daemon(s, UVS_DWAIT_CONSUMED);
+}
+
+static ssize_t
+recv_locked(struct usock *s, struct msghdr *msg, int flags)
+{
+	bool dontwait = s->nonblock || (flags & MSG_DONTWAIT);
+	int64_t deadline = deadline_from(&s->rcvtimeo);
+	size_t len = 0, done = 0;
+	uint32_t used, n;
+	struct uvs_rec rec;
+	int rc;
+
+	for (size_t i = 0; i < msg->msg_iovlen; i++)
+		len += msg->msg_iov[i].iov_len;
+	msg->msg_flags = 0;
+	for (;;) {
+		if (s->shut_rd)
+			return (ssize_t)done;
+		if (uvs_ring_used(&s->rx, &used) < 0)
+			return -EIO;
+		if (used > 0)
+			break;
+		if (done > 0 && !(flags & MSG_WAITALL))
+			return (ssize_t)done;
+		if (s->daemon_gone || shm_state(s) == UVS_SS_DISCONNECTED ||
+				(shm_peer_shut(s) & UVS_SHUTDOWN_SEND))
+			return (ssize_t)done;
+		if (shm_state(s) != UVS_SS_CONNECTED)
+			return -ENOTCONN;
+		if (len == 0)
+			return 0;
+		if (dontwait)
+			return done > 0 ? (ssize_t)done : -EAGAIN;
+		rc = wait_until(s, rx_ready, deadline);
+		if (rc < 0)
+			return done > 0 ? (ssize_t)done : rc;
+		if (done > 0 && (flags & MSG_WAITALL))
+			continue;
+	}
+	if (s->type == UVS_TYPE_SEQPACKET) {
+		if (used < UVS_REC_SIZE)
+			return -EIO;
+		uvs_ring_get(&s->rx, 0, &rec, sizeof(rec));
+		if (rec.len > used - UVS_REC_SIZE)
+			return -EIO;
+		n = rec.len < len ? rec.len : (uint32_t)len;
+		uvs_ring_get_iov(&s->rx, UVS_REC_SIZE, msg->msg_iov, (unsigned int)msg->msg_iovlen,
+				0, n);
+		if (rec.len > len)
+			msg->msg_flags |= MSG_TRUNC;
+		if (rec.flags & UVS_SEQ_EOR)
+			msg->msg_flags |= MSG_EOR;
+		if (!(flags & MSG_PEEK))
+			rx_consumed(s, UVS_REC_SIZE + rec.len, rec.len);
+		return (flags & MSG_TRUNC) ? (ssize_t)rec.len : (ssize_t)n;
+	}
+	for (;;) {
+		n = used < len - done ? used : (uint32_t)(len - done);
+		uvs_ring_get_iov(&s->rx, 0, msg->msg_iov, (unsigned int)msg->msg_iovlen,
+				(uint32_t)done, n);
+		if (flags & MSG_PEEK)
+			return (ssize_t)(done + n);
+		rx_consumed(s, n, n);
+		done += n;
+		if (done == len || !(flags & MSG_WAITALL))
+			return (ssize_t)done;
+		/* MSG_WAITALL: wait for more */
+		for (;;) {
+			if (uvs_ring_used(&s->rx, &used) < 0)
+				return -EIO;
+			if (used > 0)
+				break;
+			if (s->daemon_gone || shm_state(s) != UVS_SS_CONNECTED ||
+					(shm_peer_shut(s) & UVS_SHUTDOWN_SEND) || s->shut_rd)
+				return (ssize_t)done;
+			if (dontwait)
+				return (ssize_t)done;
+			rc = wait_until(s, rx_ready, deadline);
+			if (rc < 0)
+				return (ssize_t)done;
+		}
+	}
+}
+
+ssize_t
+uvs_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	struct usock *s = fdt_get(fd);
+	ssize_t rc;
+
+	if (s == NULL)
+		return -ENOTSOCK;
+	if (flags & MSG_OOB)
+		return -EOPNOTSUPP;
+	if (s->shm == NULL)
+		return s->shut_rd ? 0 : -ENOTCONN;
+	pthread_mutex_lock(&s->rx_lock);
+	rc = recv_locked(s, msg, flags);
+	pthread_mutex_unlock(&s->rx_lock);
+	return rc;
+}
+
+ssize_t
+uvs_recv(int fd, void *buf, size_t len, int flags)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	return uvs_recvmsg(fd, &msg, flags);
+}
+
+int
+uvs_shutdown(int fd, int how)
+{
+	struct usock *s = fdt_get(fd);
+	uint32_t bits;
+	int rc;
+
+	if (s == NULL)
+		return -ENOTSOCK;
+	if (how < SHUT_RD || how > SHUT_RDWR)
+		return -EINVAL;
+	if (s->shm == NULL)
+		return -ENOTCONN;
+	bits = (uint32_t)how + 1; /* SHUT_RD -> RCV(1), SHUT_WR -> SEND(2), SHUT_RDWR -> 3 */
+	rc = simple_call(s, UVS_CTL_SHUTDOWN, bits, 0, NULL);
+	if (rc == 0) {
+		if (bits & UVS_SHUTDOWN_RCV)
+			s->shut_rd = true;
+		if (bits & UVS_SHUTDOWN_SEND)
+			s->shut_wr = true;
+	}
+	return rc;
+}
+
+int
+uvs_close(int fd)
+{
+	struct usock *s = fdt_get(fd);
+
+	if (s == NULL)
+		return -ENOTSOCK;
+	pthread_mutex_lock(&client.lock);
+	fdt_set(fd, NULL);
+	pthread_mutex_unlock(&client.lock);
+	/* The daemon sees the hang-up of the anchor and runs the close sequence. */
+	close(fd);
+	usock_free(s);
+	return 0;
+}
+
+static void
+fill_addr(struct sockaddr_vm *addr, uint32_t cid, uint32_t port)
+{
+	memset(addr, 0, sizeof(*addr));
+	addr->svm_family = AF_VSOCK;
+	addr->svm_cid = cid;
+	addr->svm_port = port;
+}
+
+int
+uvs_getsockname(int fd, struct sockaddr_vm *addr)
+{
+	struct usock *s = fdt_get(fd);
+	struct uvs_ctl_resp resp;
+	int rc;
+
+	if (s == NULL)
+		return -ENOTSOCK;
+	rc = simple_call(s, UVS_CTL_GETNAME, 0, 0, &resp);
+	if (rc == 0)
+		fill_addr(addr, resp.a, resp.b);
+	return rc;
+}
+
+int
+uvs_getpeername(int fd, struct sockaddr_vm *addr)
+{
+	struct usock *s = fdt_get(fd);
+
+	if (s == NULL)
+		return -ENOTSOCK;
+	if (s->shm == NULL || shm_state(s) != UVS_SS_CONNECTED)
+		return -ENOTCONN;
+	fill_addr(addr, s->shm->peer_cid, s->shm->peer_port);
+	return 0;
+}
+
+static int
+timeval_get(const struct timespec *ts, void *val, socklen_t *len)
+{
+	struct timeval tv = { .tv_sec = ts->tv_sec, .tv_usec = ts->tv_nsec / 1000 };
+
+	if (*len < (socklen_t)sizeof(tv))
+		return -EINVAL;
+	memcpy(val, &tv, sizeof(tv));
+	*len = sizeof(tv);
+	return 0;
+}
+
+static int
+timeval_set(struct timespec *ts, const void *val, socklen_t len)
+{
+	struct timeval tv;
+
+	if (len < (socklen_t)sizeof(tv))
+		return -EINVAL;
+	memcpy(&tv, val, sizeof(tv));
+	if (tv.tv_usec < 0 || tv.tv_usec >= 1000000)
+		return -EDOM;
+	if (tv.tv_sec < 0) {
+		tv.tv_sec = 0;
+		tv.tv_usec = 0;
+	}
+	ts->tv_sec = tv.tv_sec;
+	ts->tv_nsec = tv.tv_usec * 1000;
+	return 0;
+}
+
+int
+uvs_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+	struct usock *s = fdt_get(fd);
+	uint64_t v;
+	int rc;
+
+	if (s == NULL)
+		return -ENOTSOCK;
+	if (level == SOL_SOCKET) {
+		switch (name) {
+		case SO_RCVTIMEO:
+			return timeval_set(&s->rcvtimeo, val, len);
+		case SO_SNDTIMEO:
+			return timeval_set(&s->sndtimeo, val, len);
+		default:
+			return -ENOPROTOOPT;
+		}
+	}
+	if (level != AF_VSOCK)
+		return -ENOPROTOOPT;
+	switch (name) {
+	case SO_VM_SOCKETS_BUFFER_SIZE:
+	case SO_VM_SOCKETS_BUFFER_MIN_SIZE:
+	case SO_VM_SOCKETS_BUFFER_MAX_SIZE:
+		if (len < (socklen_t)sizeof(v))
+			return -EINVAL;
+		memcpy(&v, val, sizeof(v));
+		break;
+	case SO_VM_SOCKETS_CONNECT_TIMEOUT: {
+		struct timespec ts;
+
+		rc = timeval_set(&ts, val, len);
+		if (rc < 0)
+			return rc == -EDOM ? -ERANGE : rc;
+		v = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		break;
+	}
+	default:
+		return -ENOPROTOOPT;
+	}
+	{
+		struct uvs_ctl_req req = { .op = UVS_CTL_SETOPT, .sock = s->id, .a = (uint32_t)level,
+			.b = (uint32_t)name, .val = v };
+		struct uvs_ctl_resp resp;
+		int fds[2];
+
+		rc = ctl_call(&req, &resp, fds);
+		if (rc < 0)
+			return rc;
+		/* the daemon clamps as Linux does and tells the resulting values */
+		s->buf_size = resp.val;
+		s->buf_min = resp.a;
+		s->buf_max = resp.b;
+	}
+	return 0;
+}
+
+int
+uvs_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+	struct usock *s = fdt_get(fd);
+	int v;
+
+	if (s == NULL)
+		return -ENOTSOCK;
+	if (level == SOL_SOCKET) {
+		switch (name) {
+		case SO_RCVTIMEO:
+			return timeval_get(&s->rcvtimeo, val, len);
+		case SO_SNDTIMEO:
+			return timeval_get(&s->sndtimeo, val, len);
+		case SO_ERROR:
+			v = 0;
+			if (s->shm != NULL)
+				v = -__atomic_exchange_n(&s->shm->err, 0, __ATOMIC_ACQ_REL);
+			break;
+		case SO_TYPE:
+			v = s->type == UVS_TYPE_STREAM ? SOCK_STREAM : SOCK_SEQPACKET;
+			break;
+		case SO_DOMAIN:
+			v = AF_VSOCK;
+			break;
+		case SO_PROTOCOL:
+			v = 0;
+			break;
+		case SO_ACCEPTCONN:
+			v = s->listening;
+			break;
+		default:
+			return -ENOPROTOOPT;
+		}
+		if (*len < (socklen_t)sizeof(v))
+			return -EINVAL;
+		memcpy(val, &v, sizeof(v));
+		*len = sizeof(v);
+		return 0;
+	}
+	if (level != AF_VSOCK)
+		return -ENOPROTOOPT;
+	{
+		struct uvs_ctl_req req = { .op = UVS_CTL_GETOPT, .sock = s->id, .a = (uint32_t)level,
+			.b = (uint32_t)name };
+		struct uvs_ctl_resp resp;
+		int fds[2], rc;
+
+		if (name == SO_VM_SOCKETS_CONNECT_TIMEOUT) {
+			struct timespec ts;
+
+			rc = ctl_call(&req, &resp, fds);
+			if (rc < 0)
+				return rc;
+			ts.tv_sec = (time_t)(resp.val / 1000000000ull);
+			ts.tv_nsec = (long)(resp.val % 1000000000ull);
+			return timeval_get(&ts, val, len);
+		}
+		if (name != SO_VM_SOCKETS_BUFFER_SIZE && name != SO_VM_SOCKETS_BUFFER_MIN_SIZE &&
+				name != SO_VM_SOCKETS_BUFFER_MAX_SIZE)
+			return -ENOPROTOOPT;
+		if (*len < (socklen_t)sizeof(uint64_t))
+			return -EINVAL;
+		rc = ctl_call(&req, &resp, fds);
+		if (rc < 0)
+			return rc;
+		memcpy(val, &resp.val, sizeof(uint64_t));
+		*len = sizeof(uint64_t);
+	}
+	return 0;
+}
+
+int
+uvs_set_nonblock(int fd, bool on)
+{
+	struct usock *s = fdt_get(fd);
+
+	if (s == NULL)
+		return -ENOTSOCK;
+	s->nonblock = on;
+	return 0;
+}
+
+bool
+uvs_is_socket(int fd)
+{
+	return fdt_get(fd) != NULL;
+}
+
+int
+uvs_poll_events(int fd)
+{
+	struct usock *s = fdt_get(fd);
+	int ev = 0;
+	uint32_t used, space;
+
+	if (s == NULL)
+		return -ENOTSOCK;
+	for (int pass = 0; pass < 2; pass++) {
+		if (s->daemon_gone) {
+			ev = POLLIN | POLLOUT | POLLHUP | POLLRDHUP;
+		} else if (s->shm == NULL) {
+			ev = s->listening ? 0 : POLLOUT;
+		} else {
+			uint32_t st = shm_state(s), ps = shm_peer_shut(s);
+
+			ev = 0;
+			if (uvs_ring_used(&s->rx, &used) == 0 && used > 0)
+				ev |= POLLIN;
+			if ((ps & UVS_SHUTDOWN_SEND) || st == UVS_SS_DISCONNECTED || s->shut_rd)
+				ev |= POLLIN | POLLRDHUP;
+			if (st == UVS_SS_CONNECTED && !s->shut_wr && !(ps & UVS_SHUTDOWN_RCV) &&
+					uvs_ring_space(&s->tx, &space) == 0 && space > UVS_REC_SIZE)
+				ev |= POLLOUT;
+			if (st == UVS_SS_DISCONNECTED && s->shut_wr)
+				ev |= POLLHUP;
+			if (__atomic_load_n(&s->shm->err, __ATOMIC_ACQUIRE) != 0)
+				ev |= POLLERR;
+			if (st == UVS_SS_UNCONNECTED)
+				ev |= POLLOUT;
+		}
+		if (ev != 0 || pass == 1)
+			break;
+		/* nothing ready: arm so that the next change rings the anchor */
+		doorbell_drain(s);
+		if (s->shm != NULL) {
+			__atomic_store_n(&s->shm->app_wait, 1, __ATOMIC_RELAXED);
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		}
+	}
+	return ev;
+}

@@ -1,0 +1,857 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Implementation notes
+ *
+ * The host side of uvsockd: the control socket, its clients, and the host programs'
+ * sockets (struct uvsd_sock), which are the engine's socket layer (uvsd_engine_ops).
+ *
+ * Every request is checked (size, op, socket id and generation, owner) before use; a
+ * program can only operate sockets it created or accepted. A socket lives while the
+ * program holds its anchor; the hang-up of the daemon's end is the program's last close,
+ * whatever the cause (close, exit, crash), and starts the vsock close sequence. The
+ * segment stays mapped until the engine frees the connection, so queued data still goes
+ * out after the program is gone, as with a kernel socket.
+ *
+ * Nothing read from a segment is trusted: ring indexes go through uvs_ring's checks, record
+ * lengths are bounded by what is in the ring, and the program's fwd_cnt may only move
+ * forward within what it was given.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <linux/vm_sockets.h>
+
+#include <rte_log.h>
+
+#include "uvsockd.h"
+
+#define LOG(level, fmt, ...) RTE_LOG(level, USER1, "uvsockd: " fmt "\n", ##__VA_ARGS__)
+
+static void sock_free(struct uvs_daemon *d, struct uvsd_sock *s);
+
+/* --- sockets table --- */
+
+static struct uvsd_sock *
+sock_alloc(struct uvs_daemon *d, uint16_t type, uint64_t owner)
+{
+	struct uvsd_sock *s;
+	uint32_t idx;
+
+	if (d->nsocks_live >= UVSD_MAX_SOCKS)
+		return NULL;
+	for (idx = 0; idx < d->nsocks_alloc; idx++)
+		if (d->socks[idx] == NULL)
+			break;
+	if (idx == d->nsocks_alloc) {
+		uint32_t n = d->nsocks_alloc ? d->nsocks_alloc * 2 : 256;
+		struct uvsd_sock **t = realloc(d->socks, n * sizeof(*t));
+
+		if (t == NULL)
+			return NULL;
+		memset(t + d->nsocks_alloc, 0, (n - d->nsocks_alloc) * sizeof(*t));
+		d->socks = t;
+		d->nsocks_alloc = n;
+	}
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return NULL;
+	s->idx = idx;
+	s->gen = (uint32_t)++d->next_serial;
+	s->owner = owner;
+	s->type = type;
+	s->anchor = -1;
+	s->memfd = -1;
+	s->bound_cid = VMADDR_CID_ANY;
+	s->buf_size = UVS_BUF_SIZE_DEFAULT;
+	s->buf_min = UVS_BUF_SIZE_MIN_DEFAULT;
+	s->buf_max = UVS_BUF_SIZE_MAX_DEFAULT;
+	d->socks[idx] = s;
+	d->nsocks_live++;
+	return s;
+}
+
+static uint64_t
+sock_id(const struct uvsd_sock *s)
+{
+	return (uint64_t)s->gen << 32 | s->idx;
+}
+
+static struct uvsd_sock *
+sock_lookup(struct uvs_daemon *d, uint64_t id, uint64_t owner)
+{
+	uint32_t idx = (uint32_t)id;
+	struct uvsd_sock *s;
+
+	if (idx >= d->nsocks_alloc)
+		return NULL;
+	s = d->socks[idx];
+	if (s == NULL || s->gen != (uint32_t)(id >> 32) || s->owner != owner || s->anchor < 0)
+		return NULL;
+	return s;
+}
+
+static void
+seg_unmap(struct uvsd_sock *s)
+{
+	if (s->shm != NULL)
+		munmap(s->shm, s->shm_size);
+	if (s->memfd >= 0)
+		close(s->memfd);
+	s->shm = NULL;
+	s->memfd = -1;
+}
+
+static void
+sock_free(struct uvs_daemon *d, struct uvsd_sock *s)
+{
+	if (s->anchor >= 0) {
+		epoll_ctl(d->epfd, EPOLL_CTL_DEL, s->anchor, NULL);
+		close(s->anchor);
+	}
+	seg_unmap(s);
+	d->socks[s->idx] = NULL;
+	d->nsocks_live--;
+	free(s);
+}
+
+static uint32_t
+pow2_at_least(uint64_t v)
+{
+	uint32_t p = 4096;
+
+	while (p < v && p < (1u << 31))
+		p <<= 1;
+	return p;
+}
+
+/* Create the shared segment for a connection: header page, rx ring, tx ring. */
+static int
+seg_create(struct uvsd_sock *s)
+{
+	/* SEQPACKET rx holds a record header per message: twice the buffer leaves room for
+	 * messages down to 8 bytes on average. */
+	uint32_t rx_size = pow2_at_least(s->type == UVS_TYPE_SEQPACKET ? 2 * s->buf_size
+								       : s->buf_size);
+	uint32_t tx_size = pow2_at_least(s->buf_size > UVS_BUF_SIZE_DEFAULT ? s->buf_size
+									    : UVS_BUF_SIZE_DEFAULT);
+	size_t size = UVS_SHM_HDR_SIZE + (size_t)rx_size + tx_size;
+	struct uvs_shm *shm;
+	int fd;
+
+	seg_unmap(s);
+	fd = memfd_create("uvsock", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)size) < 0) {
+		close(fd);
+		return -ENOMEM;
+	}
+	/* The program must not shrink it under us (SIGBUS in the daemon). */
+	fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+	shm = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (shm == MAP_FAILED) {
+		close(fd);
+		return -ENOMEM;
+	}
+	shm->magic = UVS_IPC_MAGIC;
+	shm->version = UVS_IPC_VERSION;
+	shm->size = (uint32_t)size;
+	shm->type = s->type;
+	shm->rx_off = UVS_SHM_HDR_SIZE;
+	shm->rx_size = rx_size;
+	shm->tx_off = UVS_SHM_HDR_SIZE + rx_size;
+	shm->tx_size = tx_size;
+	shm->state = UVS_SS_UNCONNECTED;
+	shm->app_wait = 1; /* the first change rings the anchor */
+	s->shm = shm;
+	s->shm_size = size;
+	s->memfd = fd;
+	s->rx_pend = s->tx_left = s->tx_flags = 0;
+	s->ring_bad = false;
+	uvs_ring_attach(&s->rx, &shm->rx, (uint8_t *)shm + UVS_SHM_HDR_SIZE, rx_size, true);
+	uvs_ring_attach(&s->tx, &shm->tx, (uint8_t *)shm + UVS_SHM_HDR_SIZE + rx_size, tx_size,
+			false);
+	return 0;
+}
+
+static void
+doorbell(struct uvsd_sock *s)
+{
+	char b = 0;
+
+	if (s->anchor >= 0)
+		(void)send(s->anchor, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/* Ring the program's doorbell if it sleeps (see the protocol in uvs_ipc.h). */
+static void
+wake_app(struct uvsd_sock *s)
+{
+	if (s->shm == NULL)
+		return;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&s->shm->app_wait, __ATOMIC_RELAXED) &&
+			__atomic_exchange_n(&s->shm->app_wait, 0, __ATOMIC_SEQ_CST))
+		doorbell(s);
+}
+
+static void
+publish_conn(struct uvsd_sock *s, struct uvs_conn *c)
+{
+	struct uvs_shm *shm = s->shm;
+
+	if (shm == NULL)
+		return;
+	shm->local_cid = c->local_cid;
+	shm->local_port = c->local_port;
+	shm->peer_cid = c->peer_cid;
+	shm->peer_port = c->peer_port;
+	__atomic_store_n(&shm->peer_buf_alloc, c->cr.peer_buf_alloc, __ATOMIC_RELEASE);
+}
+
+/* --- engine socket layer --- */
+
+static int
+ops_rx_data(void *ctx, struct uvs_conn *c, const struct iovec *iov, unsigned int n, uint32_t off,
+		uint32_t len, uint32_t flags)
+{
+	struct uvsd_sock *s = c->sock;
+	uint32_t space, hdr;
+
+	(void)ctx;
+	if (s == NULL || s->shm == NULL || s->ring_bad)
+		return -ENOBUFS;
+	if (uvs_ring_space(&s->rx, &space) < 0) {
+		s->ring_bad = true;
+		return -ENOBUFS;
+	}
+	hdr = s->type == UVS_TYPE_SEQPACKET ? UVS_REC_SIZE : 0;
+	if ((uint64_t)hdr + s->rx_pend + len > space)
+		return -ENOBUFS;
+	uvs_ring_put_iov(&s->rx, hdr + s->rx_pend, iov, n, off, len);
+	if (hdr == 0) {
+		uvs_ring_produce(&s->rx, len);
+	} else {
+		s->rx_pend += len;
+		if (flags & UVS_SEQ_EOM) {
+			struct uvs_rec rec = { .len = s->rx_pend, .flags = flags };
+
+			uvs_ring_put(&s->rx, 0, &rec, sizeof(rec));
+			uvs_ring_produce(&s->rx, UVS_REC_SIZE + s->rx_pend);
+			s->rx_pend = 0;
+		} else {
+			return 0; /* nothing visible yet */
+		}
+	}
+	wake_app(s);
+	/* The peer is running out of credit: have the program tell us when it consumes, so a
+	 * CREDIT_UPDATE goes out (Linux senders never ask for one). */
+	if (c->cr.buf_alloc - (c->cr.rx_cnt - c->cr.last_fwd_cnt) < UVS_CREDIT_LOW_WATER) {
+		__atomic_fetch_or(&s->shm->daemon_wait, UVS_DWAIT_CONSUMED, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&s->shm->fwd_cnt, __ATOMIC_ACQUIRE) != c->cr.last_fwd_cnt)
+			uvs_conn_tx_wake(c);
+	}
+	return 0;
+}
+
+static uint32_t
+ops_rx_consumed(void *ctx, struct uvs_conn *c)
+{
+	struct uvsd_sock *s = c->sock;
+	uint32_t f, moved, allowed;
+
+	(void)ctx;
+	if (s == NULL || s->shm == NULL)
+		return c->cr.fwd_cnt;
+	f = __atomic_load_n(&s->shm->fwd_cnt, __ATOMIC_ACQUIRE);
+	moved = f - c->cr.fwd_cnt;
+	allowed = c->cr.rx_cnt - c->cr.fwd_cnt;
+	/* Only forward, and never past what was received, whatever the program wrote. */
+	return moved <= allowed ? f : c->cr.fwd_cnt;
+}
+
+static uint32_t
+ops_tx_peek(void *ctx, struct uvs_conn *c, uint32_t max, uint32_t *flags)
+{
+	struct uvsd_sock *s = c->sock;
+	uint32_t used, n;
+
+	(void)ctx;
+	*flags = 0;
+	if (s == NULL || s->shm == NULL || s->ring_bad)
+		return 0;
+	for (;;) {
+		if (uvs_ring_used(&s->tx, &used) < 0) {
+			s->ring_bad = true;
+			return 0;
+		}
+		if (s->type == UVS_TYPE_STREAM || s->tx_left > 0)
+			break;
+		if (used < UVS_REC_SIZE) {
+			used = 0;
+			break;
+		}
+		{
+			struct uvs_rec rec;
+
+			uvs_ring_get(&s->tx, 0, &rec, sizeof(rec));
+			if (rec.len > used - UVS_REC_SIZE) {
+				s->ring_bad = true; /* records are produced whole */
+				return 0;
+			}
+			uvs_ring_consume(&s->tx, UVS_REC_SIZE);
+			s->tx_left = rec.len;
+			s->tx_flags = rec.flags & UVS_SEQ_EOM ? rec.flags & (UVS_SEQ_EOM | UVS_SEQ_EOR)
+							      : 0;
+		}
+	}
+	if (used == 0) {
+		/* Drained: ask for a doorbell, then look again to close the race. */
+		__atomic_fetch_or(&s->shm->daemon_wait, UVS_DWAIT_TX, __ATOMIC_SEQ_CST);
+		if (uvs_ring_used(&s->tx, &used) < 0 || used == 0)
+			return 0;
+		return ops_tx_peek(ctx, c, max, flags);
+	}
+	n = used < max ? used : max;
+	if (s->type == UVS_TYPE_SEQPACKET) {
+		if (n >= s->tx_left) {
+			n = s->tx_left;
+			*flags = s->tx_flags;
+		}
+	}
+	return n;
+}
+
+static void
+ops_tx_copy(void *ctx, struct uvs_conn *c, const struct iovec *iov, unsigned int n, uint32_t off,
+		uint32_t len)
+{
+	struct uvsd_sock *s = c->sock;
+
+	(void)ctx;
+	uvs_ring_get_iov(&s->tx, 0, iov, n, off, len);
+	uvs_ring_consume(&s->tx, len);
+	if (s->type == UVS_TYPE_SEQPACKET)
+		s->tx_left -= len;
+	wake_app(s); /* a sender may wait for space */
+}
+
+static void
+ops_event(void *ctx, struct uvs_conn *c, enum uvs_event ev)
+{
+	struct uvs_daemon *d = ctx;
+	struct uvsd_sock *s = c->sock;
+
+	if (s == NULL && ev != UVS_EV_ACCEPTABLE)
+		return;
+	switch (ev) {
+	case UVS_EV_CONNECTED:
+		publish_conn(s, c);
+		__atomic_store_n(&s->shm->state, UVS_SS_CONNECTED, __ATOMIC_RELEASE);
+		wake_app(s);
+		break;
+	case UVS_EV_CONNECT_FAILED:
+		if (s->shm != NULL) {
+			__atomic_store_n(&s->shm->err, c->err, __ATOMIC_RELEASE);
+			__atomic_store_n(&s->shm->state, UVS_SS_UNCONNECTED, __ATOMIC_RELEASE);
+			wake_app(s);
+		}
+		break;
+	case UVS_EV_ACCEPTABLE: {
+		struct uvsd_sock *ls = c->listener->sock;
+		struct uvsd_sock *ns;
+
+		if (ls == NULL)
+			return;
+		ns = sock_alloc(d, c->type, 0);
+		if (ns == NULL)
+			return;
+		ns->buf_size = ls->buf_size;
+		ns->buf_min = ls->buf_min;
+		ns->buf_max = ls->buf_max;
+		if (seg_create(ns) < 0) {
+			sock_free(d, ns);
+			return;
+		}
+		ns->conn = c;
+		c->sock = ns;
+		publish_conn(ns, c);
+		ns->shm->state = UVS_SS_CONNECTED;
+		if (c->listener->nqueued == 1)
+			doorbell(ls); /* the accept queue became non-empty */
+		break;
+	}
+	case UVS_EV_PEER_SHUTDOWN:
+		if (s->shm != NULL) {
+			__atomic_store_n(&s->shm->peer_shut, c->peer_shut, __ATOMIC_RELEASE);
+			wake_app(s);
+		}
+		break;
+	case UVS_EV_RESET:
+		if (s->shm != NULL) {
+			__atomic_store_n(&s->shm->peer_shut, UVS_SHUTDOWN_BOTH, __ATOMIC_RELEASE);
+			__atomic_store_n(&s->shm->state, UVS_SS_DISCONNECTED, __ATOMIC_RELEASE);
+			wake_app(s);
+		}
+		break;
+	case UVS_EV_WRITABLE:
+		if (s->shm != NULL)
+			__atomic_store_n(&s->shm->peer_buf_alloc, c->cr.peer_buf_alloc,
+					__ATOMIC_RELEASE);
+		break;
+	case UVS_EV_FREE:
+		s->conn = NULL;
+		c->sock = NULL;
+		if (s->anchor < 0)
+			sock_free(d, s);
+		break;
+	}
+}
+
+static void
+ops_kick(void *ctx, struct uvs_peer *p)
+{
+	struct uvsd_guest *g = p->transport;
+
+	(void)ctx;
+	g->rx_work = true;
+}
+
+const struct uvs_engine_ops uvsd_engine_ops = {
+	.rx_data = ops_rx_data,
+	.rx_consumed = ops_rx_consumed,
+	.tx_peek = ops_tx_peek,
+	.tx_copy = ops_tx_copy,
+	.event = ops_event,
+	.kick = ops_kick,
+};
+
+/* --- the program closed its socket, or rang its doorbell --- */
+
+void
+uvsd_anchor_event(struct uvs_daemon *d, uint32_t idx, uint32_t events)
+{
+	struct uvsd_sock *s = idx < d->nsocks_alloc ? d->socks[idx] : NULL;
+	char buf[64];
+	ssize_t n;
+	bool hup = (events & (EPOLLHUP | EPOLLERR)) != 0;
+
+	if (s == NULL || s->anchor < 0)
+		return;
+	for (;;) {
+		n = recv(s->anchor, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0) {
+			hup = true;
+			break;
+		}
+		if (n < 0)
+			break;
+	}
+	if (hup) {
+		epoll_ctl(d->epfd, EPOLL_CTL_DEL, s->anchor, NULL);
+		close(s->anchor);
+		s->anchor = -1;
+		if (s->conn != NULL)
+			uvs_conn_close(s->conn, uvsd_now_ns()); /* may free s through EV_FREE */
+		else
+			sock_free(d, s);
+		return;
+	}
+	if (s->conn != NULL && s->shm != NULL)
+		uvs_conn_tx_wake(s->conn);
+}
+
+/* --- control requests --- */
+
+static int
+req_socket(struct uvs_daemon *d, struct uvsd_client *cl, const struct uvs_ctl_req *req,
+		struct uvs_ctl_resp *resp, int *fds)
+{
+	struct uvsd_sock *s;
+	struct epoll_event ev = { .events = EPOLLIN };
+	int sv[2];
+
+	if (req->a != UVS_TYPE_STREAM && req->a != UVS_TYPE_SEQPACKET)
+		return -ESOCKTNOSUPPORT;
+	s = sock_alloc(d, (uint16_t)req->a, cl->serial);
+	if (s == NULL)
+		return -ENOBUFS;
+	s->conn = uvs_conn_create(d->eng, s->type, s);
+	if (s->conn == NULL ||
+			socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		if (s->conn != NULL) {
+			struct uvs_conn *c = s->conn;
+
+			s->conn = NULL;
+			c->sock = NULL;
+			uvs_conn_close(c, 0);
+		}
+		sock_free(d, s);
+		return -ENOBUFS;
+	}
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	s->anchor = sv[0];
+	ev.data.u64 = UVSD_EP_TAG(UVSD_EP_ANCHOR, s->idx);
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, s->anchor, &ev);
+	fds[0] = sv[1];
+	resp->sock = sock_id(s);
+	return 0;
+}
+
+static int
+req_bind(struct uvsd_client *cl, struct uvsd_sock *s, const struct uvs_ctl_req *req,
+		struct uvs_ctl_resp *resp)
+{
+	int rc;
+
+	if (req->a != VMADDR_CID_ANY && req->a != UVS_CID_HOST)
+		return -EADDRNOTAVAIL;
+	if (req->b <= UVS_LAST_RESERVED_PORT && cl->uid != 0)
+		return -EACCES;
+	rc = uvs_conn_bind(s->conn, req->b);
+	if (rc < 0)
+		return rc;
+	s->bound_cid = req->a;
+	resp->b = s->conn->local_port;
+	return 0;
+}
+
+static int
+req_connect(struct uvs_daemon *d, struct uvsd_sock *s, const struct uvs_ctl_req *req, int *fds)
+{
+	struct uvsd_guest *g;
+	int rc;
+
+	if (s->listening)
+		return -EINVAL;
+	if (s->conn->state == UVS_ST_SYN_SENT)
+		return -EALREADY;
+	if (s->conn->state == UVS_ST_ESTABLISHED || s->conn->state == UVS_ST_CLOSING)
+		return -EISCONN;
+	if (s->conn->state != UVS_ST_CLOSE)
+		return -EINVAL;
+	g = uvsd_guest_by_cid(d, req->a);
+	if (g == NULL || !g->running)
+		return -ENODEV; /* no guest with that CID: Linux's vhost answers the same */
+	if (s->type == UVS_TYPE_SEQPACKET && !g->seqpacket)
+		return -ESOCKTNOSUPPORT;
+	rc = seg_create(s);
+	if (rc < 0)
+		return rc;
+	s->shm->state = UVS_SS_CONNECTING;
+	s->conn->buf_size = (uint32_t)s->buf_size;
+	rc = uvs_conn_connect(s->conn, &g->peer, req->b, uvsd_now_ns());
+	if (rc < 0) {
+		seg_unmap(s);
+		return rc;
+	}
+	publish_conn(s, s->conn);
+	fds[0] = dup(s->memfd);
+	return fds[0] < 0 ? -EMFILE : 0;
+}
+
+static int
+req_accept(struct uvs_daemon *d, struct uvsd_client *cl, struct uvsd_sock *ls,
+		struct uvs_ctl_resp *resp, int *fds)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct uvs_conn *child;
+	struct uvsd_sock *s;
+	int sv[2], rc;
+
+	if (!ls->listening)
+		return -EINVAL;
+	for (;;) {
+		rc = uvs_conn_accept(ls->conn, &child);
+		if (rc < 0)
+			return rc;
+		s = child->sock;
+		if (s != NULL && child->state != UVS_ST_DONE)
+			break;
+		/* reset before it was accepted: Linux still hands it out; we drop it */
+		uvs_conn_close(child, uvsd_now_ns());
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		uvs_conn_close(child, uvsd_now_ns());
+		return -EMFILE;
+	}
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	s->anchor = sv[0];
+	s->owner = cl->serial;
+	ev.data.u64 = UVSD_EP_TAG(UVSD_EP_ANCHOR, s->idx);
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, s->anchor, &ev);
+	fds[0] = sv[1];
+	fds[1] = dup(s->memfd);
+	resp->sock = sock_id(s);
+	resp->a = child->peer_cid;
+	resp->b = child->peer_port;
+	/* Data may have arrived before the program had an fd to be told on. */
+	__atomic_store_n(&s->shm->app_wait, 0, __ATOMIC_RELAXED);
+	doorbell(s);
+	if (!TAILQ_EMPTY(&ls->conn->accept_q))
+		doorbell(ls); /* keep the listener readable while connections wait */
+	return 0;
+}
+
+static void
+buf_update(struct uvsd_sock *s, uint64_t val)
+{
+	/* Linux's vsock_update_buffer_size() */
+	if (val > s->buf_max)
+		val = s->buf_max;
+	if (val < s->buf_min)
+		val = s->buf_min;
+	if (val > UVSD_BUF_SIZE_LIMIT)
+		val = UVSD_BUF_SIZE_LIMIT;
+	s->buf_size = val;
+	if (s->conn != NULL && s->shm != NULL) {
+		/* A connected socket's ring cannot grow: advertise at most what it holds. */
+		uint64_t cap = s->type == UVS_TYPE_SEQPACKET ? s->rx.size / 2 : s->rx.size;
+
+		uvs_conn_set_buf_size(s->conn, (uint32_t)(val < cap ? val : cap));
+	} else if (s->conn != NULL) {
+		s->conn->buf_size = (uint32_t)val;
+	}
+}
+
+static int
+req_setopt(struct uvsd_sock *s, const struct uvs_ctl_req *req, struct uvs_ctl_resp *resp)
+{
+	if (req->a != AF_VSOCK)
+		return -ENOPROTOOPT;
+	switch (req->b) {
+	case SO_VM_SOCKETS_BUFFER_SIZE:
+		buf_update(s, req->val);
+		break;
+	case SO_VM_SOCKETS_BUFFER_MIN_SIZE:
+		s->buf_min = req->val;
+		buf_update(s, s->buf_size);
+		break;
+	case SO_VM_SOCKETS_BUFFER_MAX_SIZE:
+		s->buf_max = req->val;
+		buf_update(s, s->buf_size);
+		break;
+	case SO_VM_SOCKETS_CONNECT_TIMEOUT:
+		s->conn->connect_timeout_ns = req->val ? req->val : UVS_CONNECT_TIMEOUT_NS;
+		break;
+	default:
+		return -ENOPROTOOPT;
+	}
+	resp->val = s->buf_size;
+	resp->a = (uint32_t)(s->buf_min > UINT32_MAX ? UINT32_MAX : s->buf_min);
+	resp->b = (uint32_t)(s->buf_max > UINT32_MAX ? UINT32_MAX : s->buf_max);
+	return 0;
+}
+
+static int
+req_getopt(struct uvsd_sock *s, const struct uvs_ctl_req *req, struct uvs_ctl_resp *resp)
+{
+	if (req->a != AF_VSOCK)
+		return -ENOPROTOOPT;
+	switch (req->b) {
+	case SO_VM_SOCKETS_BUFFER_SIZE:
+		resp->val = s->buf_size;
+		return 0;
+	case SO_VM_SOCKETS_BUFFER_MIN_SIZE:
+		resp->val = s->buf_min;
+		return 0;
+	case SO_VM_SOCKETS_BUFFER_MAX_SIZE:
+		resp->val = s->buf_max;
+		return 0;
+	case SO_VM_SOCKETS_CONNECT_TIMEOUT:
+		resp->val = s->conn->connect_timeout_ns;
+		return 0;
+	default:
+		return -ENOPROTOOPT;
+	}
+}
+
+static int
+handle(struct uvs_daemon *d, struct uvsd_client *cl, const struct uvs_ctl_req *req,
+		struct uvs_ctl_resp *resp, int *fds)
+{
+	struct uvsd_sock *s;
+
+	switch (req->op) {
+	case UVS_CTL_HELLO:
+		if (req->a != UVS_IPC_VERSION)
+			return -EPROTONOSUPPORT;
+		resp->a = (uint32_t)getpid();
+		resp->b = UVS_CID_HOST;
+		return 0;
+	case UVS_CTL_SOCKET:
+		return req_socket(d, cl, req, resp, fds);
+	default:
+		break;
+	}
+	s = sock_lookup(d, req->sock, cl->serial);
+	if (s == NULL || s->conn == NULL)
+		return -EBADF;
+	switch (req->op) {
+	case UVS_CTL_BIND:
+		return req_bind(cl, s, req, resp);
+	case UVS_CTL_LISTEN: {
+		int rc = uvs_conn_listen(s->conn, req->a);
+
+		if (rc == 0)
+			s->listening = true;
+		return rc;
+	}
+	case UVS_CTL_CONNECT:
+		return req_connect(d, s, req, fds);
+	case UVS_CTL_ACCEPT:
+		return req_accept(d, cl, s, resp, fds);
+	case UVS_CTL_SHUTDOWN:
+		return uvs_conn_shutdown(s->conn, (uint8_t)req->a);
+	case UVS_CTL_SETOPT:
+		return req_setopt(s, req, resp);
+	case UVS_CTL_GETOPT:
+		return req_getopt(s, req, resp);
+	case UVS_CTL_GETNAME:
+		resp->a = s->conn->state == UVS_ST_CLOSE || s->conn->state == UVS_ST_LISTEN
+				? s->bound_cid
+				: s->conn->local_cid;
+		resp->b = s->conn->local_port;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+void
+uvsd_client_readable(struct uvs_daemon *d, struct uvsd_client *cl)
+{
+	struct uvs_ctl_req req;
+	struct uvs_ctl_resp resp;
+	char cbuf[CMSG_SPACE(2 * sizeof(int))];
+	struct iovec iov = { .iov_base = &resp, .iov_len = sizeof(resp) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	int fds[2] = { -1, -1 };
+	int nfds;
+	ssize_t n;
+
+	for (;;) {
+		char raw[sizeof(req) + 1];
+
+		n = recv(cl->fd, raw, sizeof(raw), MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0)
+			break; /* closed or failed: drop the client */
+		memset(&resp, 0, sizeof(resp));
+		if (uvs_ctl_req_check(raw, (size_t)n) < 0) {
+			LOG(WARNING, "client %lu: malformed request (%zd bytes), closing",
+					(unsigned long)cl->serial, n);
+			break;
+		}
+		memcpy(&req, raw, sizeof(req));
+		resp.op = req.op;
+		resp.seq = req.seq;
+		fds[0] = fds[1] = -1;
+		resp.rc = handle(d, cl, &req, &resp, fds);
+		nfds = (fds[0] >= 0) + (fds[1] >= 0);
+		resp.nfds = (uint32_t)nfds;
+		msg.msg_control = NULL;
+		msg.msg_controllen = 0;
+		if (nfds > 0) {
+			struct cmsghdr *cm;
+
+			msg.msg_control = cbuf;
+			msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+			cm = CMSG_FIRSTHDR(&msg);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+			memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+		}
+		n = sendmsg(cl->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		for (int i = 0; i < 2; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		if (n != sizeof(resp))
+			break;
+	}
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, cl->fd, NULL);
+	close(cl->fd);
+	free(cl);
+}
+
+void
+uvsd_ctl_accept(struct uvs_daemon *d)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct uvsd_client *cl;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int fd;
+
+	for (;;) {
+		fd = accept4(d->ctl_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			return;
+		cl = calloc(1, sizeof(*cl));
+		if (cl == NULL || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+			free(cl);
+			close(fd);
+			continue;
+		}
+		cl->fd = fd;
+		cl->uid = cred.uid;
+		cl->serial = ++d->next_serial;
+		ev.data.u64 = UVSD_EP_TAG(UVSD_EP_CLIENT, (uintptr_t)cl);
+		epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev);
+	}
+}
+
+int
+uvsd_ctl_start(struct uvs_daemon *d)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = UVSD_EP_TAG(UVSD_EP_CTL, 0) };
+	char tmp[sizeof(sun.sun_path)];
+	int fd;
+
+	if (strlen(d->ctl_path) + 5 >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	/* Bind under a temporary name and rename: the socket appears only when ready. */
+	snprintf(tmp, sizeof(tmp), "%s.tmp", d->ctl_path);
+	strcpy(sun.sun_path, tmp);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(tmp);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 128) < 0) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
+	chmod(tmp, 0660);
+	if (rename(tmp, d->ctl_path) < 0) {
+		int rc = -errno;
+
+		close(fd);
+		unlink(tmp);
+		return rc;
+	}
+	d->ctl_fd = fd;
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev);
+	return 0;
+}
+
+void
+uvsd_ctl_stop(struct uvs_daemon *d)
+{
+	if (d->ctl_fd >= 0) {
+		close(d->ctl_fd);
+		unlink(d->ctl_path);
+		d->ctl_fd = -1;
+	}
+}

@@ -1,0 +1,374 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * uvsockd: command line, EAL start-up, and the polling loop.
+ *
+ * The loop busy-polls the guests' rings while there is work and, after UVSD_IDLE_SPINS
+ * empty passes, re-enables guest kicks and sleeps in epoll on every eventfd and socket it
+ * serves (kicks, host programs' anchors and control connections, the vhost mailbox), so an
+ * idle daemon costs nothing measurable.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_log.h>
+
+#include "uvsockd.h"
+
+/* EAL arguments we build when the user gives none. */
+#define UVSD_EAL_ARGS_MAX 16
+/* epoll events handled per wake-up. */
+#define UVSD_EP_BATCH 64
+/* How often the engine's timers run while busy (connect/close timeouts need ~ms). */
+#define UVSD_TICK_NS (10ull * 1000000ull)
+
+static struct uvs_daemon daemon_state;
+
+uint64_t
+uvsd_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: uvsockd [EAL options --] --vm cid=N,socket=PATH [--vm ...] [--control PATH]\n"
+		"\n"
+		"A userspace virtio-vsock device: serves guests that QEMU attaches with\n"
+		"  -chardev socket,id=c0,path=PATH -device vhost-user-vsock-pci,chardev=c0\n"
+		"and host programs that use libuvsock or libuvsock-preload.so.\n"
+		"\n"
+		"Options:\n"
+		"  --vm cid=N,socket=PATH  serve a guest with CID N (3..4294967294) on the vhost-user\n"
+		"                          socket PATH (created by the daemon; QEMU connects to it).\n"
+		"                          Repeat for several guests (at most %d).\n"
+		"  --control PATH          control socket for host programs\n"
+		"                          (default %s; programs find it through $%s)\n"
+		"  -h, --help              this text\n"
+		"\n"
+		"EAL options: with none, uvsockd runs on one lcore without PCI probing, on hugepages\n"
+		"if some are reserved (--in-memory) and without them otherwise (--no-huge).\n"
+		"Given EAL options are used as they are, plus --no-pci.\n"
+		"\n"
+		"The control socket appears when the daemon is ready. SIGINT/SIGTERM stop it.\n",
+		UVSD_MAX_GUESTS, UVS_CONTROL_DEFAULT, UVS_CONTROL_ENV);
+}
+
+static int
+parse_vm(struct uvs_daemon *d, char *arg)
+{
+	char *save = NULL, *kv;
+	long long cid = -1;
+	const char *path = NULL;
+	struct uvsd_guest *g;
+
+	if (d->nguests == UVSD_MAX_GUESTS) {
+		fprintf(stderr, "uvsockd: at most %d --vm\n", UVSD_MAX_GUESTS);
+		return -1;
+	}
+	for (kv = strtok_r(arg, ",", &save); kv != NULL; kv = strtok_r(NULL, ",", &save)) {
+		if (strncmp(kv, "cid=", 4) == 0) {
+			char *end;
+
+			errno = 0;
+			cid = strtoll(kv + 4, &end, 0);
+			if (errno != 0 || *end != '\0' || kv[4] == '\0') {
+				fprintf(stderr, "uvsockd: --vm: bad cid '%s'\n", kv + 4);
+				return -1;
+			}
+		} else if (strncmp(kv, "socket=", 7) == 0) {
+			path = kv + 7;
+		} else {
+			fprintf(stderr, "uvsockd: --vm: unknown key in '%s' (want cid=N,socket=PATH)\n",
+					kv);
+			return -1;
+		}
+	}
+	if (cid < 0 || path == NULL || path[0] == '\0') {
+		fprintf(stderr, "uvsockd: --vm needs cid=N,socket=PATH\n");
+		return -1;
+	}
+	if (cid <= UVS_CID_HOST || cid >= 0xffffffffLL) {
+		fprintf(stderr,
+			"uvsockd: --vm: cid %lld is reserved (0 hypervisor, 1 local, 2 host, "
+			"0xffffffff any); use 3..4294967294\n",
+			cid);
+		return -1;
+	}
+	if (strlen(path) >= sizeof(d->guests[0].path)) {
+		fprintf(stderr, "uvsockd: --vm: socket path too long: %s\n", path);
+		return -1;
+	}
+	for (unsigned int i = 0; i < d->nguests; i++) {
+		if (d->guests[i].cid == (uint32_t)cid) {
+			fprintf(stderr, "uvsockd: --vm: cid %lld given twice\n", cid);
+			return -1;
+		}
+		if (strcmp(d->guests[i].path, path) == 0) {
+			fprintf(stderr, "uvsockd: --vm: socket %s given twice\n", path);
+			return -1;
+		}
+	}
+	g = &d->guests[d->nguests++];
+	g->cid = (uint32_t)cid;
+	strcpy(g->path, path);
+	return 0;
+}
+
+static int
+parse_args(struct uvs_daemon *d, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "vm", required_argument, NULL, 'v' },
+		{ "control", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int opt;
+
+	snprintf(d->ctl_path, sizeof(d->ctl_path), "%s", UVS_CONTROL_DEFAULT);
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'v':
+			if (parse_vm(d, optarg) < 0)
+				return -1;
+			break;
+		case 'c':
+			if (strlen(optarg) + 5 >= sizeof(d->ctl_path)) {
+				fprintf(stderr, "uvsockd: --control path too long\n");
+				return -1;
+			}
+			strcpy(d->ctl_path, optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "uvsockd: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	if (d->nguests == 0) {
+		fprintf(stderr, "uvsockd: at least one --vm cid=N,socket=PATH is needed (see --help)\n");
+		return -1;
+	}
+	return 0;
+}
+
+static bool
+hugepages_free(void)
+{
+	FILE *f = fopen("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages", "r");
+	long n = 0;
+
+	if (f == NULL)
+		return false;
+	if (fscanf(f, "%ld", &n) != 1)
+		n = 0;
+	fclose(f);
+	return n > 0;
+}
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	daemon_state.stop = 1;
+}
+
+static void
+mkdir_parent(const char *path)
+{
+	char buf[sizeof(daemon_state.ctl_path)];
+	size_t n = strnlen(path, sizeof(buf) - 1);
+
+	memcpy(buf, path, n);
+	buf[n] = '\0';
+	mkdir(dirname(buf), 0755);
+}
+
+static void
+handle_event(struct uvs_daemon *d, const struct epoll_event *ev)
+{
+	uint64_t tag = ev->data.u64;
+	uint64_t val = tag >> 3;
+
+	switch (tag & 7) {
+	case UVSD_EP_CTL:
+		uvsd_ctl_accept(d);
+		break;
+	case UVSD_EP_CLIENT:
+		uvsd_client_readable(d, (struct uvsd_client *)(uintptr_t)val);
+		break;
+	case UVSD_EP_ANCHOR:
+		uvsd_anchor_event(d, (uint32_t)val, ev->events);
+		break;
+	case UVSD_EP_KICK:
+		uvsd_guest_kicked(d, &d->guests[val / 2], (int)(val % 2));
+		break;
+	case UVSD_EP_MAIL:
+		uvsd_vhost_mail(d);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+run(struct uvs_daemon *d)
+{
+	struct epoll_event evs[UVSD_EP_BATCH];
+	uint64_t next_tick = 0, now;
+	unsigned int idle = 0, pass = 0;
+	int n, timeout;
+
+	while (!d->stop) {
+		unsigned int work = 0;
+
+		for (unsigned int i = 0; i < d->nguests; i++)
+			work += uvsd_guest_poll(d, &d->guests[i]);
+		now = uvsd_now_ns();
+		if (now >= next_tick) {
+			uvs_engine_tick(d->eng, now);
+			next_tick = now + UVSD_TICK_NS;
+		}
+		timeout = 0;
+		if (work == 0 && ++idle >= UVSD_IDLE_SPINS) {
+			bool again = false;
+
+			for (unsigned int i = 0; i < d->nguests; i++)
+				again |= uvsd_guest_arm(&d->guests[i]);
+			if (!again)
+				timeout = UVSD_IDLE_SLEEP_MS;
+			idle = 0;
+		} else if (work > 0) {
+			idle = 0;
+		}
+		/* While busy, look at sockets and mail every few passes only. */
+		if (timeout == 0 && work > 0 && (++pass & 15) != 0)
+			continue;
+		n = epoll_wait(d->epfd, evs, UVSD_EP_BATCH, timeout);
+		for (int i = 0; i < n; i++)
+			handle_event(d, &evs[i]);
+		if (timeout != 0) {
+			for (unsigned int i = 0; i < d->nguests; i++)
+				if (d->guests[i].running)
+					for (int q = 0; q < 2; q++)
+						uvs_virtq_set_notify(&d->guests[i].vq[q], false);
+		}
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct uvs_daemon *d = &daemon_state;
+	char *eal_argv[UVSD_EAL_ARGS_MAX + 64];
+	char prefix[64];
+	int eal_argc = 0, sep = -1, rc;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = UVSD_EP_TAG(UVSD_EP_MAIL, 0) };
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			sep = i;
+			break;
+		}
+	}
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		}
+	}
+	if (parse_args(d, sep < 0 ? argc : argc - sep, sep < 0 ? argv : argv + sep) < 0)
+		return 2;
+
+	eal_argv[eal_argc++] = argv[0];
+	if (sep < 0) {
+		snprintf(prefix, sizeof(prefix), "--file-prefix=uvsockd-%d", (int)getpid());
+		eal_argv[eal_argc++] = (char *)(uintptr_t)"-l";
+		eal_argv[eal_argc++] = (char *)(uintptr_t)"0";
+		eal_argv[eal_argc++] = prefix;
+		eal_argv[eal_argc++] = (char *)(uintptr_t)"--log-level=lib.eal:warning";
+		d->hugepages = hugepages_free();
+		eal_argv[eal_argc++] =
+				(char *)(uintptr_t)(d->hugepages ? "--in-memory" : "--no-huge");
+		if (!d->hugepages) {
+			eal_argv[eal_argc++] = (char *)(uintptr_t)"-m";
+			eal_argv[eal_argc++] = (char *)(uintptr_t)"64";
+		}
+	} else {
+		if (sep - 1 > 60) {
+			fprintf(stderr, "uvsockd: too many EAL options\n");
+			return 2;
+		}
+		for (int i = 1; i < sep; i++)
+			eal_argv[eal_argc++] = argv[i];
+	}
+	eal_argv[eal_argc++] = (char *)(uintptr_t)"--no-pci";
+	eal_argv[eal_argc] = NULL;
+	if (rte_eal_init(eal_argc, eal_argv) < 0) {
+		fprintf(stderr, "uvsockd: EAL initialisation failed: %s\n", rte_strerror(rte_errno));
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	pthread_mutex_init(&d->mail_lock, NULL);
+	pthread_cond_init(&d->mail_cond, NULL);
+	d->ctl_fd = -1;
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	d->mail_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	d->eng = uvs_engine_create(UVS_CID_HOST, &uvsd_engine_ops, d);
+	if (d->epfd < 0 || d->mail_efd < 0 || d->eng == NULL) {
+		fprintf(stderr, "uvsockd: out of resources\n");
+		return 1;
+	}
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->mail_efd, &ev);
+	rc = uvsd_vhost_start(d);
+	if (rc < 0) {
+		fprintf(stderr, "uvsockd: cannot serve the vhost-user sockets\n");
+		return 1;
+	}
+	mkdir_parent(d->ctl_path);
+	rc = uvsd_ctl_start(d);
+	if (rc < 0) {
+		fprintf(stderr, "uvsockd: control socket %s: %s\n", d->ctl_path, strerror(-rc));
+		uvsd_vhost_stop(d);
+		return 1;
+	}
+	printf("uvsockd: ready: %u guest(s), control %s, %s\n", d->nguests, d->ctl_path,
+			d->hugepages ? "hugepages" : "no hugepages");
+	for (unsigned int i = 0; i < d->nguests; i++)
+		printf("uvsockd: guest cid %u on %s\n", d->guests[i].cid, d->guests[i].path);
+	fflush(stdout);
+	run(d);
+	uvsd_ctl_stop(d);
+	pthread_mutex_lock(&d->mail_lock);
+	pthread_cond_broadcast(&d->mail_cond);
+	pthread_mutex_unlock(&d->mail_lock);
+	uvsd_vhost_stop(d);
+	printf("uvsockd: stopped\n");
+	return 0;
+}

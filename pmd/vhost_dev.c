@@ -1,0 +1,482 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Implementation notes
+ *
+ * All rte_vhost calls live here. DPDK's vhost thread calls new_device/destroy_device; it
+ * hands each event to the polling thread through the mailbox in struct uvs_daemon and waits
+ * for it to be taken, so the polling thread never touches a guest's memory after
+ * destroy_device has returned (DPDK may unmap it right after).
+ *
+ * The data path walks the rings itself (uvs_virtq) over a copy of the memory table. tx
+ * (guest -> device) is always drained, even when rx is full, as the virtio spec requires:
+ * control replies are bounded by the engine (owed bits and a fixed RST ring), so draining
+ * cannot grow memory. rx chains are filled one packet each from the engine.
+ *
+ * GET_CONFIG is answered in a pre-message hook: DPDK's own handler serves only vDPA
+ * devices. The message layout is DPDK-private, so our copy is checked by static_assert.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <rte_branch_prediction.h>
+#include <rte_log.h>
+#include <rte_vhost.h>
+
+#include "uvsockd.h"
+
+#define LOG(level, fmt, ...) RTE_LOG(level, USER1, "uvsockd: " fmt "\n", ##__VA_ARGS__)
+
+#define VHOST_USER_GET_CONFIG 24
+#define VHOST_USER_PROTOCOL_F_REPLY_ACK 3
+#define VHOST_USER_PROTOCOL_F_CONFIG 9
+/* vsock's config space: le64 guest_cid. QEMU asks for 8 bytes; the protocol allows 256. */
+#define VHOST_USER_MAX_CONFIG_SIZE 256
+
+/* The part of DPDK's private VhostUserMsg that GET_CONFIG uses. */
+struct vhost_user_config_msg {
+	uint32_t request;
+	uint32_t flags;
+	uint32_t size;
+	uint32_t offset;
+	uint32_t cfg_size;
+	uint32_t cfg_flags;
+	uint8_t region[VHOST_USER_MAX_CONFIG_SIZE];
+} __attribute__((packed));
+static_assert(offsetof(struct vhost_user_config_msg, offset) == 12, "payload after header");
+static_assert(offsetof(struct vhost_user_config_msg, region) == 24, "config region");
+
+#define UVSD_FEATURES                                                                            \
+	((1ULL << UVS_VIRTIO_F_VERSION_1) | (1ULL << UVS_VHOST_USER_F_PROTOCOL_FEATURES) |      \
+			(1ULL << UVS_VIRTIO_VSOCK_F_SEQPACKET))
+
+static struct uvs_daemon *daemon_ptr; /* for DPDK callbacks, which carry only a vid */
+
+static void
+trace_pkt(const struct uvsd_guest *g, const char *dir, const void *raw)
+{
+	struct uvs_hdr h;
+
+	memcpy(&h, raw, sizeof(h));
+	LOG(DEBUG, "cid %u %s %s type %u %lu:%u -> %lu:%u len %u flags %#x buf_alloc %u fwd_cnt %u",
+			g->cid, dir, uvs_op_str(h.op), h.type, (unsigned long)h.src_cid, h.src_port,
+			(unsigned long)h.dst_cid, h.dst_port, h.len, h.flags, h.buf_alloc, h.fwd_cnt);
+}
+
+struct uvsd_guest *
+uvsd_guest_by_cid(struct uvs_daemon *d, uint32_t cid)
+{
+	for (unsigned int i = 0; i < d->nguests; i++)
+		if (d->guests[i].cid == cid)
+			return &d->guests[i];
+	return NULL;
+}
+
+static int
+guest_index_by_vid(int vid)
+{
+	char path[PATH_MAX];
+
+	if (rte_vhost_get_ifname(vid, path, sizeof(path)) < 0)
+		return -1;
+	for (unsigned int i = 0; i < daemon_ptr->nguests; i++)
+		if (strcmp(daemon_ptr->guests[i].path, path) == 0)
+			return (int)i;
+	return -1;
+}
+
+static enum rte_vhost_msg_result
+pre_msg(int vid, void *msg)
+{
+	struct vhost_user_config_msg *m = msg;
+	struct uvsd_guest *g;
+	uint8_t cfg[8];
+	int i;
+
+	if (m->request != VHOST_USER_GET_CONFIG)
+		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+	i = guest_index_by_vid(vid);
+	if (i < 0)
+		return RTE_VHOST_MSG_RESULT_ERR;
+	/* Validate the front-end's request before writing the reply in place. */
+	if (m->size < 12 || m->size > 12 + VHOST_USER_MAX_CONFIG_SIZE ||
+			m->cfg_size > VHOST_USER_MAX_CONFIG_SIZE || m->offset > VHOST_USER_MAX_CONFIG_SIZE ||
+			m->offset + m->cfg_size > VHOST_USER_MAX_CONFIG_SIZE) {
+		LOG(WARNING, "%s: bad GET_CONFIG (size %u offset %u len %u)", daemon_ptr->guests[i].path,
+				m->size, m->offset, m->cfg_size);
+		return RTE_VHOST_MSG_RESULT_ERR;
+	}
+	g = &daemon_ptr->guests[i];
+	memset(cfg, 0, sizeof(cfg));
+	for (int b = 0; b < 4; b++)
+		cfg[b] = (uint8_t)(g->cid >> (8 * b));
+	memset(m->region, 0, m->cfg_size);
+	if (m->offset < sizeof(cfg)) {
+		uint32_t n = sizeof(cfg) - m->offset;
+
+		memcpy(m->region, cfg + m->offset, n < m->cfg_size ? n : m->cfg_size);
+	}
+	m->size = 12 + m->cfg_size;
+	return RTE_VHOST_MSG_RESULT_REPLY;
+}
+
+static const struct rte_vhost_user_extern_ops extern_ops = {
+	.pre_msg_handle = pre_msg,
+};
+
+static int
+new_connection(int vid)
+{
+	if (rte_vhost_extern_callback_register(vid, &extern_ops, NULL) < 0)
+		return -1;
+	return 0;
+}
+
+/* Hand an event to the polling thread and wait until it has been handled. */
+static void
+mail_post(int gi, enum uvsd_mail_kind kind, int vid)
+{
+	struct uvs_daemon *d = daemon_ptr;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&d->mail_lock);
+	while (d->mail_pending != 0)
+		pthread_cond_wait(&d->mail_cond, &d->mail_lock);
+	d->mail_pending = gi + 1;
+	d->mail_kind = kind;
+	d->mail_vid = vid;
+	d->mail_done = false;
+	if (write(d->mail_efd, &one, sizeof(one)) < 0)
+		LOG(ERR, "mailbox eventfd write failed");
+	while (!d->mail_done && !d->stop)
+		pthread_cond_wait(&d->mail_cond, &d->mail_lock);
+	d->mail_pending = 0;
+	pthread_cond_broadcast(&d->mail_cond);
+	pthread_mutex_unlock(&d->mail_lock);
+}
+
+static int
+new_device(int vid)
+{
+	int gi = guest_index_by_vid(vid);
+
+	if (gi < 0)
+		return -1;
+	mail_post(gi, UVSD_MAIL_NEW, vid);
+	return daemon_ptr->guests[gi].running ? 0 : -1;
+}
+
+static void
+destroy_device(int vid)
+{
+	int gi = guest_index_by_vid(vid);
+
+	if (gi >= 0)
+		mail_post(gi, UVSD_MAIL_DESTROY, vid);
+}
+
+static const struct rte_vhost_device_ops dev_ops = {
+	.new_device = new_device,
+	.destroy_device = destroy_device,
+	.new_connection = new_connection,
+};
+
+static void
+kick_watch(struct uvs_daemon *d, struct uvsd_guest *g, bool add)
+{
+	for (int q = 0; q < 2; q++) {
+		struct epoll_event ev = { .events = EPOLLIN };
+
+		if (g->kickfd[q] < 0)
+			continue;
+		ev.data.u64 = UVSD_EP_TAG(UVSD_EP_KICK, (uint64_t)(g - d->guests) * 2 + q);
+		epoll_ctl(d->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, g->kickfd[q], &ev);
+	}
+}
+
+static void
+guest_attach(struct uvs_daemon *d, struct uvsd_guest *g, int vid)
+{
+	struct rte_vhost_memory *mem = NULL;
+	uint64_t features = 0;
+
+	if (rte_vhost_get_mem_table(vid, &mem) < 0 || mem->nregions > UVS_MEM_MAX_REGIONS) {
+		LOG(ERR, "%s: no usable memory table", g->path);
+		free(mem);
+		return;
+	}
+	g->mem.nregions = mem->nregions;
+	for (uint32_t i = 0; i < mem->nregions; i++) {
+		g->mem.regions[i].gpa = mem->regions[i].guest_phys_addr;
+		g->mem.regions[i].size = mem->regions[i].size;
+		g->mem.regions[i].hva = mem->regions[i].host_user_addr;
+	}
+	free(mem);
+	rte_vhost_get_negotiated_features(vid, &features);
+	g->seqpacket = (features >> UVS_VIRTIO_VSOCK_F_SEQPACKET) & 1;
+	for (int q = 0; q < 2; q++) {
+		struct rte_vhost_vring vr;
+		uint16_t last_avail = 0, last_used = 0;
+
+		if (rte_vhost_get_vhost_vring(vid, q, &vr) < 0 || vr.desc == NULL ||
+				vr.size == 0 || vr.size > UVS_VIRTQ_MAX_SIZE ||
+				(vr.size & (vr.size - 1)) != 0) {
+			LOG(ERR, "%s: ring %d unusable", g->path, q);
+			return;
+		}
+		rte_vhost_get_vring_base(vid, q, &last_avail, &last_used);
+		g->vq[q] = (struct uvs_virtq){
+			.desc = (struct uvs_vring_desc *)vr.desc,
+			.avail = (struct uvs_vring_avail *)vr.avail,
+			.used = (struct uvs_vring_used *)vr.used,
+			.size = vr.size,
+			.last_avail_idx = last_avail,
+			.used_idx = last_used,
+			.signalled_used = last_used,
+		};
+		g->kickfd[q] = vr.kickfd;
+		g->callfd[q] = vr.callfd;
+	}
+	g->vid = vid;
+	g->broken = false;
+	uvs_peer_init(&g->peer, g->cid, g->seqpacket, g);
+	g->running = true;
+	g->rx_work = true;
+	kick_watch(d, g, true);
+	LOG(INFO, "%s: guest cid %u attached (seqpacket %s)", g->path, g->cid,
+			g->seqpacket ? "on" : "off");
+}
+
+static void
+guest_detach(struct uvs_daemon *d, struct uvsd_guest *g)
+{
+	if (!g->running)
+		return;
+	kick_watch(d, g, false);
+	g->running = false;
+	/* Host programs see their connections to this guest reset. */
+	uvs_peer_detach(d->eng, &g->peer);
+	for (int q = 0; q < 2; q++)
+		rte_vhost_set_vring_base(g->vid, q, g->vq[q].last_avail_idx, g->vq[q].used_idx);
+	g->vid = -1;
+	LOG(INFO, "%s: guest cid %u detached", g->path, g->cid);
+}
+
+void
+uvsd_vhost_mail(struct uvs_daemon *d)
+{
+	uint64_t v;
+
+	if (read(d->mail_efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		LOG(ERR, "mailbox read failed");
+	pthread_mutex_lock(&d->mail_lock);
+	if (d->mail_pending != 0 && !d->mail_done) {
+		struct uvsd_guest *g = &d->guests[d->mail_pending - 1];
+
+		if (d->mail_kind == UVSD_MAIL_NEW) {
+			guest_detach(d, g);
+			guest_attach(d, g, d->mail_vid);
+		} else {
+			guest_detach(d, g);
+		}
+		d->mail_done = true;
+		pthread_cond_broadcast(&d->mail_cond);
+	}
+	pthread_mutex_unlock(&d->mail_lock);
+}
+
+static void
+call_guest(struct uvsd_guest *g, int q)
+{
+	/* Through DPDK, not a cached callfd: QEMU may replace the call eventfd at any time
+	 * (SET_VRING_CALL), and DPDK then closes the old one, whose number gets reused. */
+	if (uvs_virtq_publish(&g->vq[q])) {
+		g->calls++;
+		rte_vhost_vring_call(g->vid, q);
+	}
+}
+
+static void
+guest_broken(struct uvsd_guest *g)
+{
+	g->broken = true;
+	g->drops[UVSD_DROP_BROKEN]++;
+	LOG(ERR, "%s: corrupt ring indexes, stopping the queues until the guest restarts",
+			g->path);
+}
+
+static unsigned int
+poll_tx(struct uvs_daemon *d, struct uvsd_guest *g)
+{
+	struct uvs_virtq *vq = &g->vq[UVS_VQ_TX];
+	struct uvs_chain ch;
+	enum uvs_chain_err cerr;
+	struct uvs_hdr hdr;
+	enum uvs_pkt_err perr;
+	unsigned int n;
+	int rc;
+
+	for (n = 0; n < UVSD_BURST; n++) {
+		rc = uvs_virtq_pop(vq, &g->mem, false, &ch, &cerr);
+		if (rc == 0)
+			break;
+		if (rc == -EIO) {
+			guest_broken(g);
+			break;
+		}
+		if (rc < 0) {
+			g->chain_err[cerr]++;
+			g->drops[UVSD_DROP_CHAIN]++;
+			if (cerr == UVS_CHAIN_BAD_HEAD) {
+				guest_broken(g);
+				break;
+			}
+			uvs_virtq_push(vq, ch.head, 0);
+			continue;
+		}
+		if (ch.out_len < UVS_HDR_SIZE) {
+			g->pkt_err[UVS_PKT_SHORT]++;
+			g->drops[UVSD_DROP_PKT]++;
+		} else {
+			uvs_iov_to_buf(ch.iov, ch.nout, 0, &hdr, sizeof(hdr));
+			if (unlikely(rte_log_can_log(RTE_LOGTYPE_USER1, RTE_LOG_DEBUG)))
+				trace_pkt(g, "rx", &hdr);
+			perr = uvs_pkt_check(&hdr, ch.out_len - UVS_HDR_SIZE, g->cid, UVS_CID_HOST);
+			if (perr != UVS_PKT_OK) {
+				g->pkt_err[perr]++;
+				g->drops[UVSD_DROP_PKT]++;
+			} else {
+				uvs_engine_rx(d->eng, &g->peer, &hdr, ch.iov, ch.nout, UVS_HDR_SIZE);
+			}
+		}
+		/* tx buffers are read-only for us: used length 0 */
+		uvs_virtq_push(vq, ch.head, 0);
+	}
+	if (n > 0)
+		call_guest(g, UVS_VQ_TX);
+	return n;
+}
+
+static unsigned int
+poll_rx(struct uvs_daemon *d, struct uvsd_guest *g)
+{
+	struct uvs_virtq *vq = &g->vq[UVS_VQ_RX];
+	struct uvs_chain ch;
+	enum uvs_chain_err cerr;
+	unsigned int n;
+	uint32_t len;
+	int rc;
+
+	for (n = 0; n < UVSD_BURST && uvs_peer_tx_pending(&g->peer); n++) {
+		rc = uvs_virtq_pop(vq, &g->mem, false, &ch, &cerr);
+		if (rc == 0)
+			break;
+		if (rc == -EIO) {
+			guest_broken(g);
+			break;
+		}
+		if (rc < 0 || ch.nout != 0) {
+			g->chain_err[rc < 0 ? cerr : UVS_CHAIN_ORDER]++;
+			g->drops[UVSD_DROP_CHAIN]++;
+			if (rc < 0 && cerr == UVS_CHAIN_BAD_HEAD) {
+				guest_broken(g);
+				break;
+			}
+			uvs_virtq_push(vq, ch.head, 0);
+			continue;
+		}
+		len = uvs_engine_tx(d->eng, &g->peer, ch.iov, ch.nin, ch.in_len);
+		if (len == 0) {
+			/* nothing after all: give the buffer back untouched */
+			vq->last_avail_idx--;
+			break;
+		}
+		if (unlikely(rte_log_can_log(RTE_LOGTYPE_USER1, RTE_LOG_DEBUG))) {
+			struct uvs_hdr h;
+
+			uvs_iov_to_buf(ch.iov, ch.nin, 0, &h, sizeof(h));
+			trace_pkt(g, "tx", &h);
+		}
+		uvs_virtq_push(vq, ch.head, len);
+	}
+	if (!uvs_peer_tx_pending(&g->peer))
+		g->rx_work = false;
+	if (n > 0)
+		call_guest(g, UVS_VQ_RX);
+	return n;
+}
+
+unsigned int
+uvsd_guest_poll(struct uvs_daemon *d, struct uvsd_guest *g)
+{
+	unsigned int n;
+
+	if (!g->running || g->broken)
+		return 0;
+	n = poll_tx(d, g);
+	if (g->rx_work && !g->broken)
+		n += poll_rx(d, g);
+	return n;
+}
+
+bool
+uvsd_guest_arm(struct uvsd_guest *g)
+{
+	if (!g->running || g->broken)
+		return false;
+	for (int q = 0; q < 2; q++)
+		uvs_virtq_set_notify(&g->vq[q], true);
+	/* re-check after the flag is visible: a buffer added meanwhile was not kicked */
+	if (uvs_virtq_avail_count(&g->vq[UVS_VQ_TX]) != 0)
+		return true;
+	return g->rx_work && uvs_virtq_avail_count(&g->vq[UVS_VQ_RX]) != 0;
+}
+
+void
+uvsd_guest_kicked(struct uvs_daemon *d, struct uvsd_guest *g, int q)
+{
+	uint64_t v;
+
+	(void)d;
+	if (g->kickfd[q] >= 0 && read(g->kickfd[q], &v, sizeof(v)) > 0)
+		g->kicks++;
+	for (int i = 0; i < 2; i++)
+		uvs_virtq_set_notify(&g->vq[i], false);
+}
+
+int
+uvsd_vhost_start(struct uvs_daemon *d)
+{
+	daemon_ptr = d;
+	for (unsigned int i = 0; i < d->nguests; i++) {
+		struct uvsd_guest *g = &d->guests[i];
+
+		g->vid = -1;
+		g->kickfd[0] = g->kickfd[1] = g->callfd[0] = g->callfd[1] = -1;
+		unlink(g->path);
+		if (rte_vhost_driver_register(g->path, 0) < 0) {
+			LOG(ERR, "%s: cannot register the vhost-user socket", g->path);
+			return -EINVAL;
+		}
+		if (rte_vhost_driver_set_features(g->path, UVSD_FEATURES) < 0 ||
+				rte_vhost_driver_set_protocol_features(g->path,
+						(1ULL << VHOST_USER_PROTOCOL_F_CONFIG) |
+								(1ULL << VHOST_USER_PROTOCOL_F_REPLY_ACK)) < 0 ||
+				rte_vhost_driver_callback_register(g->path, &dev_ops) < 0 ||
+				rte_vhost_driver_start(g->path) < 0) {
+			LOG(ERR, "%s: cannot start the vhost-user socket", g->path);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+void
+uvsd_vhost_stop(struct uvs_daemon *d)
+{
+	for (unsigned int i = 0; i < d->nguests; i++)
+		rte_vhost_driver_unregister(d->guests[i].path);
+}

@@ -1,0 +1,164 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# Download and unpack Debian 12 guest kernels for the real-guest tests.
+#
+# Usage: fetch-kernels.sh [SERIES...]      (default: 6.1 6.12)
+#
+#   6.1   the package that Debian 12's linux-image-amd64 depends on
+#   6.12  the package that linux-image-6.12-amd64 depends on (Debian 12 ships 6.12 as
+#         linux-image-6.12.*+deb12-amd64 in bookworm(-security))
+#
+# Idempotent: a kernel whose package is already unpacked is not fetched again.
+# For each series it writes $UVT_CACHE/kernels/<series>.env (sourceable by bash):
+#   UVT_KSERIES UVT_KPKG UVT_KDEBVER UVT_KVER UVT_VMLINUZ UVT_MODDIR
+# A series that is not available in the reachable archive is reported and skipped; the exit
+# status is nonzero only if no requested series could be provided.
+#
+# Environment: UVT_CACHE (default: <this dir>/cache).
+
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cache=${UVT_CACHE:-$here/cache}
+
+die() {
+	echo "fetch-kernels: error: $*" >&2
+	exit 1
+}
+
+note() {
+	echo "fetch-kernels: $*" >&2
+}
+
+for tool in apt-get apt-cache dpkg-deb flock; do
+	command -v "$tool" >/dev/null 2>&1 ||
+		die "'$tool' not found (this script needs a Debian system with apt and dpkg)"
+done
+
+mkdir -p "$cache/debs" "$cache/kernels"
+cache=$(cd "$cache" && pwd)
+
+# Serialise concurrent runs (two run-guest.sh at once).
+exec 9>"$cache/.fetch.lock"
+flock 9
+
+updated=0
+
+# Print the candidate version of a package, empty if apt has none.
+candidate() {
+	apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ { if ($2 != "(none)") print $2 }'
+}
+
+# Make sure apt's lists know package $1; run apt-get update once if they do not.
+ensure_lists() {
+	if [[ -n $(candidate "$1") ]]; then
+		return 0
+	fi
+	if [[ $updated -eq 0 ]]; then
+		note "apt has no candidate for $1, running apt-get update"
+		apt-get update -qq >&2 || die "apt-get update failed"
+		updated=1
+	fi
+	[[ -n $(candidate "$1") ]]
+}
+
+# Resolve series -> concrete linux-image package name (empty if unavailable).
+resolve_pkg() {
+	local series=$1 meta pat pkg
+	case $series in
+	6.1)
+		meta=linux-image-amd64
+		pat='^linux-image-6\.1\.[0-9]+-[0-9]+-amd64$'
+		;;
+	6.12)
+		meta=linux-image-6.12-amd64
+		pat='^linux-image-6\.12\.[0-9]+\+deb12-amd64$'
+		;;
+	*)
+		die "unknown kernel series '$series' (known: 6.1 6.12)"
+		;;
+	esac
+	if ensure_lists "$meta"; then
+		pkg=$(apt-cache depends "$meta" 2>/dev/null |
+			awk '$1 == "Depends:" { print $2 }' | grep -E "$pat" | head -n1 || true)
+		if [[ -n $pkg ]]; then
+			echo "$pkg"
+			return 0
+		fi
+	fi
+	# No meta package: take the highest versioned concrete package apt knows.
+	apt-cache search --names-only "${pat}" 2>/dev/null | awk '{ print $1 }' |
+		sort -V | tail -n1
+}
+
+fetch_one() {
+	local series=$1 pkg ver deb dest kver vmlinuz moddir envf tmp
+	pkg=$(resolve_pkg "$series")
+	if [[ -z $pkg ]]; then
+		note "no linux-image package for series $series in the reachable archive; skipped"
+		return 1
+	fi
+	ver=$(candidate "$pkg")
+	[[ -n $ver ]] || ensure_lists "$pkg" || {
+		note "$pkg has no installable candidate; skipped"
+		return 1
+	}
+	ver=$(candidate "$pkg")
+	dest=$cache/kernels/$pkg
+	envf=$cache/kernels/$series.env
+
+	if [[ ! -f $dest/.complete ]]; then
+		deb=$(find "$cache/debs" -maxdepth 1 -name "${pkg}_*.deb" -print | sort -V | tail -n1)
+		if [[ -z $deb ]]; then
+			note "downloading $pkg ($ver)"
+			(cd "$cache/debs" && apt-get download -q "$pkg=$ver" >&2) ||
+				die "apt-get download $pkg=$ver failed"
+			deb=$(find "$cache/debs" -maxdepth 1 -name "${pkg}_*.deb" -print |
+				sort -V | tail -n1)
+			[[ -n $deb ]] || die "apt-get download reported success but no ${pkg}_*.deb"
+		fi
+		note "unpacking $(basename "$deb")"
+		tmp=$(mktemp -d "$cache/kernels/.unpack.XXXXXX")
+		dpkg-deb -x "$deb" "$tmp" || {
+			rm -rf "$tmp"
+			die "dpkg-deb -x $deb failed"
+		}
+		rm -rf "$dest"
+		mv "$tmp" "$dest"
+		dpkg-deb -f "$deb" Version >"$dest/.complete"
+	fi
+
+	vmlinuz=$(find "$dest/boot" -maxdepth 1 -name 'vmlinuz-*' -print | head -n1)
+	[[ -n $vmlinuz ]] || die "$pkg: no boot/vmlinuz-* in $dest"
+	kver=${vmlinuz##*/vmlinuz-}
+	moddir=$dest/lib/modules/$kver
+	[[ -d $moddir ]] || die "$pkg: no module directory $moddir"
+
+	tmp=$(mktemp "$cache/kernels/.env.XXXXXX")
+	{
+		echo "# written by fetch-kernels.sh"
+		printf 'UVT_KSERIES=%q\n' "$series"
+		printf 'UVT_KPKG=%q\n' "$pkg"
+		printf 'UVT_KDEBVER=%q\n' "$(cat "$dest/.complete")"
+		printf 'UVT_KVER=%q\n' "$kver"
+		printf 'UVT_VMLINUZ=%q\n' "$vmlinuz"
+		printf 'UVT_MODDIR=%q\n' "$moddir"
+	} >"$tmp"
+	mv "$tmp" "$envf"
+	note "$series: $pkg kernel $kver -> $envf"
+	echo "$series $pkg $vmlinuz $moddir"
+}
+
+series_list=("$@")
+if [[ ${#series_list[@]} -eq 0 ]]; then
+	series_list=(6.1 6.12)
+fi
+
+ok=0
+for s in "${series_list[@]}"; do
+	if fetch_one "$s"; then
+		ok=$((ok + 1))
+	fi
+done
+[[ $ok -gt 0 ]] || die "no guest kernel available for: ${series_list[*]}"
