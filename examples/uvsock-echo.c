@@ -156,8 +156,8 @@ client_sender(void *arg)
 			break;
 	}
 	free(buf);
-	if (!c->seqpacket)
-		uvs_shutdown(c->fd, SHUT_WR);
+	/* tell the peer we are done (SEQPACKET too), so its echo ends and it closes */
+	uvs_shutdown(c->fd, SHUT_WR);
 	return NULL;
 }
 

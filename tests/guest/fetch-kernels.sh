@@ -3,13 +3,14 @@
 #
 # Download and unpack Debian 12 guest kernels for the real-guest tests.
 #
-# Usage: fetch-kernels.sh [SERIES...]      (default: 6.1 6.12)
+# Usage: fetch-kernels.sh [--update] [SERIES...]      (default: 6.1 6.12)
 #
 #   6.1   the package that Debian 12's linux-image-amd64 depends on
 #   6.12  the package that linux-image-6.12-amd64 depends on (Debian 12 ships 6.12 as
 #         linux-image-6.12.*+deb12-amd64 in bookworm(-security))
 #
-# Idempotent: a kernel whose package is already unpacked is not fetched again.
+# Idempotent: a series whose kernel is already unpacked and recorded is taken as is, without asking
+# apt (fast, works offline). --update asks apt again and fetches a newer package if there is one.
 # For each series it writes $UVT_CACHE/kernels/<series>.env (sourceable by bash):
 #   UVT_KSERIES UVT_KPKG UVT_KDEBVER UVT_KVER UVT_VMLINUZ UVT_MODDIR
 # A series that is not available in the reachable archive is reported and skipped; the exit
@@ -63,22 +64,19 @@ ensure_lists() {
 	[[ -n $(candidate "$1") ]]
 }
 
+# Series -> "meta-package regex" (the meta package depends on the concrete image package).
+series_spec() {
+	case $1 in
+	6.1) echo 'linux-image-amd64 ^linux-image-6\.1\.[0-9]+-[0-9]+-amd64$' ;;
+	6.12) echo 'linux-image-6.12-amd64 ^linux-image-6\.12\.[0-9]+\+deb12-amd64$' ;;
+	*) return 1 ;;
+	esac
+}
+
 # Resolve series -> concrete linux-image package name (empty if unavailable).
 resolve_pkg() {
 	local series=$1 meta pat pkg
-	case $series in
-	6.1)
-		meta=linux-image-amd64
-		pat='^linux-image-6\.1\.[0-9]+-[0-9]+-amd64$'
-		;;
-	6.12)
-		meta=linux-image-6.12-amd64
-		pat='^linux-image-6\.12\.[0-9]+\+deb12-amd64$'
-		;;
-	*)
-		die "unknown kernel series '$series' (known: 6.1 6.12)"
-		;;
-	esac
+	read -r meta pat <<<"$(series_spec "$series")"
 	if ensure_lists "$meta"; then
 		pkg=$(apt-cache depends "$meta" 2>/dev/null |
 			awk '$1 == "Depends:" { print $2 }' | grep -E "$pat" | head -n1 || true)
@@ -92,8 +90,27 @@ resolve_pkg() {
 		sort -V | tail -n1
 }
 
+# True if $1.env exists and points to an unpacked kernel.
+recorded() {
+	local envf=$cache/kernels/$1.env
+	[[ -f $envf ]] || return 1
+	(
+		# shellcheck source=/dev/null
+		source "$envf"
+		[[ -f $UVT_VMLINUZ && -d $UVT_MODDIR && -f $cache/kernels/$UVT_KPKG/.complete ]]
+	)
+}
+
 fetch_one() {
 	local series=$1 pkg ver deb dest kver vmlinuz moddir envf tmp
+	if [[ $update -eq 0 ]] && recorded "$series"; then
+		(
+			# shellcheck source=/dev/null
+			source "$cache/kernels/$series.env"
+			echo "$series $UVT_KPKG $UVT_VMLINUZ $UVT_MODDIR"
+		)
+		return 0
+	fi
 	pkg=$(resolve_pkg "$series")
 	if [[ -z $pkg ]]; then
 		note "no linux-image package for series $series in the reachable archive; skipped"
@@ -112,7 +129,7 @@ fetch_one() {
 		deb=$(find "$cache/debs" -maxdepth 1 -name "${pkg}_*.deb" -print | sort -V | tail -n1)
 		if [[ -z $deb ]]; then
 			note "downloading $pkg ($ver)"
-			(cd "$cache/debs" && apt-get download -q "$pkg=$ver" >&2) ||
+			(cd "$cache/debs" && apt-get download -q -o APT::Sandbox::User=root "$pkg=$ver" >&2) ||
 				die "apt-get download $pkg=$ver failed"
 			deb=$(find "$cache/debs" -maxdepth 1 -name "${pkg}_*.deb" -print |
 				sort -V | tail -n1)
@@ -145,12 +162,26 @@ fetch_one() {
 		printf 'UVT_VMLINUZ=%q\n' "$vmlinuz"
 		printf 'UVT_MODDIR=%q\n' "$moddir"
 	} >"$tmp"
-	mv "$tmp" "$envf"
+	chmod 644 "$tmp"
+	# Keep the old file (and its mtime, which run-guest.sh compares) if nothing changed.
+	if [[ -f $envf ]] && cmp -s "$tmp" "$envf"; then
+		rm -f "$tmp"
+	else
+		mv "$tmp" "$envf"
+	fi
 	note "$series: $pkg kernel $kver -> $envf"
 	echo "$series $pkg $vmlinuz $moddir"
 }
 
+update=0
+if [[ ${1:-} == --update ]]; then
+	update=1
+	shift
+fi
 series_list=("$@")
+for s in "${series_list[@]}"; do
+	series_spec "$s" >/dev/null || die "unknown kernel series '$s' (known: 6.1 6.12)"
+done
 if [[ ${#series_list[@]} -eq 0 ]]; then
 	series_list=(6.1 6.12)
 fi

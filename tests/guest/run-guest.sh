@@ -148,6 +148,7 @@ extract_vmlinux() {
 			rm -f "$tmp"
 			die "could not extract an ELF vmlinux from $UVT_VMLINUZ for --pvh"
 		fi
+		chmod 644 "$tmp"
 		mv -f "$tmp" "$out"
 	fi
 	echo "$out"

@@ -1323,8 +1323,7 @@ connect_type_mismatch_reply_leaves_it_connecting(void **state)
 	/* Linux: type mismatch -> RST without touching the socket */
 	g_ctl(t, UVS_TYPE_SEQPACKET, UVS_OP_RESPONSE, GLPORT, fs->c->local_port, 0);
 	assert_int_equal(drain(t), 1);
-	assert_ctl(&t->pkts[0], UVS_OP_RST, UVS_TYPE_SEQPACKET, fs->c->local_port, GLPORT, 0, 0,
-			0);
+	assert_ctl(&t->pkts[0], UVS_OP_RST, UVS_TYPE_SEQPACKET, fs->c->local_port, GLPORT, 0, 0, 0);
 	assert_int_equal(fs->c->state, UVS_ST_SYN_SENT);
 	assert_int_equal(t->p->drops[UVS_DROP_BAD_TYPE], 1);
 	g_ctl(t, UVS_TYPE_STREAM, UVS_OP_RESPONSE, GLPORT, fs->c->local_port, 0);
@@ -1589,7 +1588,8 @@ est_credit_request_answered(void **state)
 	fs->rx_read += 300;
 	g_ctl(t, UVS_TYPE_STREAM, UVS_OP_CREDIT_REQUEST, GPORT, LPORT, 0);
 	assert_int_equal(drain(t), 1);
-	assert_ctl(&t->pkts[0], UVS_OP_CREDIT_UPDATE, UVS_TYPE_STREAM, LPORT, GPORT, 0, 100000, 300);
+	assert_ctl(&t->pkts[0], UVS_OP_CREDIT_UPDATE, UVS_TYPE_STREAM, LPORT, GPORT, 0, 100000,
+			300);
 	assert_int_equal(fs->c->cr.last_fwd_cnt, 300);
 	/* twice in a row: answered twice */
 	clear_pkts(t);

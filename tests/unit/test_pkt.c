@@ -129,9 +129,8 @@ check_len_over_payload_is_truncated(void **state)
 static void
 check_control_op_with_payload_is_refused(void **state)
 {
-	static const uint16_t ops[] = { UVS_OP_INVALID, UVS_OP_REQUEST, UVS_OP_RESPONSE,
-		UVS_OP_RST, UVS_OP_SHUTDOWN, UVS_OP_CREDIT_UPDATE, UVS_OP_CREDIT_REQUEST, 8, 9,
-		0xffff };
+	static const uint16_t ops[] = { UVS_OP_INVALID, UVS_OP_REQUEST, UVS_OP_RESPONSE, UVS_OP_RST,
+		UVS_OP_SHUTDOWN, UVS_OP_CREDIT_UPDATE, UVS_OP_CREDIT_REQUEST, 8, 9, 0xffff };
 	unsigned int i;
 
 	(void)state;
@@ -233,7 +232,7 @@ err_names(void **state)
 	assert_string_equal(uvs_pkt_err_str(UVS_PKT_BAD_SRC), "bad_src_cid");
 	assert_string_equal(uvs_pkt_err_str(UVS_PKT_BAD_DST), "bad_dst_cid");
 	assert_string_equal(uvs_pkt_err_str(UVS_PKT_ERR_MAX), "?");
-	assert_string_equal(uvs_pkt_err_str((enum uvs_pkt_err)-1), "?");
+	assert_string_equal(uvs_pkt_err_str((enum uvs_pkt_err) - 1), "?");
 	/* every error has a distinct name: they become counter names */
 	for (i = 0; i < UVS_PKT_ERR_MAX; i++)
 		for (j = i + 1; j < UVS_PKT_ERR_MAX; j++)
