@@ -5,7 +5,7 @@
 #
 # Usage:
 #   run-guest.sh [--kernel 6.1|6.12] (--socket PATH | --no-device) [--mem MB] [--timeout SEC]
-#                [--log FILE] [--device-opts OPTS] -- "SCENARIO args; SCENARIO args; ..."
+#                [--log FILE] [--device-opts OPTS] [--pvh] -- "SCENARIO args; SCENARIO args; ..."
 #
 #   --kernel SERIES     guest kernel series (default 6.1); fetched/unpacked on first use
 #   --socket PATH       vhost-user socket of the device (uvsockd); QEMU connects to it and gets
@@ -44,7 +44,7 @@ devopts=
 pvh=0
 
 usage() {
-	sed -n '4,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	sed -n '4,/^$/p' "${BASH_SOURCE[0]}" | sed -n 's/^# \{0,1\}//p' >&2
 	exit 2
 }
 

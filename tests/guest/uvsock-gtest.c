@@ -45,8 +45,8 @@
 #define UVT_DEFAULT_CID 2u
 #define UVT_DEFAULT_TIMEOUT_S 60u
 #define UVT_SELFTEST_TIMEOUT_S 300u
-#define UVT_RCVTIMEO_MS 2000	 /* recv loops wake up this often to check the deadline */
-#define UVT_STALL_MS 20000	 /* no progress at all for this long: fail */
+#define UVT_RCVTIMEO_MS 2000	     /* recv loops wake up this often to check the deadline */
+#define UVT_STALL_MS 20000	     /* no progress at all for this long: fail */
 #define UVT_CONNECT_TIMEOUT_MS 10000 /* SO_VM_SOCKETS_CONNECT_TIMEOUT for normal connects */
 #define UVT_ISOLATE_CONNECT_MS 2000  /* Linux default connect timeout */
 #define UVT_ISOLATE_WITHIN_MS 6000   /* "fails within a few seconds" */
@@ -60,13 +60,13 @@
 #define UVT_DETAIL_LEN 480
 
 /* Default ports (documented in README.md). */
-#define UVT_PORT_ECHO 5000u	/* host echo: STREAM here, SEQPACKET on +1 */
+#define UVT_PORT_ECHO 5000u /* host echo: STREAM here, SEQPACKET on +1 */
 #define UVT_PORT_SEQ 5001u
-#define UVT_PORT_WRITER 5002u	/* host-eof writer */
-#define UVT_PORT_SINK 5003u	/* slow-reader sink */
-#define UVT_PORT_NOBODY 5999u	/* nobody listens */
-#define UVT_PORT_LISTEN 6000u	/* guest-side echo server (listen scenario) */
-#define UVT_ST_PORT 7000u	/* selftest: echo on 7000/7001, writer 7002, sink 7003 */
+#define UVT_PORT_WRITER 5002u /* host-eof writer */
+#define UVT_PORT_SINK 5003u   /* slow-reader sink */
+#define UVT_PORT_NOBODY 5999u /* nobody listens */
+#define UVT_PORT_LISTEN 6000u /* guest-side echo server (listen scenario) */
+#define UVT_ST_PORT 7000u     /* selftest: echo on 7000/7001, writer 7002, sink 7003 */
 #define UVT_ST_NOBODY 7999u
 #define UVT_ST_PAUSE_MS 2000u
 #define UVT_ST_WRITER_BYTES (1024u * 1024u)
@@ -165,8 +165,12 @@ res_vset(struct uvt_res *r, int rc, const char *fmt, va_list ap)
 	pthread_mutex_unlock(&r->lock);
 }
 
+static int fail(struct uvt_res *r, int rc, const char *fmt, ...)
+		__attribute__((format(printf, 3, 4)));
+static void pass(struct uvt_res *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Record a failure (first one wins) and return rc, which is a negative errno. */
-static int __attribute__((format(printf, 3, 4)))
+static int
 fail(struct uvt_res *r, int rc, const char *fmt, ...)
 {
 	va_list ap;
@@ -180,7 +184,7 @@ fail(struct uvt_res *r, int rc, const char *fmt, ...)
 }
 
 /* Set the pass detail (only if no failure was recorded). */
-static void __attribute__((format(printf, 2, 3)))
+static void
 pass(struct uvt_res *r, const char *fmt, ...)
 {
 	va_list ap;
@@ -571,9 +575,11 @@ pump_echo(int fd, struct pump *p, struct uvt_res *r, const char *what)
 		if (left_ms() < to)
 			to = left_ms();
 		if (to <= 0) {
-			rc = fail(r, -ETIMEDOUT, "%s: stalled (%s) sent=%" PRIu64 " rcvd=%" PRIu64
-				  " of %" PRIu64, what, left_ms() <= 0 ? "deadline" : "no progress",
-				  p->sent, p->rcvd, p->len);
+			rc = fail(r, -ETIMEDOUT,
+					"%s: stalled (%s) sent=%" PRIu64 " rcvd=%" PRIu64
+					" of %" PRIu64,
+					what, left_ms() <= 0 ? "deadline" : "no progress", p->sent,
+					p->rcvd, p->len);
 			break;
 		}
 		pr = poll(&pfd, 1, (int)to);
@@ -600,12 +606,14 @@ pump_echo(int fd, struct pump *p, struct uvt_res *r, const char *what)
 				p->rcvd += (uint64_t)n;
 				last = now_ms();
 			} else if (n == 0) {
-				rc = fail(r, -ECONNRESET, "%s: EOF after %" PRIu64 " of %" PRIu64
-					  " echoed bytes", what, p->rcvd, p->len);
+				rc = fail(r, -ECONNRESET,
+						"%s: EOF after %" PRIu64 " of %" PRIu64
+						" echoed bytes",
+						what, p->rcvd, p->len);
 				break;
 			} else if (errno != EAGAIN && errno != EINTR) {
 				rc = fail(r, -errno, "%s: recv: %s after %" PRIu64 " bytes", what,
-					  errname(errno), p->rcvd);
+						errname(errno), p->rcvd);
 				break;
 			}
 		}
@@ -625,17 +633,17 @@ pump_echo(int fd, struct pump *p, struct uvt_res *r, const char *what)
 				last = now_ms();
 			} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
 				rc = fail(r, -errno, "%s: send: %s after %" PRIu64 " bytes", what,
-					  errname(errno), p->sent);
+						errname(errno), p->sent);
 				break;
 			}
 		}
 	}
 	if (rc == 0 && p->mismatch >= 0)
 		rc = fail(r, -EILSEQ, "%s: echo differs at offset %" PRId64 " of %" PRIu64, what,
-			  p->mismatch, p->len);
+				p->mismatch, p->len);
 	if (rc == 0 && p->fnv_tx != p->fnv_rx)
 		rc = fail(r, -EILSEQ, "%s: checksum tx %016" PRIx64 " rx %016" PRIx64, what,
-			  p->fnv_tx, p->fnv_rx);
+				p->fnv_tx, p->fnv_rx);
 	free(txb);
 	free(rxb);
 	free(exp);
@@ -699,14 +707,15 @@ echo_stream(struct echo_conn *c, uint64_t *bytes)
 			if (errno == EINTR || (errno == EAGAIN && left_ms() > 0))
 				continue;
 			rc = fail(&c->srv->res, errno == EAGAIN ? -ETIMEDOUT : -errno,
-				  "echo STREAM conn %u: recv %s after %" PRIu64 " bytes", c->idx,
-				  errname(errno), *bytes);
+					"echo STREAM conn %u: recv %s after %" PRIu64 " bytes",
+					c->idx, errname(errno), *bytes);
 			break;
 		}
 		rc = send_all(c->fd, buf, (size_t)n, 0);
 		if (rc < 0) {
-			fail(&c->srv->res, rc, "echo STREAM conn %u: send %s after %" PRIu64
-			     " bytes", c->idx, errname(rc), *bytes);
+			fail(&c->srv->res, rc,
+					"echo STREAM conn %u: send %s after %" PRIu64 " bytes",
+					c->idx, errname(rc), *bytes);
 			break;
 		}
 		*bytes += (uint64_t)n;
@@ -733,19 +742,23 @@ echo_seq(struct echo_conn *c, uint64_t *bytes, uint64_t *msgs)
 			if (errno == EINTR || (errno == EAGAIN && left_ms() > 0))
 				continue;
 			rc = fail(&c->srv->res, errno == EAGAIN ? -ETIMEDOUT : -errno,
-				  "echo SEQPACKET conn %u: recvmsg %s after %" PRIu64 " msgs", c->idx,
-				  errname(errno), *msgs);
+					"echo SEQPACKET conn %u: recvmsg %s after %" PRIu64 " msgs",
+					c->idx, errname(errno), *msgs);
 			break;
 		}
 		if (mh.msg_flags & MSG_TRUNC) {
-			rc = fail(&c->srv->res, -EMSGSIZE, "echo SEQPACKET conn %u: message > %zu "
-				  "bytes truncated", c->idx, cap);
+			rc = fail(&c->srv->res, -EMSGSIZE,
+					"echo SEQPACKET conn %u: message > %zu "
+					"bytes truncated",
+					c->idx, cap);
 			break;
 		}
 		s = seq_send(c->fd, buf, (size_t)n, !!(mh.msg_flags & MSG_EOR));
 		if (s != n) {
-			rc = fail(&c->srv->res, s < 0 ? -errno : -EIO, "echo SEQPACKET conn %u: "
-				  "send of %zd bytes: %s", c->idx, n, s < 0 ? errname(errno) : "short");
+			rc = fail(&c->srv->res, s < 0 ? -errno : -EIO,
+					"echo SEQPACKET conn %u: "
+					"send of %zd bytes: %s",
+					c->idx, n, s < 0 ? errname(errno) : "short");
 			break;
 		}
 		*bytes += (uint64_t)n;
@@ -832,7 +845,7 @@ echo_srv_run(struct echo_srv *srv)
 		rc = vs_listen(types[i], srv->port + i, &lfd[i]);
 		if (rc < 0) {
 			fail(&srv->res, rc, "listen %s port %u: %s", type_name(types[i]),
-			     srv->port + i, errname(rc));
+					srv->port + i, errname(rc));
 			goto out;
 		}
 	}
@@ -850,8 +863,10 @@ echo_srv_run(struct echo_srv *srv)
 		int pr;
 
 		if (l <= 0) {
-			rc = fail(&srv->res, -ETIMEDOUT, "only %u of %u connections arrived before "
-				  "the deadline", srv->accepted, srv->n);
+			rc = fail(&srv->res, -ETIMEDOUT,
+					"only %u of %u connections arrived before "
+					"the deadline",
+					srv->accepted, srv->n);
 			goto out;
 		}
 		pr = poll(pfd, 2, l > 1000 ? 1000 : (int)l);
@@ -869,7 +884,7 @@ echo_srv_run(struct echo_srv *srv)
 				if (errno == EAGAIN || errno == EINTR)
 					continue;
 				rc = fail(&srv->res, -errno, "accept %s: %s", type_name(types[i]),
-					  errname(errno));
+						errname(errno));
 				goto out;
 			}
 			rc = set_timeouts(fd);
@@ -902,11 +917,11 @@ out:
 	pthread_mutex_unlock(&srv->lock);
 	if (srv->finished < srv->accepted)
 		fail(&srv->res, -ETIMEDOUT, "%u of %u connections still open at the deadline",
-		     srv->accepted - srv->finished, srv->accepted);
+				srv->accepted - srv->finished, srv->accepted);
 	if (srv->res.rc == 0 && srv->accepted != srv->n)
 		fail(&srv->res, -EPROTO, "served %u of %u connections", srv->accepted, srv->n);
 	pass(&srv->res, "conns=%u stream=%u seqpacket=%u bytes=%" PRIu64 " msgs=%" PRIu64,
-	     srv->accepted, srv->n_stream, srv->n_seq, srv->bytes, srv->msgs);
+			srv->accepted, srv->n_stream, srv->n_seq, srv->bytes, srv->msgs);
 	return srv->res.rc;
 }
 
@@ -981,17 +996,19 @@ seq_roundtrip(struct seq_ctx *s, size_t len, int eor, uint64_t seed)
 	} while (n < 0 && (errno == EINTR || (errno == EAGAIN && left_ms() > 0)));
 	if (n < 0)
 		return fail(s->r, errno == EAGAIN ? -ETIMEDOUT : -errno,
-			    "recvmsg echo of %zu eor=%d: %s", len, eor, errname(errno));
+				"recvmsg echo of %zu eor=%d: %s", len, eor, errname(errno));
 	if (n == 0)
 		return fail(s->r, -ECONNRESET, "EOF instead of echo of %zu eor=%d", len, eor);
 	if ((size_t)n != len)
-		return fail(s->r, -EPROTO, "echo of %zu eor=%d came back as a %zd-byte message "
-			    "(flags 0x%x)", len, eor, n, mh.msg_flags);
+		return fail(s->r, -EPROTO,
+				"echo of %zu eor=%d came back as a %zd-byte message "
+				"(flags 0x%x)",
+				len, eor, n, mh.msg_flags);
 	if (mh.msg_flags & MSG_TRUNC)
 		return fail(s->r, -EPROTO, "echo of %zu eor=%d has MSG_TRUNC", len, eor);
 	if (!!(mh.msg_flags & MSG_EOR) != !!eor)
 		return fail(s->r, -EPROTO, "echo of %zu eor=%d: MSG_EOR %s in msg_flags 0x%x", len,
-			    eor, eor ? "missing" : "unexpectedly set", mh.msg_flags);
+				eor, eor ? "missing" : "unexpectedly set", mh.msg_flags);
 	if (memcmp(s->tx, s->rx, len) != 0)
 		return fail(s->r, -EILSEQ, "echo of %zu eor=%d: content differs", len, eor);
 	return 0;
@@ -1043,7 +1060,7 @@ sc_seq_bounds(const struct uvt_args *a, struct uvt_res *r)
 	n = seq_send(s.fd, s.tx, 100, 1);
 	if (n != 100) {
 		rc = fail(r, n < 0 ? -errno : -EIO, "send 100 for truncation: %s",
-			  n < 0 ? errname(errno) : "short");
+				n < 0 ? errname(errno) : "short");
 		goto out;
 	}
 	rc = seq_recv_small(&s, 10, 0, &n, &mflags);
@@ -1052,16 +1069,18 @@ sc_seq_bounds(const struct uvt_args *a, struct uvt_res *r)
 		goto out;
 	}
 	if (n != 10 || !(mflags & MSG_TRUNC) || !(mflags & MSG_EOR) ||
-	    memcmp(s.rx, s.tx, 10) != 0) {
-		rc = fail(r, -EPROTO, "100-byte msg into 10-byte buffer: ret %zd flags 0x%x "
-			  "(want 10, MSG_TRUNC|MSG_EOR, same 10 bytes)", n, mflags);
+			memcmp(s.rx, s.tx, 10) != 0) {
+		rc = fail(r, -EPROTO,
+				"100-byte msg into 10-byte buffer: ret %zd flags 0x%x "
+				"(want 10, MSG_TRUNC|MSG_EOR, same 10 bytes)",
+				n, mflags);
 		goto out;
 	}
 	gen_fill(0x7d, 0, s.tx, 100);
 	n = seq_send(s.fd, s.tx, 100, 1);
 	if (n != 100) {
 		rc = fail(r, n < 0 ? -errno : -EIO, "send 100 for MSG_TRUNC: %s",
-			  n < 0 ? errname(errno) : "short");
+				n < 0 ? errname(errno) : "short");
 		goto out;
 	}
 	rc = seq_recv_small(&s, 10, MSG_TRUNC, &n, &mflags);
@@ -1070,8 +1089,10 @@ sc_seq_bounds(const struct uvt_args *a, struct uvt_res *r)
 		goto out;
 	}
 	if (n != 100 || !(mflags & MSG_TRUNC) || memcmp(s.rx, s.tx, 10) != 0) {
-		rc = fail(r, -EPROTO, "recv(MSG_TRUNC) of 100-byte msg with 10-byte buffer: ret "
-			  "%zd flags 0x%x (want 100, MSG_TRUNC)", n, mflags);
+		rc = fail(r, -EPROTO,
+				"recv(MSG_TRUNC) of 100-byte msg with 10-byte buffer: ret "
+				"%zd flags 0x%x (want 100, MSG_TRUNC)",
+				n, mflags);
 		goto out;
 	}
 	/* The excess was discarded: the next message is intact. */
@@ -1089,7 +1110,7 @@ sc_seq_bounds(const struct uvt_args *a, struct uvt_res *r)
 	n = send(s.fd, s.tx, UVT_SEQ_MAX + 1, MSG_EOR | MSG_NOSIGNAL);
 	if (n >= 0 || errno != want_errno) {
 		rc = fail(r, -EPROTO, "send %u bytes: %s (want %s on this kernel)", UVT_SEQ_MAX + 1,
-			  n >= 0 ? "succeeded" : errname(errno), errname(want_errno));
+				n >= 0 ? "succeeded" : errname(errno), errname(want_errno));
 		goto out;
 	}
 	rc = seq_roundtrip(&s, 77, 1, 0x80);
@@ -1097,8 +1118,8 @@ sc_seq_bounds(const struct uvt_args *a, struct uvt_res *r)
 		goto out;
 	rc = expect_no_more(s.fd, r, "seq-bounds");
 	if (rc == 0)
-		pass(r, "%u messages 1..%u B with/without EOR exact; MSG_TRUNC ok; %s at %u",
-		     count, UVT_SEQ_MAX, errname(want_errno), UVT_SEQ_MAX + 1);
+		pass(r, "%u messages 1..%u B with/without EOR exact; MSG_TRUNC ok; %s at %u", count,
+				UVT_SEQ_MAX, errname(want_errno), UVT_SEQ_MAX + 1);
 out:
 	close(s.fd);
 	free(s.tx);
@@ -1125,9 +1146,11 @@ sc_stream_bulk(const struct uvt_args *a, struct uvt_res *r)
 	if (dt < 1)
 		dt = 1;
 	if (rc == 0)
-		pass(r, "%" PRIu64 " bytes echoed, fnv1a64 %016" PRIx64 " both ways, %" PRId64
-		     " ms, %.2f MiB/s", p.len, p.fnv_rx, dt,
-		     (double)p.len / (1024.0 * 1024.0) / ((double)dt / 1000.0));
+		pass(r,
+				"%" PRIu64 " bytes echoed, fnv1a64 %016" PRIx64
+				" both ways, %" PRId64 " ms, %.2f MiB/s",
+				p.len, p.fnv_rx, dt,
+				(double)p.len / (1024.0 * 1024.0) / ((double)dt / 1000.0));
 	return rc;
 }
 
@@ -1145,8 +1168,9 @@ sc_concurrent(const struct uvt_args *a, struct uvt_res *r)
 		fds[i] = -1;
 	/* Start all connects at once (non-blocking), then wait until every one is up. */
 	for (i = 0; i < n; i++) {
-		struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = a->cid,
-					  .svm_port = a->port };
+		struct sockaddr_vm sa = {
+			.svm_family = AF_VSOCK, .svm_cid = a->cid, .svm_port = a->port
+		};
 
 		fds[i] = socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fds[i] < 0) {
@@ -1161,9 +1185,9 @@ sc_concurrent(const struct uvt_args *a, struct uvt_res *r)
 			goto out;
 		}
 		if (connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
-		    errno != EINPROGRESS) {
+				errno != EINPROGRESS) {
 			rc = fail(r, -errno, "connect #%u to %u:%u: %s", i, a->cid, a->port,
-				  errname(errno));
+					errname(errno));
 			goto out;
 		}
 	}
@@ -1192,7 +1216,7 @@ sc_concurrent(const struct uvt_args *a, struct uvt_res *r)
 				err = errno;
 			if (err != 0) {
 				rc = fail(r, -err, "connect #%u to %u:%u: %s (%u already up)", i,
-					  a->cid, a->port, errname(err), up);
+						a->cid, a->port, errname(err), up);
 				goto out;
 			}
 			pfd[i].fd = -1;
@@ -1210,9 +1234,9 @@ sc_concurrent(const struct uvt_args *a, struct uvt_res *r)
 			goto out;
 		}
 		if (getpeername(fds[i], (struct sockaddr *)&peer, &pl) < 0 ||
-		    peer.svm_cid != a->cid || peer.svm_port != a->port) {
+				peer.svm_cid != a->cid || peer.svm_port != a->port) {
 			rc = fail(r, -ENOTCONN, "#%u not connected to %u:%u after connect", i,
-				  a->cid, a->port);
+					a->cid, a->port);
 			goto out;
 		}
 	}
@@ -1233,7 +1257,7 @@ sc_concurrent(const struct uvt_args *a, struct uvt_res *r)
 		rc = recv_exact(fds[i], rx, len, &got);
 		if (rc < 0) {
 			fail(r, rc, "echo on #%u: %s after %zu of %zu bytes", i, errname(rc), got,
-			     len);
+					len);
 			goto out;
 		}
 		if (memcmp(tx, rx, len) != 0) {
@@ -1268,11 +1292,11 @@ sc_connreset(const struct uvt_args *a, struct uvt_res *r)
 		if (rcs[i] == 0) {
 			close(fd);
 			return fail(r, -EPROTO, "%s connect to %u:%u succeeded (want ECONNRESET)",
-				    type_name(types[i]), a->cid, a->port);
+					type_name(types[i]), a->cid, a->port);
 		}
 		if (rcs[i] != -ECONNRESET)
 			return fail(r, rcs[i], "%s connect to %u:%u: %s (want ECONNRESET)",
-				    type_name(types[i]), a->cid, a->port, errname(rcs[i]));
+					type_name(types[i]), a->cid, a->port, errname(rcs[i]));
 	}
 	pass(r, "STREAM and SEQPACKET connect to %u:%u -> ECONNRESET", a->cid, a->port);
 	return 0;
@@ -1302,7 +1326,7 @@ sc_shutwr(const struct uvt_args *a, struct uvt_res *r)
 	n = send(fd, "x", 1, MSG_NOSIGNAL);
 	if (n >= 0 || errno != EPIPE) {
 		rc = fail(r, -EPROTO, "send after SHUT_WR: %s (want EPIPE)",
-			  n >= 0 ? "succeeded" : errname(errno));
+				n >= 0 ? "succeeded" : errname(errno));
 		goto out;
 	}
 	rc = recv_exact(fd, buf, 5, &got);
@@ -1346,8 +1370,9 @@ sc_host_eof(const struct uvt_args *a, struct uvt_res *r)
 		if (n < 0) {
 			if (errno == EINTR || (errno == EAGAIN && left_ms() > 0))
 				continue;
-			rc = fail(r, errno == EAGAIN ? -ETIMEDOUT : -errno, "recv after %" PRIu64
-				  " of %" PRIu64 " bytes: %s", got, a->bytes, errname(errno));
+			rc = fail(r, errno == EAGAIN ? -ETIMEDOUT : -errno,
+					"recv after %" PRIu64 " of %" PRIu64 " bytes: %s", got,
+					a->bytes, errname(errno));
 			goto out;
 		}
 		if (bad < 0)
@@ -1365,14 +1390,14 @@ sc_host_eof(const struct uvt_args *a, struct uvt_res *r)
 	n = recv(fd, buf, UVT_CHUNK, MSG_DONTWAIT);
 	if (n != 0) {
 		rc = fail(r, -EPROTO, "second recv after EOF returned %zd (%s), want 0", n,
-			  n < 0 ? errname(errno) : "data");
+				n < 0 ? errname(errno) : "data");
 		goto out;
 	}
 	/* Half-closed by the peer: our direction must still work. */
 	n = send(fd, "bye\n", 4, MSG_NOSIGNAL);
 	if (n != 4) {
 		rc = fail(r, n < 0 ? -errno : -EIO, "send 'bye' after host EOF: %s",
-			  n < 0 ? errname(errno) : "short");
+				n < 0 ? errname(errno) : "short");
 		goto out;
 	}
 	shutdown(fd, SHUT_WR);
@@ -1409,8 +1434,10 @@ sc_slow_reader(const struct uvt_args *a, struct uvt_res *r)
 		if (n > 0) {
 			sent += (uint64_t)n;
 			if (sent > a->max_bytes) {
-				rc = fail(r, -EPROTO, "no EAGAIN after %" PRIu64 " bytes (max=%"
-					  PRIu64 "): no backpressure", sent, a->max_bytes);
+				rc = fail(r, -EPROTO,
+						"no EAGAIN after %" PRIu64 " bytes (max=%" PRIu64
+						"): no backpressure",
+						sent, a->max_bytes);
 				goto out;
 			}
 			continue;
@@ -1419,14 +1446,14 @@ sc_slow_reader(const struct uvt_args *a, struct uvt_res *r)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			break;
-		rc = fail(r, n < 0 ? -errno : -EIO, "non-blocking send after %" PRIu64 ": %s",
-			  sent, n < 0 ? errname(errno) : "returned 0");
+		rc = fail(r, n < 0 ? -errno : -EIO, "non-blocking send after %" PRIu64 ": %s", sent,
+				n < 0 ? errname(errno) : "returned 0");
 		goto out;
 	}
 	t_eagain = now_ms() - t0;
 	if (sent < a->min_bytes) {
 		rc = fail(r, -EPROTO, "EAGAIN after only %" PRIu64 " bytes (want >= %" PRIu64 ")",
-			  sent, a->min_bytes);
+				sent, a->min_bytes);
 		goto out;
 	}
 	/* Blocking send of 1 MiB must complete once the host starts reading. */
@@ -1434,7 +1461,7 @@ sc_slow_reader(const struct uvt_args *a, struct uvt_res *r)
 	rc = send_all(fd, buf, big, 0);
 	if (rc < 0) {
 		fail(r, rc, "blocking send of 1 MiB after EAGAIN at %" PRIu64 ": %s", sent,
-		     errname(rc));
+				errname(rc));
 		goto out;
 	}
 	sent += big;
@@ -1458,7 +1485,7 @@ sc_slow_reader(const struct uvt_args *a, struct uvt_res *r)
 	}
 	if (n < 0) {
 		rc = fail(r, errno == EAGAIN ? -ETIMEDOUT : -errno, "reading sink count: %s",
-			  errname(errno));
+				errname(errno));
 		goto out;
 	}
 	errno = 0;
@@ -1466,16 +1493,18 @@ sc_slow_reader(const struct uvt_args *a, struct uvt_res *r)
 	if (got == 0 || end == line || strcmp(end, "\n") != 0 || errno != 0) {
 		line[strcspn(line, "\n")] = '\0';
 		rc = fail(r, -EPROTO, "sink reply '%s' is not '<count>\\n' (sent %" PRIu64 ")",
-			  line, sent);
+				line, sent);
 		goto out;
 	}
 	if (want != sent) {
 		rc = fail(r, -EPROTO, "sink counted %" PRIu64 " bytes, guest sent %" PRIu64, want,
-			  sent);
+				sent);
 		goto out;
 	}
-	pass(r, "EAGAIN after %" PRIu64 " bytes at %" PRId64 " ms; 1 MiB blocking send done at %"
-	     PRId64 " ms; sink counted %" PRIu64, sent - big, t_eagain, t_big, want);
+	pass(r,
+			"EAGAIN after %" PRIu64 " bytes at %" PRId64
+			" ms; 1 MiB blocking send done at %" PRId64 " ms; sink counted %" PRIu64,
+			sent - big, t_eagain, t_big, want);
 out:
 	close(fd);
 	free(buf);
@@ -1530,15 +1559,19 @@ sc_isolate(const struct uvt_args *a, struct uvt_res *r)
 	dt = now_ms() - t0;
 	if (rc == 0) {
 		close(fd);
-		return fail(r, -EPROTO, "connect to other guest %u:%u SUCCEEDED after %" PRId64
-			    " ms", a->cid, a->port, dt);
+		return fail(r, -EPROTO,
+				"connect to other guest %u:%u SUCCEEDED after %" PRId64 " ms",
+				a->cid, a->port, dt);
 	}
 	if (rc != -ETIMEDOUT && rc != -ECONNRESET && rc != -ENETUNREACH)
-		return fail(r, rc, "connect to %u:%u: %s after %" PRId64 " ms (want ETIMEDOUT, "
-			    "ECONNRESET or ENETUNREACH)", a->cid, a->port, errname(rc), dt);
+		return fail(r, rc,
+				"connect to %u:%u: %s after %" PRId64 " ms (want ETIMEDOUT, "
+				"ECONNRESET or ENETUNREACH)",
+				a->cid, a->port, errname(rc), dt);
 	if (dt > UVT_ISOLATE_WITHIN_MS)
-		return fail(r, -ETIMEDOUT, "connect to %u:%u failed with %s only after %" PRId64
-			    " ms (> %d)", a->cid, a->port, errname(rc), dt, UVT_ISOLATE_WITHIN_MS);
+		return fail(r, -ETIMEDOUT,
+				"connect to %u:%u failed with %s only after %" PRId64 " ms (> %d)",
+				a->cid, a->port, errname(rc), dt, UVT_ISOLATE_WITHIN_MS);
 	pass(r, "connect to %u:%u -> %s after %" PRId64 " ms", a->cid, a->port, errname(rc), dt);
 	return 0;
 }
@@ -1588,7 +1621,7 @@ ref_writer_thread(void *arg)
 	rc = recv_exact(fd, bye, 4, &got);
 	if (rc < 0 || memcmp(bye, "bye\n", 4) != 0) {
 		fail(&w->res, rc < 0 ? rc : -EILSEQ, "writer: did not get 'bye\\n' (%s, %zu bytes)",
-		     errname(rc), got);
+				errname(rc), got);
 		goto out;
 	}
 	rc = recv_eof(fd, &extra);
@@ -1630,7 +1663,7 @@ ref_sink_thread(void *arg)
 			if (errno == EINTR || (errno == EAGAIN && left_ms() > 0))
 				continue;
 			fail(&s->res, -errno, "sink recv after %" PRIu64 ": %s", count,
-			     errname(errno));
+					errname(errno));
 			goto out;
 		}
 		if (bad < 0)
@@ -1678,8 +1711,8 @@ echo_srv_thread(void *arg)
 
 static int
 st_sub(const char *name, int (*fn)(const struct uvt_args *, struct uvt_res *),
-       const struct uvt_args *a, unsigned int *npass, unsigned int *nrun, char *failed,
-       size_t flen)
+		const struct uvt_args *a, unsigned int *npass, unsigned int *nrun, char *failed,
+		size_t flen)
 {
 	struct uvt_res r;
 	int64_t t0 = now_ms();
@@ -1690,7 +1723,7 @@ st_sub(const char *name, int (*fn)(const struct uvt_args *, struct uvt_res *),
 	if (rc == 0 && r.rc != 0)
 		rc = r.rc;
 	printf("UVT SUB selftest/%s %s (%" PRId64 " ms) %s\n", name, rc == 0 ? "PASS" : "FAIL",
-	       now_ms() - t0, r.detail[0] != '\0' ? r.detail : "-");
+			now_ms() - t0, r.detail[0] != '\0' ? r.detail : "-");
 	fflush(stdout);
 	(*nrun)++;
 	if (rc == 0)
@@ -1702,10 +1735,10 @@ st_sub(const char *name, int (*fn)(const struct uvt_args *, struct uvt_res *),
 
 static void
 st_server_verdict(const char *name, struct uvt_res *res, unsigned int *npass, unsigned int *nrun,
-		  char *failed, size_t flen)
+		char *failed, size_t flen)
 {
 	printf("UVT SUB selftest/%s %s %s\n", name, res->rc == 0 ? "PASS" : "FAIL",
-	       res->detail[0] != '\0' ? res->detail : "-");
+			res->detail[0] != '\0' ? res->detail : "-");
 	fflush(stdout);
 	(*nrun)++;
 	if (res->rc == 0)
@@ -1799,28 +1832,28 @@ sc_selftest(const struct uvt_args *a, struct uvt_res *r)
 
 static const struct uvt_scenario scenarios[] = {
 	{ "stream-echo", sc_stream_echo, UVT_PORT_ECHO, "cid port sizes timeout",
-	  "echo each size over one STREAM connection" },
+			"echo each size over one STREAM connection" },
 	{ "seq-bounds", sc_seq_bounds, UVT_PORT_SEQ, "cid port timeout",
-	  "SEQPACKET boundaries, MSG_EOR, MSG_TRUNC, EMSGSIZE (port = SEQPACKET listener)" },
+			"SEQPACKET boundaries, MSG_EOR, MSG_TRUNC, EMSGSIZE (port = SEQPACKET listener)" },
 	{ "stream-bulk", sc_stream_bulk, UVT_PORT_ECHO, "cid port bytes timeout",
-	  "send bytes while reading the echo; checksum and MiB/s" },
+			"send bytes while reading the echo; checksum and MiB/s" },
 	{ "concurrent", sc_concurrent, UVT_PORT_ECHO, "cid port n timeout",
-	  "n STREAM connections up at once, distinct message each" },
+			"n STREAM connections up at once, distinct message each" },
 	{ "connreset", sc_connreset, UVT_PORT_NOBODY, "cid port timeout",
-	  "connect to a port without listener: ECONNRESET (STREAM, SEQPACKET)" },
+			"connect to a port without listener: ECONNRESET (STREAM, SEQPACKET)" },
 	{ "shutwr", sc_shutwr, UVT_PORT_ECHO, "cid port timeout",
-	  "send hello, SHUT_WR, read hello then EOF" },
+			"send hello, SHUT_WR, read hello then EOF" },
 	{ "host-eof", sc_host_eof, UVT_PORT_WRITER, "cid port bytes timeout",
-	  "host writer sends bytes of i%251 then SHUT_WR: read all, EOF, still writable" },
+			"host writer sends bytes of i%251 then SHUT_WR: read all, EOF, still writable" },
 	{ "slow-reader", sc_slow_reader, UVT_PORT_SINK, "cid port min max timeout",
-	  "fill a pausing host sink to EAGAIN, then 1 MiB blocking, compare sink count" },
+			"fill a pausing host sink to EAGAIN, then 1 MiB blocking, compare sink count" },
 	{ "listen", sc_listen, UVT_PORT_LISTEN, "port n timeout",
-	  "serve STREAM echo on port and SEQPACKET echo on port+1 for n connections" },
+			"serve STREAM echo on port and SEQPACKET echo on port+1 for n connections" },
 	{ "cid", sc_cid, 0, "expect timeout", "IOCTL_VM_SOCKETS_GET_LOCAL_CID == expect" },
 	{ "isolate", sc_isolate, UVT_PORT_ECHO, "cid port timeout",
-	  "connect to another guest's CID must fail quickly" },
+			"connect to another guest's CID must fail quickly" },
 	{ "selftest", sc_selftest, 0, "timeout",
-	  "all client scenarios against this program's own servers on CID 1" },
+			"all client scenarios against this program's own servers on CID 1" },
 };
 
 static const struct uvt_scenario *
@@ -1891,7 +1924,7 @@ parse_sizes(char *s, struct uvt_args *a)
 		uint64_t v;
 
 		if (a->nsizes == UVT_MAX_SIZES || parse_u64(tok, &v) < 0 || v == 0 ||
-		    v > (1u << 30))
+				v > (1u << 30))
 			return -EINVAL;
 		a->sizes[a->nsizes++] = (size_t)v;
 	}
@@ -1903,7 +1936,7 @@ static const size_t default_sizes[] = { 1, 100, 4096, 65536, 300000 };
 /* Parse key=value arguments; err gets a message on failure. */
 static int
 parse_args(const struct uvt_scenario *sc, int argc, char **argv, struct uvt_args *a, char *err,
-	   size_t elen)
+		size_t elen)
 {
 	int i, rc;
 
@@ -1912,8 +1945,8 @@ parse_args(const struct uvt_scenario *sc, int argc, char **argv, struct uvt_args
 	a->port = sc->def_port;
 	a->n = strcmp(sc->name, "listen") == 0 ? 1 : 50;
 	a->bytes = strcmp(sc->name, "host-eof") == 0 ? 1024 * 1024 : 8u * 1024 * 1024;
-	a->timeout_s = strcmp(sc->name, "selftest") == 0 ? UVT_SELFTEST_TIMEOUT_S :
-							     UVT_DEFAULT_TIMEOUT_S;
+	a->timeout_s = strcmp(sc->name, "selftest") == 0 ? UVT_SELFTEST_TIMEOUT_S
+							 : UVT_DEFAULT_TIMEOUT_S;
 	a->min_bytes = UVT_BUF_SIZE;
 	a->max_bytes = 64u * 1024 * 1024;
 	a->nsizes = sizeof(default_sizes) / sizeof(default_sizes[0]);
@@ -1933,7 +1966,7 @@ parse_args(const struct uvt_scenario *sc, int argc, char **argv, struct uvt_args
 		v = eq + 1;
 		if (!key_allowed(sc->keys, k, kl)) {
 			snprintf(err, elen, "unknown key '%.*s' (accepted: %s)", (int)kl, k,
-				 sc->keys);
+					sc->keys);
 			return -EINVAL;
 		}
 		if (keq(k, kl, "cid")) {
@@ -2071,14 +2104,14 @@ run_scenario(int argc, char **argv)
 		snprintf(detail, sizeof(detail), "Fdeadline of %u s exceeded, killed", a.timeout_s);
 	else if (got == 0 && WIFSIGNALED(status))
 		snprintf(detail, sizeof(detail), "Fscenario process died from signal %d",
-			 WTERMSIG(status));
+				WTERMSIG(status));
 	else if (got == 0)
 		snprintf(detail, sizeof(detail), "Fscenario process exited %d without a result",
-			 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+				WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 	one_line(detail);
 	ok = detail[0] == 'P';
 	printf("UVT RESULT %s %s %s\n", sc->name, ok ? "PASS" : "FAIL",
-	       detail[1] != '\0' ? detail + 1 : "-");
+			detail[1] != '\0' ? detail + 1 : "-");
 	fflush(stdout);
 	return ok ? 0 : 1;
 }
@@ -2090,7 +2123,7 @@ split_args(char *s, char **argv, int max)
 	int n = 0;
 
 	for (tok = strtok_r(s, " \t\n", &save); tok != NULL && n < max;
-	     tok = strtok_r(NULL, " \t\n", &save))
+			tok = strtok_r(NULL, " \t\n", &save))
 		argv[n++] = tok;
 	return n;
 }
@@ -2138,13 +2171,15 @@ usage(FILE *f)
 {
 	size_t i;
 
-	fprintf(f, "usage: uvsock-gtest SCENARIO [key=value...]\n"
-		   "       uvsock-gtest run \"SCENARIO [key=value...]; SCENARIO ...\"\n"
-		   "common keys: cid=N (default %u), port=P, timeout=S (default %u)\n"
-		   "scenarios:\n", UVT_DEFAULT_CID, UVT_DEFAULT_TIMEOUT_S);
+	fprintf(f,
+			"usage: uvsock-gtest SCENARIO [key=value...]\n"
+			"       uvsock-gtest run \"SCENARIO [key=value...]; SCENARIO ...\"\n"
+			"common keys: cid=N (default %u), port=P, timeout=S (default %u)\n"
+			"scenarios:\n",
+			UVT_DEFAULT_CID, UVT_DEFAULT_TIMEOUT_S);
 	for (i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++)
 		fprintf(f, "  %-12s [%s] (port %u)\n      %s\n", scenarios[i].name,
-			scenarios[i].keys, scenarios[i].def_port, scenarios[i].help);
+				scenarios[i].keys, scenarios[i].def_port, scenarios[i].help);
 }
 
 int
