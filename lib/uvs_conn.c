@@ -81,7 +81,7 @@ uvs_engine_create(uint32_t local_cid, const struct uvs_engine_ops *ops, void *ct
 	/* Linux starts ephemeral ports at a random value above the reserved range. */
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	eng->next_ephemeral = UVS_LAST_RESERVED_PORT + 1 +
-			((uint32_t)ts.tv_nsec ^ (uint32_t)ts.tv_sec) % 0x7fff0000u;
+			      ((uint32_t)ts.tv_nsec ^ (uint32_t)ts.tv_sec) % 0x7fff0000u;
 	return eng;
 }
 
@@ -129,13 +129,11 @@ peer_release(struct uvs_conn *c)
 /* --- tables --- */
 
 static struct uvs_conn *
-lookup_connected(struct uvs_engine *eng, uint32_t peer_cid, uint32_t peer_port,
-		uint32_t local_port)
+lookup_connected(struct uvs_engine *eng, uint32_t peer_cid, uint32_t peer_port, uint32_t local_port)
 {
 	struct uvs_conn *c;
 
-	LIST_FOREACH(c, &eng->conns[hash_conn(peer_cid, peer_port, local_port)], hash_link)
-	{
+	LIST_FOREACH(c, &eng->conns[hash_conn(peer_cid, peer_port, local_port)], hash_link) {
 		if (c->peer_cid == peer_cid && c->peer_port == peer_port &&
 				c->local_port == local_port)
 			return c;
@@ -148,8 +146,7 @@ lookup_bound(struct uvs_engine *eng, uint32_t port)
 {
 	struct uvs_conn *c;
 
-	LIST_FOREACH(c, &eng->bound[hash_port(port)], bound_link)
-	{
+	LIST_FOREACH(c, &eng->bound[hash_port(port)], bound_link) {
 		if (c->local_port == port)
 			return c;
 	}
@@ -607,8 +604,8 @@ static bool
 can_send_data(const struct uvs_conn *c)
 {
 	return (c->state == UVS_ST_ESTABLISHED || c->state == UVS_ST_CLOSING) &&
-			!(c->sent_shut & UVS_SHUTDOWN_SEND) &&
-			!(c->peer_shut & UVS_SHUTDOWN_RCV) && c->sock != NULL;
+	       !(c->sent_shut & UVS_SHUTDOWN_SEND) && !(c->peer_shut & UVS_SHUTDOWN_RCV) &&
+	       c->sock != NULL;
 }
 
 /* Build the next packet of c. @return payload+header bytes written, 0 if c has nothing. */
@@ -684,8 +681,8 @@ conn_tx(struct uvs_conn *c, const struct iovec *iov, unsigned int n, uint32_t ro
 }
 
 uint32_t
-uvs_engine_tx(struct uvs_engine *eng, struct uvs_peer *p, const struct iovec *iov,
-		unsigned int n, uint32_t room)
+uvs_engine_tx(struct uvs_engine *eng, struct uvs_peer *p, const struct iovec *iov, unsigned int n,
+		uint32_t room)
 {
 	struct uvs_conn *c;
 	uint32_t len;
@@ -698,8 +695,7 @@ uvs_engine_tx(struct uvs_engine *eng, struct uvs_peer *p, const struct iovec *io
 		p->orphan_head = (p->orphan_head + 1) % UVS_PEER_ORPHAN_RST_MAX;
 		p->orphan_count--;
 		p->tx_pkts++;
-		if (!uvs_peer_tx_pending(p))
-			p->kicked = false; /* the next reply must kick the transport again */
+		(void)uvs_peer_tx_pending(p); /* re-arms the kick when this was the last */
 		return UVS_HDR_SIZE;
 	}
 	while ((c = TAILQ_FIRST(&p->txq)) != NULL) {
@@ -709,8 +705,7 @@ uvs_engine_tx(struct uvs_engine *eng, struct uvs_peer *p, const struct iovec *io
 		len = conn_tx(c, iov, n, room);
 		if (len > 0) {
 			p->tx_pkts++;
-			if (!uvs_peer_tx_pending(p))
-				p->kicked = false;
+			(void)uvs_peer_tx_pending(p);
 			return len;
 		}
 		txq_remove(c);
@@ -720,9 +715,14 @@ uvs_engine_tx(struct uvs_engine *eng, struct uvs_peer *p, const struct iovec *io
 }
 
 bool
-uvs_peer_tx_pending(const struct uvs_peer *p)
+uvs_peer_tx_pending(struct uvs_peer *p)
 {
-	return p->orphan_count > 0 || !TAILQ_EMPTY(&p->txq);
+	if (p->orphan_count > 0 || !TAILQ_EMPTY(&p->txq))
+		return true;
+	/* Work can vanish without uvs_engine_tx() seeing it (a queued connection freed by
+	 * an RST): whoever learns that nothing is pending re-arms the kick. */
+	p->kicked = false;
+	return false;
 }
 
 void
@@ -873,8 +873,7 @@ int
 uvs_conn_shutdown(struct uvs_conn *c, uint8_t how)
 {
 	how &= UVS_SHUTDOWN_BOTH;
-	if (c->state != UVS_ST_ESTABLISHED && c->state != UVS_ST_DONE &&
-			c->state != UVS_ST_CLOSING)
+	if (c->state != UVS_ST_ESTABLISHED && c->state != UVS_ST_DONE && c->state != UVS_ST_CLOSING)
 		return -ENOTCONN;
 	if ((c->local_shut | how) == c->local_shut)
 		return 0;

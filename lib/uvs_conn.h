@@ -178,8 +178,9 @@ void uvs_engine_rx(struct uvs_engine *eng, struct uvs_peer *p, const struct uvs_
  */
 uint32_t uvs_engine_tx(struct uvs_engine *eng, struct uvs_peer *p, const struct iovec *iov,
 		unsigned int n, uint32_t room);
-/** Whether peer p has anything to send. */
-bool uvs_peer_tx_pending(const struct uvs_peer *p);
+/** Whether peer p has anything to send. When it has not, the next packet queued for p
+ * calls ops->kick again (the transport may stop serving p until then). */
+bool uvs_peer_tx_pending(struct uvs_peer *p);
 
 /** Run timers (connect and close timeouts). now_ns is CLOCK_MONOTONIC. */
 void uvs_engine_tick(struct uvs_engine *eng, uint64_t now_ns);

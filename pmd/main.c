@@ -66,7 +66,8 @@ usage(FILE *f)
 		"if some are reserved (--in-memory) and without them otherwise (--no-huge).\n"
 		"Given EAL options are used as they are, plus --no-pci.\n"
 		"\n"
-		"The control socket appears when the daemon is ready. SIGINT/SIGTERM stop it.\n",
+		"The control socket appears when the daemon is ready. SIGINT/SIGTERM stop it;\n"
+		"SIGUSR1 prints per-guest counters (packets, drops by reason, queue state).\n",
 		UVSD_MAX_GUESTS, UVS_CONTROL_DEFAULT, UVS_CONTROL_ENV);
 }
 
@@ -198,6 +199,13 @@ on_signal(int sig)
 }
 
 static void
+on_usr1(int sig)
+{
+	(void)sig;
+	daemon_state.dump = 1;
+}
+
+static void
 mkdir_parent(const char *path)
 {
 	char buf[sizeof(daemon_state.ctl_path)];
@@ -245,6 +253,14 @@ run(struct uvs_daemon *d)
 
 	while (!d->stop) {
 		unsigned int work = 0;
+
+		if (d->dump) {
+			d->dump = 0;
+			for (unsigned int i = 0; i < d->nguests; i++)
+				uvsd_guest_dump(&d->guests[i], stdout);
+			printf("host sockets %u\n", d->nsocks_live);
+			fflush(stdout);
+		}
 
 		for (unsigned int i = 0; i < d->nguests; i++)
 			work += uvsd_guest_poll(d, &d->guests[i]);
@@ -335,6 +351,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGUSR1, on_usr1);
 	pthread_mutex_init(&d->mail_lock, NULL);
 	pthread_cond_init(&d->mail_cond, NULL);
 	d->ctl_fd = -1;

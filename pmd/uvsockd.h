@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/uio.h>
 
 #include "uvs_conn.h"
@@ -94,6 +95,7 @@ struct uvs_daemon {
 	unsigned int nguests;
 	bool hugepages;
 	volatile int stop;
+	volatile int dump; /* SIGUSR1: print counters */
 
 	/* host sockets, indexed by the low half of their id */
 	struct uvsd_sock **socks;
@@ -129,6 +131,8 @@ unsigned int uvsd_guest_poll(struct uvs_daemon *d, struct uvsd_guest *g);
 /** Before sleeping: ask for kicks; @return true if work appeared meanwhile. */
 bool uvsd_guest_arm(struct uvsd_guest *g);
 void uvsd_guest_kicked(struct uvs_daemon *d, struct uvsd_guest *g, int q);
+/** Print guest g's counters and queue state to f. */
+void uvsd_guest_dump(const struct uvsd_guest *g, FILE *f);
 struct uvsd_guest *uvsd_guest_by_cid(struct uvs_daemon *d, uint32_t cid);
 
 /* host_sock.c */

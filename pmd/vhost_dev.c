@@ -447,6 +447,52 @@ uvsd_guest_kicked(struct uvs_daemon *d, struct uvsd_guest *g, int q)
 		uvs_virtq_set_notify(&g->vq[i], false);
 }
 
+static const char *const drop_names[UVS_DROP_MAX] = {
+	[UVS_DROP_NO_CONN_RST] = "no_conn_rst",
+	[UVS_DROP_RST_NO_CONN] = "rst_no_conn",
+	[UVS_DROP_BAD_TYPE] = "bad_type",
+	[UVS_DROP_ORPHAN_FULL] = "orphan_queue_full",
+	[UVS_DROP_CREDIT_OVERRUN] = "credit_overrun",
+	[UVS_DROP_RX_NOBUFS] = "rx_nobufs",
+	[UVS_DROP_CONN_LIMIT] = "conn_limit",
+	[UVS_DROP_BACKLOG] = "backlog_full",
+	[UVS_DROP_UNEXPECTED] = "unexpected_op",
+	[UVS_DROP_ZERO_RW] = "zero_len_rw",
+};
+
+void
+uvsd_guest_dump(const struct uvsd_guest *g, FILE *f)
+{
+	const struct uvs_peer *p = &g->peer;
+
+	fprintf(f, "guest cid %u %s: %s%s\n", g->cid, g->path, g->running ? "running" : "stopped",
+			g->broken ? " BROKEN" : "");
+	if (!g->running)
+		return;
+	fprintf(f, "  rx_pkts %lu rx_bytes %lu tx_pkts %lu tx_bytes %lu conns %u kicks %lu calls %lu\n",
+			(unsigned long)p->rx_pkts, (unsigned long)p->rx_bytes, (unsigned long)p->tx_pkts,
+			(unsigned long)p->tx_bytes, p->nconns, (unsigned long)g->kicks,
+			(unsigned long)g->calls);
+	fprintf(f, "  txq %s orphan_rst %u kicked %d rx_work %d\n",
+			TAILQ_EMPTY(&p->txq) ? "empty" : "busy", p->orphan_count, p->kicked, g->rx_work);
+	for (int q = 0; q < 2; q++) {
+		const struct uvs_virtq *vq = &g->vq[q];
+
+		fprintf(f, "  vq%d size %u avail_idx %u last_avail %u used_idx %u used_flags %#x avail_flags %#x\n",
+				q, vq->size, vq->avail->idx, vq->last_avail_idx, vq->used_idx,
+				vq->used->flags, vq->avail->flags);
+	}
+	for (int i = 0; i < UVS_DROP_MAX; i++)
+		if (p->drops[i] != 0)
+			fprintf(f, "  drop %s %lu\n", drop_names[i], (unsigned long)p->drops[i]);
+	for (int i = 1; i < UVS_PKT_ERR_MAX; i++)
+		if (g->pkt_err[i] != 0)
+			fprintf(f, "  bad_pkt %s %lu\n", uvs_pkt_err_str(i), (unsigned long)g->pkt_err[i]);
+	for (int i = 1; i < UVS_CHAIN_ERR_MAX; i++)
+		if (g->chain_err[i] != 0)
+			fprintf(f, "  bad_chain %d %lu\n", i, (unsigned long)g->chain_err[i]);
+}
+
 int
 uvsd_vhost_start(struct uvs_daemon *d)
 {

@@ -15,7 +15,8 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-"$UVSOCKD" --vm "cid=3,socket=$tmp/vm3.sock" --control "$tmp/ctl.sock" >"$tmp/uvsockd.log" 2>&1 &
+"$UVSOCKD" -l 0 --no-huge -m 64 --file-prefix="uvt$$" --log-level=user1:debug -- \
+	--vm "cid=3,socket=$tmp/vm3.sock" --control "$tmp/ctl.sock" >"$tmp/uvsockd.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do [ -S "$tmp/ctl.sock" ] && break; sleep 0.1; done
 [ -S "$tmp/ctl.sock" ] || { cat "$tmp/uvsockd.log"; echo "uvsockd did not become ready"; exit 1; }
@@ -27,7 +28,7 @@ bash "$here/run-guest.sh" --kernel "$KERNEL" --socket "$tmp/vm3.sock" --timeout 
 	"cid expect=3; stream-echo port=5000 sizes=1,100,4096,65536,300000; seq-bounds port=5001; connreset port=6000; shutwr port=5000; stream-bulk port=5000 bytes=8388608; concurrent port=5000 n=50" ||
 	rc=$?
 if [ "$rc" != 0 ]; then
-	echo "--- uvsockd log"; tail -50 "$tmp/uvsockd.log"
+	echo "--- uvsockd log (packet trace)"; grep -v VHOST_CONFIG "$tmp/uvsockd.log" | tail -80
 	echo "--- uvsock-echo log"; cat "$tmp/echo.log"
 fi
 exit "$rc"

@@ -761,6 +761,33 @@ orphan_rst_queue_is_bounded(void **state)
 	assert_int_equal(t->p->drops[UVS_DROP_ORPHAN_FULL], extra);
 }
 
+/* Regression (seen with a real guest): work that vanished from the send queue without
+ * uvs_engine_tx() seeing it (a closing connection freed by the peer's RST) must not leave
+ * the peer marked as kicked, or the next reply never reaches the transport. */
+static void
+kick_rearmed_after_queued_work_vanishes(void **state)
+{
+	struct tctx *t = *state;
+	struct fsock *l = listen_on(t, UVS_TYPE_STREAM, 5000, 8, UVS_BUF_SIZE_DEFAULT);
+	struct fsock *fs = guest_connect(t, l, 40000);
+	unsigned int before;
+
+	assert_false(uvs_peer_tx_pending(t->p));
+	before = t->kicks;
+	app_close(t, fs); /* owes SHUTDOWN: queued, kicks the transport */
+	assert_int_equal(t->kicks, before + 1);
+	assert_true(uvs_peer_tx_pending(t->p));
+	/* the peer resets before the transport had a buffer for the SHUTDOWN */
+	g_ctl(t, UVS_TYPE_STREAM, UVS_OP_RST, 40000, 5000, 0);
+	assert_false(uvs_peer_tx_pending(t->p));
+	/* a new reply must kick again */
+	g_ctl(t, UVS_TYPE_STREAM, UVS_OP_REQUEST, 40001, 6000, 0);
+	assert_int_equal(t->kicks, before + 2);
+	clear_pkts(t);
+	assert_int_equal(drain(t), 1);
+	assert_ctl(&t->pkts[0], UVS_OP_RST, UVS_TYPE_STREAM, 6000, 40001, 0, 0, 0);
+}
+
 static uint64_t
 total_drops(const struct uvs_peer *p)
 {
@@ -2690,6 +2717,7 @@ main(void)
 		T(noconn_rst_is_not_answered),
 		T(unknown_type_answered_with_rst),
 		T(orphan_rst_queue_is_bounded),
+		T(kick_rearmed_after_queued_work_vanishes),
 		T(each_refused_rst_counted_once),
 		T(tx_room_below_header_sends_nothing_and_keeps_work),
 		T(listen_request_gets_response_and_child),
