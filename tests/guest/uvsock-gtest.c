@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include <linux/vm_sockets.h>
+#include <stdbool.h>
 
 #define UVT_DEFAULT_CID 2u
 #define UVT_DEFAULT_TIMEOUT_S 60u
@@ -85,6 +86,7 @@ struct uvt_args {
 	size_t sizes[UVT_MAX_SIZES];
 	unsigned int nsizes;
 	int quiet;
+	unsigned int gone; /* listen: connections whose host peer is expected to vanish */
 };
 
 /* Outcome of one scenario (or of one server thread): the first failure wins. */
@@ -682,6 +684,8 @@ struct echo_srv {
 	unsigned int n_seq;
 	uint64_t bytes;
 	uint64_t msgs;
+	unsigned int gone_ok; /* connections that may end with the peer gone (EPIPE/ECONNRESET) */
+	unsigned int gone;    /* connections that did */
 	int ready; /* 1 listening, -1 failed to listen */
 };
 
@@ -691,6 +695,23 @@ struct echo_conn {
 	int type;
 	unsigned int idx;
 };
+
+/* A host program that dies leaves its connection closed under us (SHUTDOWN then RST):
+ * sends fail with EPIPE. Count it when the scenario was told to expect that. */
+static bool
+peer_gone(struct echo_conn *c, int rc)
+{
+	bool ok;
+
+	if (rc != -EPIPE && rc != -ECONNRESET)
+		return false;
+	pthread_mutex_lock(&c->srv->lock);
+	ok = c->srv->gone < c->srv->gone_ok;
+	if (ok)
+		c->srv->gone++;
+	pthread_mutex_unlock(&c->srv->lock);
+	return ok;
+}
 
 static int
 echo_stream(struct echo_conn *c, uint64_t *bytes)
@@ -712,6 +733,8 @@ echo_stream(struct echo_conn *c, uint64_t *bytes)
 			break;
 		}
 		rc = send_all(c->fd, buf, (size_t)n, 0);
+		if (rc < 0 && peer_gone(c, rc))
+			break;
 		if (rc < 0) {
 			fail(&c->srv->res, rc,
 					"echo STREAM conn %u: send %s after %" PRIu64 " bytes",
@@ -920,8 +943,11 @@ out:
 				srv->accepted - srv->finished, srv->accepted);
 	if (srv->res.rc == 0 && srv->accepted != srv->n)
 		fail(&srv->res, -EPROTO, "served %u of %u connections", srv->accepted, srv->n);
-	pass(&srv->res, "conns=%u stream=%u seqpacket=%u bytes=%" PRIu64 " msgs=%" PRIu64,
-			srv->accepted, srv->n_stream, srv->n_seq, srv->bytes, srv->msgs);
+	if (srv->res.rc == 0 && srv->gone != srv->gone_ok)
+		fail(&srv->res, -EPROTO, "%u connection(s) ended with the host peer gone, want %u",
+				srv->gone, srv->gone_ok);
+	pass(&srv->res, "conns=%u stream=%u seqpacket=%u bytes=%" PRIu64 " msgs=%" PRIu64 " gone=%u",
+			srv->accepted, srv->n_stream, srv->n_seq, srv->bytes, srv->msgs, srv->gone);
 	return srv->res.rc;
 }
 
@@ -1518,6 +1544,7 @@ sc_listen(const struct uvt_args *a, struct uvt_res *r)
 	int rc;
 
 	echo_srv_init(&srv, a->port, a->n, a->quiet);
+	srv.gone_ok = a->gone;
 	rc = echo_srv_run(&srv);
 	if (rc < 0)
 		return fail(r, rc, "%s", srv.res.detail);
@@ -1847,8 +1874,8 @@ static const struct uvt_scenario scenarios[] = {
 			"host writer sends bytes of i%251 then SHUT_WR: read all, EOF, still writable" },
 	{ "slow-reader", sc_slow_reader, UVT_PORT_SINK, "cid port min max timeout",
 			"fill a pausing host sink to EAGAIN, then 1 MiB blocking, compare sink count" },
-	{ "listen", sc_listen, UVT_PORT_LISTEN, "port n timeout",
-			"serve STREAM echo on port and SEQPACKET echo on port+1 for n connections" },
+	{ "listen", sc_listen, UVT_PORT_LISTEN, "port n gone timeout",
+			"serve STREAM echo on port and SEQPACKET echo on port+1 for n connections; gone = how many end with the host peer gone (EPIPE)" },
 	{ "cid", sc_cid, 0, "expect timeout", "IOCTL_VM_SOCKETS_GET_LOCAL_CID == expect" },
 	{ "isolate", sc_isolate, UVT_PORT_ECHO, "cid port timeout",
 			"connect to another guest's CID must fail quickly" },
@@ -1987,6 +2014,8 @@ parse_args(const struct uvt_scenario *sc, int argc, char **argv, struct uvt_args
 			rc = parse_u32(v, &a->timeout_s);
 			if (rc == 0 && (a->timeout_s == 0 || a->timeout_s > 86400))
 				rc = -EINVAL;
+		} else if (keq(k, kl, "gone")) {
+			rc = parse_u32(v, &a->gone);
 		} else if (keq(k, kl, "min")) {
 			rc = parse_u64(v, &a->min_bytes);
 		} else if (keq(k, kl, "max")) {

@@ -1,0 +1,381 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * uvsock-test-host: host-side peers for the real-guest tests, on the native API. The
+ * contracts (pattern, ports, replies) are those of tests/guest/README.md.
+ *
+ *   writer PORT [BYTES]      per connection: send BYTES (default 1 MiB) of the pattern,
+ *                            shutdown(SHUT_WR), read until EOF, expect exactly "bye\n"
+ *   sink PORT [PAUSE_MS]     per connection: read nothing for PAUSE_MS (default 2000), then
+ *                            read to EOF checking the pattern, reply "<count>\n", close
+ *   client CID PORT N [seq]  N connections to a guest echo server; each sends the pattern
+ *                            (STREAM: 256 KiB; SEQPACKET: messages of 1..64 KiB with and
+ *                            without MSG_EOR) and checks what comes back; exit 0 iff all ok
+ *   die CID PORT             connect, send 1000 bytes, then kill itself with SIGKILL without
+ *                            closing: the daemon must close the connection toward the guest
+ *
+ * Servers print one line per connection ("writer ok ...", "sink FAIL ...") and run until
+ * killed. The byte at stream offset i is (i % 251).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "uvsock.h"
+
+#define PATTERN_MOD 251
+#define CHUNK (64 * 1024)
+#define CLIENT_STREAM_BYTES (256 * 1024)
+
+static uint64_t arg_bytes = 1024 * 1024;
+static unsigned int arg_pause_ms = 2000;
+
+static void
+fill(uint8_t *buf, uint64_t off, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)((off + i) % PATTERN_MOD);
+}
+
+static int
+send_all(int fd, const void *buf, size_t len, int flags)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = uvs_send(fd, (const char *)buf + off, len - off, flags | MSG_NOSIGNAL);
+
+		if (n == -EINTR)
+			continue;
+		if (n < 0)
+			return (int)n;
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+static void
+report(const char *what, bool ok, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+report(const char *what, bool ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s %s ", what, ok ? "ok" : "FAIL");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+static void *
+writer_conn(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	uint8_t *buf = malloc(CHUNK);
+	char bye[16];
+	size_t got = 0;
+	uint64_t off = 0;
+	ssize_t n;
+	int rc = 0;
+
+	while (buf != NULL && off < arg_bytes && rc == 0) {
+		size_t len = arg_bytes - off < CHUNK ? (size_t)(arg_bytes - off) : CHUNK;
+
+		fill(buf, off, len);
+		rc = send_all(fd, buf, len, 0);
+		off += len;
+	}
+	if (rc == 0)
+		rc = uvs_shutdown(fd, SHUT_WR);
+	while (rc == 0 && (n = uvs_recv(fd, bye + got, sizeof(bye) - got, 0)) != 0) {
+		if (n == -EINTR)
+			continue;
+		if (n < 0) {
+			rc = (int)n;
+			break;
+		}
+		got += (size_t)n;
+		if (got == sizeof(bye))
+			break;
+	}
+	if (rc < 0)
+		report("writer", false, "error %s after %lu bytes", strerror(-rc),
+				(unsigned long)off);
+	else if (got != 4 || memcmp(bye, "bye\n", 4) != 0)
+		report("writer", false, "expected \"bye\\n\" then EOF, got %zu bytes", got);
+	else
+		report("writer", true, "%lu bytes, got bye + EOF", (unsigned long)off);
+	free(buf);
+	uvs_close(fd);
+	return NULL;
+}
+
+static void *
+sink_conn(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	uint8_t *buf = malloc(CHUNK);
+	struct timespec ts = { .tv_sec = arg_pause_ms / 1000,
+		.tv_nsec = (long)(arg_pause_ms % 1000) * 1000000 };
+	uint64_t total = 0, bad = UINT64_MAX;
+	char reply[64];
+	ssize_t n;
+
+	nanosleep(&ts, NULL);
+	while (buf != NULL && (n = uvs_recv(fd, buf, CHUNK, 0)) != 0) {
+		if (n == -EINTR)
+			continue;
+		if (n < 0)
+			break;
+		for (ssize_t i = 0; i < n && bad == UINT64_MAX; i++)
+			if (buf[i] != (uint8_t)((total + (uint64_t)i) % PATTERN_MOD))
+				bad = total + (uint64_t)i;
+		total += (uint64_t)n;
+	}
+	if (bad != UINT64_MAX)
+		snprintf(reply, sizeof(reply), "BAD %lu\n", (unsigned long)bad);
+	else
+		snprintf(reply, sizeof(reply), "%lu\n", (unsigned long)total);
+	send_all(fd, reply, strlen(reply), 0);
+	report("sink", bad == UINT64_MAX, "%lu bytes after a %u ms pause", (unsigned long)total,
+			arg_pause_ms);
+	free(buf);
+	uvs_close(fd);
+	return NULL;
+}
+
+static int
+serve(unsigned int port, void *(*fn)(void *))
+{
+	struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY,
+		.svm_port = port };
+	int lfd = uvs_socket(SOCK_STREAM), rc;
+	pthread_t t;
+
+	if (lfd < 0) {
+		fprintf(stderr, "socket: %s\n", strerror(-lfd));
+		return 1;
+	}
+	rc = uvs_bind(lfd, &sa);
+	if (rc == 0)
+		rc = uvs_listen(lfd, 64);
+	if (rc < 0) {
+		fprintf(stderr, "bind/listen %u: %s\n", port, strerror(-rc));
+		return 1;
+	}
+	printf("listening on %u\n", port);
+	fflush(stdout);
+	for (;;) {
+		int fd = uvs_accept(lfd, NULL, 0);
+
+		if (fd == -EINTR)
+			continue;
+		if (fd < 0) {
+			fprintf(stderr, "accept: %s\n", strerror(-fd));
+			return 1;
+		}
+		if (pthread_create(&t, NULL, fn, (void *)(intptr_t)fd) == 0)
+			pthread_detach(t);
+		else
+			uvs_close(fd);
+	}
+}
+
+static int
+connect_to(unsigned int cid, unsigned int port, int type)
+{
+	struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = port };
+	int fd = uvs_socket(type), rc;
+
+	if (fd < 0)
+		return fd;
+	rc = uvs_connect(fd, &sa);
+	if (rc < 0) {
+		uvs_close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+/* One STREAM connection: send the pattern while reading the echo (in two threads). */
+struct echo_tx {
+	int fd;
+	int rc;
+};
+
+static void *
+stream_sender(void *arg)
+{
+	struct echo_tx *tx = arg;
+	uint8_t *buf = malloc(CHUNK);
+
+	tx->rc = buf == NULL ? -ENOMEM : 0;
+	for (uint64_t off = 0; tx->rc == 0 && off < CLIENT_STREAM_BYTES; off += CHUNK) {
+		fill(buf, off, CHUNK);
+		tx->rc = send_all(tx->fd, buf, CHUNK, 0);
+	}
+	if (tx->rc == 0)
+		tx->rc = uvs_shutdown(tx->fd, SHUT_WR);
+	free(buf);
+	return NULL;
+}
+
+static int
+client_stream(unsigned int cid, unsigned int port, char *why, size_t whylen)
+{
+	struct echo_tx tx;
+	uint8_t *buf = malloc(CHUNK);
+	uint64_t got = 0;
+	pthread_t t;
+	ssize_t n;
+
+	tx.fd = connect_to(cid, port, SOCK_STREAM);
+	if (tx.fd < 0) {
+		snprintf(why, whylen, "connect: %s", strerror(-tx.fd));
+		free(buf);
+		return -1;
+	}
+	pthread_create(&t, NULL, stream_sender, &tx);
+	while ((n = uvs_recv(tx.fd, buf, CHUNK, 0)) != 0) {
+		if (n == -EINTR)
+			continue;
+		if (n < 0)
+			break;
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] != (uint8_t)((got + (uint64_t)i) % PATTERN_MOD)) {
+				snprintf(why, whylen, "mismatch at %lu", (unsigned long)(got + i));
+				n = -EBADMSG;
+				break;
+			}
+		}
+		if (n < 0)
+			break;
+		got += (uint64_t)n;
+	}
+	pthread_join(t, NULL);
+	uvs_close(tx.fd);
+	free(buf);
+	if (n < 0 && n != -EBADMSG)
+		snprintf(why, whylen, "recv: %s", strerror((int)-n));
+	if (n < 0 || tx.rc < 0 || got != CLIENT_STREAM_BYTES) {
+		if (n >= 0)
+			snprintf(why, whylen, "echoed %lu of %u bytes (send %s)", (unsigned long)got,
+					CLIENT_STREAM_BYTES, tx.rc < 0 ? strerror(-tx.rc) : "ok");
+		return -1;
+	}
+	snprintf(why, whylen, "STREAM %u bytes echoed exact", CLIENT_STREAM_BYTES);
+	return 0;
+}
+
+static int
+client_seq(unsigned int cid, unsigned int port, char *why, size_t whylen)
+{
+	static const size_t sizes[] = { 1, 44, 3776, 4096, 65536 };
+	uint8_t *out = malloc(65536), *in = malloc(65536 + 1);
+	struct iovec iov;
+	struct msghdr msg;
+	int fd = connect_to(cid, port, SOCK_SEQPACKET);
+	ssize_t n;
+
+	if (fd < 0) {
+		snprintf(why, whylen, "connect: %s", strerror(-fd));
+		free(out);
+		free(in);
+		return -1;
+	}
+	for (size_t k = 0; k < 2 * sizeof(sizes) / sizeof(sizes[0]); k++) {
+		size_t len = sizes[k / 2];
+		int eor = (k & 1) ? MSG_EOR : 0;
+
+		fill(out, k, len);
+		if (send_all(fd, out, len, eor) < 0) {
+			snprintf(why, whylen, "send %zu failed", len);
+			goto fail;
+		}
+		iov = (struct iovec){ .iov_base = in, .iov_len = 65536 + 1 };
+		msg = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1 };
+		do {
+			n = uvs_recvmsg(fd, &msg, 0);
+		} while (n == -EINTR);
+		if (n != (ssize_t)len || memcmp(in, out, len) != 0 ||
+				((msg.msg_flags & MSG_EOR) != 0) != (eor != 0) ||
+				(msg.msg_flags & MSG_TRUNC)) {
+			snprintf(why, whylen, "message of %zu (eor %d): got %zd flags %#x", len,
+					eor != 0, n, msg.msg_flags);
+			goto fail;
+		}
+	}
+	uvs_shutdown(fd, SHUT_WR);
+	uvs_close(fd);
+	free(out);
+	free(in);
+	snprintf(why, whylen, "SEQPACKET 10 messages echoed with boundaries and EOR");
+	return 0;
+fail:
+	uvs_close(fd);
+	free(out);
+	free(in);
+	return -1;
+}
+
+int
+main(int argc, char **argv)
+{
+	char why[160];
+	int fails = 0;
+
+	if (argc >= 3 && strcmp(argv[1], "writer") == 0) {
+		if (argc > 3)
+			arg_bytes = strtoull(argv[3], NULL, 0);
+		return serve((unsigned int)strtoul(argv[2], NULL, 0), writer_conn);
+	}
+	if (argc >= 3 && strcmp(argv[1], "sink") == 0) {
+		if (argc > 3)
+			arg_pause_ms = (unsigned int)strtoul(argv[3], NULL, 0);
+		return serve((unsigned int)strtoul(argv[2], NULL, 0), sink_conn);
+	}
+	if (argc >= 5 && strcmp(argv[1], "client") == 0) {
+		unsigned int cid = (unsigned int)strtoul(argv[2], NULL, 0);
+		unsigned int port = (unsigned int)strtoul(argv[3], NULL, 0);
+		int n = atoi(argv[4]);
+		bool seq = argc > 5 && strcmp(argv[5], "seq") == 0;
+
+		for (int i = 0; i < n; i++) {
+			int rc = seq ? client_seq(cid, port, why, sizeof(why))
+				     : client_stream(cid, port, why, sizeof(why));
+
+			report("client", rc == 0, "#%d to %u:%u: %s", i, cid, port, why);
+			fails += rc != 0;
+		}
+		return fails ? 1 : 0;
+	}
+	if (argc >= 4 && strcmp(argv[1], "die") == 0) {
+		uint8_t buf[1000];
+		int fd = connect_to((unsigned int)strtoul(argv[2], NULL, 0),
+				(unsigned int)strtoul(argv[3], NULL, 0), SOCK_STREAM);
+
+		if (fd < 0) {
+			fprintf(stderr, "die: connect: %s\n", strerror(-fd));
+			return 1;
+		}
+		fill(buf, 0, sizeof(buf));
+		send_all(fd, buf, sizeof(buf), 0);
+		printf("die: connected and sent 1000 bytes, now SIGKILL\n");
+		fflush(stdout);
+		kill(getpid(), SIGKILL);
+	}
+	fprintf(stderr,
+		"usage: uvsock-test-host writer PORT [BYTES] | sink PORT [PAUSE_MS] |\n"
+		"       client CID PORT N [seq] | die CID PORT\n");
+	return 2;
+}
