@@ -89,6 +89,9 @@ enum uvs_ctl_op {
 	UVS_CTL_SETOPT,    /* sock, a: level, b: name, val */
 	UVS_CTL_GETOPT,    /* sock, a: level, b: name -> val */
 	UVS_CTL_GETNAME,   /* sock -> a: local cid, b: local port */
+	UVS_CTL_CLOSE,     /* sock: the program closed its fd; if that was the last reference
+			    * (the anchor hung up), the daemon closes the socket before
+			    * answering, so a following bind finds the port free */
 	UVS_CTL_OP_MAX,
 };
 

@@ -881,8 +881,10 @@ uvs_close(int fd)
 	pthread_mutex_lock(&client.lock);
 	fdt_set(fd, NULL);
 	pthread_mutex_unlock(&client.lock);
-	/* The daemon sees the hang-up of the anchor and runs the close sequence. */
 	close(fd);
+	/* The anchor's hang-up is what closes the socket in the daemon (whoever holds the
+	 * last copy); this call only makes it synchronous, as close(2) is for Linux. */
+	simple_call(s, UVS_CTL_CLOSE, 0, 0, NULL);
 	usock_free(s);
 	return 0;
 }

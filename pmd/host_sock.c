@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -692,6 +693,13 @@ handle(struct uvs_daemon *d, struct uvsd_client *cl, const struct uvs_ctl_req *r
 		break;
 	}
 	s = sock_lookup(d, req->sock, cl->serial);
+	if (s != NULL && req->op == UVS_CTL_CLOSE) {
+		struct pollfd pfd = { .fd = s->anchor, .events = POLLIN };
+
+		if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP))
+			uvsd_anchor_event(d, s->idx, EPOLLHUP);
+		return 0;
+	}
 	if (s == NULL || s->conn == NULL)
 		return -EBADF;
 	switch (req->op) {
@@ -833,7 +841,8 @@ uvsd_ctl_start(struct uvs_daemon *d)
 		close(fd);
 		return rc;
 	}
-	chmod(tmp, 0660);
+	/* Like AF_VSOCK itself, open to every local user; access policy is the daemon's job. */
+	chmod(tmp, 0666);
 	if (rename(tmp, d->ctl_path) < 0) {
 		int rc = -errno;
 

@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The native API against a running uvsockd (started by tests/host/run_api_test.sh with a
+ * guest CID 3 configured but never attached): Linux's errno values for every call that
+ * needs no guest, socket options with Linux's clamping, port rules, and the behaviour
+ * without a daemon.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "uvsock.h"
+
+static struct sockaddr_vm
+vm_addr(unsigned int cid, unsigned int port)
+{
+	struct sockaddr_vm sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.svm_family = AF_VSOCK;
+	sa.svm_cid = cid;
+	sa.svm_port = port;
+	return sa;
+}
+
+static int
+bound_socket(int type, unsigned int port)
+{
+	struct sockaddr_vm sa = vm_addr(VMADDR_CID_ANY, port);
+	int fd = uvs_socket(type);
+
+	assert_true(fd >= 0);
+	assert_int_equal(uvs_bind(fd, &sa), 0);
+	return fd;
+}
+
+/* Runs first: the control connection is opened lazily and then kept. */
+static void
+no_daemon_gives_eafnosupport(void **state)
+{
+	char *real = getenv("UVSOCK_CONTROL");
+	char *saved = strdup(real);
+
+	(void)state;
+	setenv("UVSOCK_CONTROL", "/nonexistent/uvsock.sock", 1);
+	assert_int_equal(uvs_socket(SOCK_STREAM), -EAFNOSUPPORT);
+	assert_int_equal(uvs_socket(SOCK_SEQPACKET), -EAFNOSUPPORT);
+	setenv("UVSOCK_CONTROL", saved, 1);
+	free(saved);
+}
+
+static void
+socket_types(void **state)
+{
+	int fd;
+
+	(void)state;
+	assert_int_equal(uvs_socket(SOCK_DGRAM), -ENODEV); /* no datagram transport */
+	assert_int_equal(uvs_socket(SOCK_RAW), -ESOCKTNOSUPPORT);
+	fd = uvs_socket(SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_true(uvs_is_socket(fd));
+	assert_int_equal(uvs_close(fd), 0);
+	assert_false(uvs_is_socket(fd));
+	assert_int_equal(uvs_close(fd), -ENOTSOCK);
+	assert_int_equal(uvs_send(0, "x", 1, 0), -ENOTSOCK);
+}
+
+static void
+bind_rules(void **state)
+{
+	struct sockaddr_vm sa = vm_addr(VMADDR_CID_ANY, 20000), got;
+	int a = uvs_socket(SOCK_STREAM), b = uvs_socket(SOCK_SEQPACKET), c = uvs_socket(SOCK_STREAM);
+
+	(void)state;
+	assert_true(a >= 0 && b >= 0 && c >= 0);
+	sa.svm_family = AF_INET;
+	assert_int_equal(uvs_bind(a, &sa), -EINVAL);
+	sa = vm_addr(VMADDR_CID_ANY, 20000);
+	sa.svm_flags = 0x80;
+	assert_int_equal(uvs_bind(a, &sa), -EINVAL);
+	sa = vm_addr(5, 20000); /* not a local CID */
+	assert_int_equal(uvs_bind(a, &sa), -EADDRNOTAVAIL);
+	sa = vm_addr(VMADDR_CID_HOST, 20000);
+	assert_int_equal(uvs_bind(a, &sa), 0);
+	assert_int_equal(uvs_bind(a, &sa), -EINVAL); /* already bound */
+	/* one port space for STREAM and SEQPACKET */
+	assert_int_equal(uvs_bind(b, &sa), -EADDRINUSE);
+	assert_int_equal(uvs_getsockname(a, &got), 0);
+	assert_int_equal(got.svm_family, AF_VSOCK);
+	assert_int_equal(got.svm_cid, VMADDR_CID_HOST);
+	assert_int_equal(got.svm_port, 20000);
+	/* ephemeral */
+	sa = vm_addr(VMADDR_CID_ANY, VMADDR_PORT_ANY);
+	assert_int_equal(uvs_bind(c, &sa), 0);
+	assert_int_equal(uvs_getsockname(c, &got), 0);
+	assert_int_equal(got.svm_cid, VMADDR_CID_ANY);
+	assert_true(got.svm_port > 1023 && got.svm_port != VMADDR_PORT_ANY);
+	/* closing frees the port */
+	uvs_close(a);
+	sa = vm_addr(VMADDR_CID_ANY, 20000);
+	assert_int_equal(uvs_bind(b, &sa), 0);
+	uvs_close(b);
+	uvs_close(c);
+}
+
+static void
+privileged_ports(void **state)
+{
+	struct sockaddr_vm sa = vm_addr(VMADDR_CID_ANY, 1000);
+	int fd = uvs_socket(SOCK_STREAM);
+
+	(void)state;
+	/* as Linux: root may bind below 1024, others get EACCES (run_api_test.sh checks an
+	 * unprivileged program, which needs its own process and control connection) */
+	assert_int_equal(uvs_bind(fd, &sa), getuid() == 0 ? 0 : -EACCES);
+	uvs_close(fd);
+}
+
+static void
+listen_and_accept_rules(void **state)
+{
+	struct sockaddr_vm sa = vm_addr(3, 5000);
+	int fd = uvs_socket(SOCK_STREAM), one = 0;
+	socklen_t len = sizeof(one);
+
+	(void)state;
+	assert_int_equal(uvs_listen(fd, 8), -EINVAL); /* unbound: no auto-bind on listen */
+	assert_int_equal(uvs_accept(fd, NULL, 0), -EINVAL);
+	uvs_close(fd);
+	fd = bound_socket(SOCK_STREAM, 20001);
+	assert_int_equal(uvs_listen(fd, 8), 0);
+	assert_int_equal(uvs_getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &one, &len), 0);
+	assert_int_equal(one, 1);
+	assert_int_equal(uvs_connect(fd, &sa), -EINVAL); /* listening */
+	assert_int_equal(uvs_accept(fd, NULL, SOCK_NONBLOCK | 0x40000000), -EINVAL);
+	assert_int_equal(uvs_set_nonblock(fd, true), 0);
+	assert_int_equal(uvs_accept(fd, NULL, 0), -EAGAIN);
+	assert_int_equal(uvs_poll_events(fd), 0); /* nothing pending: armed, not readable */
+	uvs_close(fd);
+}
+
+static void
+connect_without_guest(void **state)
+{
+	struct sockaddr_vm sa = vm_addr(3, 5000);
+	int fd = uvs_socket(SOCK_STREAM), nb = uvs_socket(SOCK_SEQPACKET | SOCK_NONBLOCK);
+
+	(void)state;
+	/* CID 3 is configured but no guest is attached; CID 99 is not configured */
+	assert_int_equal(uvs_connect(fd, &sa), -ENODEV);
+	sa.svm_cid = 99;
+	assert_int_equal(uvs_connect(fd, &sa), -ENODEV);
+	assert_int_equal(uvs_connect(nb, &sa), -ENODEV);
+	sa.svm_family = 0;
+	assert_int_equal(uvs_connect(fd, &sa), -EINVAL);
+	uvs_close(fd);
+	uvs_close(nb);
+}
+
+static void
+unconnected_io(void **state)
+{
+	struct sockaddr_vm peer;
+	char buf[8];
+	int fd = uvs_socket(SOCK_STREAM);
+
+	(void)state;
+	assert_int_equal(uvs_getpeername(fd, &peer), -ENOTCONN);
+	assert_int_equal(uvs_send(fd, "x", 1, 0), -ENOTCONN);
+	assert_int_equal(uvs_recv(fd, buf, sizeof(buf), 0), -ENOTCONN);
+	assert_int_equal(uvs_shutdown(fd, SHUT_WR), -ENOTCONN);
+	assert_int_equal(uvs_shutdown(fd, 7), -EINVAL);
+	assert_int_equal(uvs_send(fd, "x", 1, MSG_OOB), -EOPNOTSUPP);
+	assert_int_equal(uvs_recv(fd, buf, sizeof(buf), MSG_OOB), -EOPNOTSUPP);
+	uvs_close(fd);
+}
+
+static void
+buffer_size_options(void **state)
+{
+	int fd = uvs_socket(SOCK_STREAM);
+	uint64_t v;
+	socklen_t len = sizeof(v);
+	uint32_t small = 1;
+
+	(void)state;
+	assert_int_equal(uvs_getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE, &v, &len), 0);
+	assert_int_equal(len, sizeof(v));
+	assert_int_equal(v, 262144);
+	assert_int_equal(uvs_getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MIN_SIZE, &v, &len), 0);
+	assert_int_equal(v, 128);
+	assert_int_equal(uvs_getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MAX_SIZE, &v, &len), 0);
+	assert_int_equal(v, 262144);
+	/* above the max: clamped to it */
+	v = 1u << 20;
+	assert_int_equal(uvs_setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE, &v, sizeof(v)), 0);
+	assert_int_equal(uvs_getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE, &v, &len), 0);
+	assert_int_equal(v, 262144);
+	/* raise the max first, then the size */
+	v = 1u << 20;
+	assert_int_equal(uvs_setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MAX_SIZE, &v, sizeof(v)),
+			0);
+	assert_int_equal(uvs_setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE, &v, sizeof(v)), 0);
+	assert_int_equal(uvs_getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE, &v, &len), 0);
+	assert_int_equal(v, 1u << 20);
+	/* below the min: clamped up */
+	v = 64;
+	assert_int_equal(uvs_setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE, &v, sizeof(v)), 0);
+	assert_int_equal(uvs_getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE, &v, &len), 0);
+	assert_int_equal(v, 128);
+	/* u64 options need 8 bytes */
+	assert_int_equal(uvs_setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE, &small,
+				 sizeof(small)),
+			-EINVAL);
+	len = 4;
+	assert_int_equal(uvs_getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE, &v, &len), -EINVAL);
+	/* VMCI-only and unknown options, other levels */
+	len = sizeof(v);
+	assert_int_equal(uvs_getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_TRUSTED, &v, &len), -ENOPROTOOPT);
+	assert_int_equal(uvs_setsockopt(fd, AF_VSOCK, 99, &v, sizeof(v)), -ENOPROTOOPT);
+	assert_int_equal(uvs_setsockopt(fd, SOL_SOCKET + 1, 1, &v, sizeof(v)), -ENOPROTOOPT);
+	uvs_close(fd);
+}
+
+static void
+timeout_options(void **state)
+{
+	int fd = uvs_socket(SOCK_STREAM);
+	struct timeval tv = { .tv_sec = 5, .tv_usec = 250000 }, got;
+	socklen_t len = sizeof(got);
+	int v;
+
+	(void)state;
+	assert_int_equal(uvs_getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &got, &len), 0);
+	assert_int_equal(got.tv_sec, 2); /* Linux's default */
+	assert_int_equal(got.tv_usec, 0);
+	assert_int_equal(uvs_setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv, sizeof(tv)),
+			0);
+	assert_int_equal(uvs_getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &got, &len), 0);
+	assert_int_equal(got.tv_sec, 5);
+	assert_int_equal(got.tv_usec, 250000);
+	tv.tv_usec = 1000000;
+	assert_int_equal(uvs_setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv, sizeof(tv)),
+			-ERANGE);
+	assert_int_equal(uvs_setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), -EDOM);
+	tv.tv_usec = 500;
+	assert_int_equal(uvs_setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	assert_int_equal(uvs_getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &got, &len), 0);
+	assert_int_equal(got.tv_sec, 5);
+	assert_int_equal(got.tv_usec, 500);
+	len = sizeof(v);
+	assert_int_equal(uvs_getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len), 0);
+	assert_int_equal(v, SOCK_STREAM);
+	assert_int_equal(uvs_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len), 0);
+	assert_int_equal(v, AF_VSOCK);
+	assert_int_equal(uvs_getsockopt(fd, SOL_SOCKET, SO_ERROR, &v, &len), 0);
+	assert_int_equal(v, 0);
+	uvs_close(fd);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(no_daemon_gives_eafnosupport),
+		cmocka_unit_test(socket_types),
+		cmocka_unit_test(bind_rules),
+		cmocka_unit_test(privileged_ports),
+		cmocka_unit_test(listen_and_accept_rules),
+		cmocka_unit_test(connect_without_guest),
+		cmocka_unit_test(unconnected_io),
+		cmocka_unit_test(buffer_size_options),
+		cmocka_unit_test(timeout_options),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
