@@ -12,6 +12,11 @@
  *                            without MSG_EOR) and checks what comes back; exit 0 iff all ok
  *   die CID PORT             connect, send 1000 bytes, then kill itself with SIGKILL without
  *                            closing: the daemon must close the connection toward the guest
+ *   hold CID PORT            connect to a guest echo server, check one echo, print "held",
+ *                            then obey lines on stdin: "ping" (echo check, prints "ping ok"),
+ *                            "wait-gone" (block until the connection ends: prints "gone eof",
+ *                            "gone <errno name>" and whether send then fails with EPIPE),
+ *                            "close"
  *
  * Servers print one line per connection ("writer ok ...", "sink FAIL ...") and run until
  * killed. The byte at stream offset i is (i % 251).
@@ -328,6 +333,48 @@ fail:
 	return -1;
 }
 
+static int
+hold(unsigned int cid, unsigned int port)
+{
+	char line[64], buf[16];
+	int fd = connect_to(cid, port, SOCK_STREAM);
+	ssize_t n;
+
+	if (fd < 0) {
+		printf("hold connect FAIL %s\n", strerror(-fd));
+		return 1;
+	}
+	for (bool first = true; first || fgets(line, sizeof(line), stdin) != NULL; first = false) {
+		if (first || strncmp(line, "ping", 4) == 0) {
+			if (send_all(fd, "ping", 4, 0) < 0 ||
+					(n = uvs_recv(fd, buf, 4, MSG_WAITALL)) != 4 ||
+					memcmp(buf, "ping", 4) != 0) {
+				printf("ping FAIL\n");
+				fflush(stdout);
+				continue;
+			}
+			printf(first ? "held\n" : "ping ok\n");
+		} else if (strncmp(line, "wait-gone", 9) == 0) {
+			struct timeval tv = { .tv_sec = 30 };
+			ssize_t s;
+
+			uvs_setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+			n = uvs_recv(fd, buf, sizeof(buf), 0);
+			s = uvs_send(fd, "x", 1, MSG_NOSIGNAL);
+			printf("gone %s, send %s\n", n == 0 ? "eof" : n < 0 ? strerror((int)-n) : "data",
+					s == -EPIPE ? "EPIPE" : s < 0 ? strerror((int)-s) : "ok");
+		} else if (strncmp(line, "close", 5) == 0) {
+			uvs_close(fd);
+			printf("closed\n");
+			fflush(stdout);
+			return 0;
+		}
+		fflush(stdout);
+	}
+	uvs_close(fd);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -374,8 +421,11 @@ main(int argc, char **argv)
 		fflush(stdout);
 		kill(getpid(), SIGKILL);
 	}
+	if (argc >= 4 && strcmp(argv[1], "hold") == 0)
+		return hold((unsigned int)strtoul(argv[2], NULL, 0),
+				(unsigned int)strtoul(argv[3], NULL, 0));
 	fprintf(stderr,
 		"usage: uvsock-test-host writer PORT [BYTES] | sink PORT [PAUSE_MS] |\n"
-		"       client CID PORT N [seq] | die CID PORT\n");
+		"       client CID PORT N [seq] | die CID PORT | hold CID PORT\n");
 	return 2;
 }
