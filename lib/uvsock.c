@@ -30,12 +30,17 @@
 
 #include "uvs_ipc.h"
 #include "uvs_proto.h"
+#include "uvs_sockbuf.h"
 #include "uvsock.h"
 
 /* fd table geometry: 1024 chunks of 1024 entries cover fds below 2^20 (RLIMIT_NOFILE's
  * usual hard limit). */
 #define UVS_FDT_CHUNK 1024u
 #define UVS_FDT_CHUNKS 1024u
+/* Linux's MAX_RW_COUNT: no single read or write moves more. */
+#define UVS_MAX_RW_COUNT 0x7ffff000u
+/* iovec entries a STREAM MSG_WAITALL receive can resume into (IOV_MAX is 1024). */
+#define UVS_RECV_MAX_IOV 1024
 /* Doorbells drained per read: they are one byte each. */
 #define UVS_DOORBELL_BATCH 64
 
@@ -50,7 +55,7 @@ struct usock {
 	pthread_mutex_t tx_lock, rx_lock;
 	struct uvs_shm *shm;
 	size_t shm_size;
-	struct uvs_ring rx, tx;
+	struct uvs_sockbuf sb; /* the segment's rings, program side */
 	struct timespec rcvtimeo, sndtimeo;
 	uint64_t buf_size, buf_min, buf_max;
 	int rcvlowat;
@@ -228,8 +233,9 @@ seg_map(struct usock *s, int memfd)
 	seg_unmap(s);
 	s->shm = shm;
 	s->shm_size = st.st_size;
-	uvs_ring_attach(&s->rx, &shm->rx, (uint8_t *)shm + rx_off, rx_size, false);
-	uvs_ring_attach(&s->tx, &shm->tx, (uint8_t *)shm + tx_off, tx_size, true);
+	s->sb = (struct uvs_sockbuf){ .type = (uint16_t)s->type };
+	uvs_ring_attach(&s->sb.rx, &shm->rx, (uint8_t *)shm + rx_off, rx_size, false);
+	uvs_ring_attach(&s->sb.tx, &shm->tx, (uint8_t *)shm + tx_off, tx_size, true);
 	return 0;
 }
 
@@ -626,7 +632,7 @@ tx_ready(struct usock *s)
 
 	if (send_blocked_err(s) != 0)
 		return true;
-	return uvs_ring_space(&s->tx, &space) < 0 || space > UVS_REC_SIZE;
+	return uvs_ring_space(&s->sb.tx, &space) < 0 || space > UVS_REC_SIZE;
 }
 
 static ssize_t
@@ -635,8 +641,8 @@ send_iov_locked(struct usock *s, const struct iovec *iov, unsigned int n, size_t
 	bool seq = s->type == UVS_TYPE_SEQPACKET;
 	bool dontwait = s->nonblock || (flags & MSG_DONTWAIT);
 	int64_t deadline = deadline_from(&s->sndtimeo);
-	size_t done = 0;
-	uint32_t space, chunk, hdr;
+	uint32_t done = 0, space;
+	int64_t w;
 	int rc;
 
 	if (seq) {
@@ -644,17 +650,24 @@ send_iov_locked(struct usock *s, const struct iovec *iov, unsigned int n, size_t
 			return 0;
 		if (len > __atomic_load_n(&s->shm->peer_buf_alloc, __ATOMIC_ACQUIRE))
 			return -EMSGSIZE;
+	} else if (len > UVS_MAX_RW_COUNT) {
+		len = UVS_MAX_RW_COUNT; /* as Linux: a longer send is a short write */
+	}
+	/* SEQPACKET: a nonblocking send that fits the ring is all or nothing */
+	if (seq && dontwait && len + UVS_REC_SIZE <= s->sb.tx.size &&
+			(uvs_ring_space(&s->sb.tx, &space) < 0 || space < len + UVS_REC_SIZE)) {
+		rc = send_blocked_err(s);
+		return rc < 0 ? rc : -EAGAIN;
 	}
 	while (done < len) {
 		rc = send_blocked_err(s);
 		if (rc < 0)
 			return done > 0 && !seq ? (ssize_t)done : rc;
-		if (uvs_ring_space(&s->tx, &space) < 0)
+		w = uvs_sockbuf_app_write(&s->sb, iov, n, done, (uint32_t)(len - done),
+				(uint32_t)len, (flags & MSG_EOR) != 0);
+		if (w < 0)
 			return -EIO;
-		hdr = seq ? UVS_REC_SIZE : 0;
-		/* SEQPACKET: a nonblocking send is all or nothing when the message fits */
-		if (space <= hdr || (seq && dontwait && done == 0 && len + hdr <= s->tx.size &&
-						space < len + hdr)) {
+		if (w == 0) {
 			if (dontwait)
 				return done > 0 && !seq ? (ssize_t)done : -EAGAIN;
 			rc = wait_until(s, tx_ready, deadline);
@@ -662,19 +675,7 @@ send_iov_locked(struct usock *s, const struct iovec *iov, unsigned int n, size_t
 				return done > 0 && !seq ? (ssize_t)done : rc;
 			continue;
 		}
-		chunk = space - hdr;
-		if (chunk > len - done)
-			chunk = (uint32_t)(len - done);
-		if (seq) {
-			struct uvs_rec rec = { .len = chunk };
-
-			if (done + chunk == len)
-				rec.flags = UVS_SEQ_EOM | ((flags & MSG_EOR) ? UVS_SEQ_EOR : 0);
-			uvs_ring_put(&s->tx, 0, &rec, sizeof(rec));
-		}
-		uvs_ring_put_iov(&s->tx, hdr, iov, n, (uint32_t)done, chunk);
-		uvs_ring_produce(&s->tx, hdr + chunk);
-		done += chunk;
+		done += (uint32_t)w;
 		notify_daemon(s, UVS_DWAIT_TX);
 	}
 	return (ssize_t)done;
@@ -718,6 +719,7 @@ uvs_sendmsg(int fd, const struct msghdr *msg, int flags)
 }
 
 /* Whether a receive would return now (data, EOF or error). */
+/* Whether a receive would return now (data, EOF or error). */
 static bool
 rx_ready(struct usock *s)
 {
@@ -725,17 +727,17 @@ rx_ready(struct usock *s)
 
 	if (s->shm == NULL || s->shut_rd || s->daemon_gone)
 		return true;
-	if (uvs_ring_used(&s->rx, &used) < 0 || used > 0)
+	if (uvs_ring_used(&s->sb.rx, &used) < 0 || used > 0)
 		return true;
 	return shm_state(s) != UVS_SS_CONNECTED || (shm_peer_shut(s) & UVS_SHUTDOWN_SEND);
 }
 
-static void
-rx_consumed(struct usock *s, uint32_t ring_bytes, uint32_t payload)
+/* Nothing more will arrive: the peer or the daemon is gone, or the peer shut down sending. */
+static bool
+rx_ended(struct usock *s)
 {
-	uvs_ring_consume(&s->rx, ring_bytes);
-	__atomic_store_n(&s->shm->fwd_cnt, s->shm->fwd_cnt + payload, __ATOMIC_RELEASE);
-	notify_daemon(s, UVS_DWAIT_CONSUMED);
+	return s->daemon_gone || shm_state(s) == UVS_SS_DISCONNECTED ||
+			(shm_peer_shut(s) & UVS_SHUTDOWN_SEND);
 }
 
 static ssize_t
@@ -743,80 +745,73 @@ recv_locked(struct usock *s, struct msghdr *msg, int flags)
 {
 	bool dontwait = s->nonblock || (flags & MSG_DONTWAIT);
 	int64_t deadline = deadline_from(&s->rcvtimeo);
-	size_t len = 0, done = 0;
-	uint32_t used, n;
-	struct uvs_rec rec;
-	int rc;
+	unsigned int niov = (unsigned int)msg->msg_iovlen;
+	size_t cap = 0;
+	uint32_t done = 0, msg_len, payload;
+	int64_t n;
+	int mflags, rc;
 
 	for (size_t i = 0; i < msg->msg_iovlen; i++)
-		len += msg->msg_iov[i].iov_len;
+		cap += msg->msg_iov[i].iov_len;
+	if (cap > UVS_MAX_RW_COUNT)
+		cap = UVS_MAX_RW_COUNT;
 	msg->msg_flags = 0;
+	if (cap == 0 && s->type == UVS_TYPE_STREAM)
+		return 0;
 	for (;;) {
 		if (s->shut_rd)
-			return (ssize_t)done;
-		if (uvs_ring_used(&s->rx, &used) < 0)
+			return done;
+		/* a STREAM read continues into the caller's buffer after what it has */
+		if (done > 0) {
+			struct iovec rest[UVS_RECV_MAX_IOV];
+			unsigned int nr = 0;
+			size_t skip = done;
+
+			for (unsigned int i = 0; i < niov && nr < UVS_RECV_MAX_IOV; i++) {
+				const struct iovec *v = &msg->msg_iov[i];
+
+				if (skip >= v->iov_len) {
+					skip -= v->iov_len;
+					continue;
+				}
+				rest[nr].iov_base = (char *)v->iov_base + skip;
+				rest[nr++].iov_len = v->iov_len - skip;
+				skip = 0;
+			}
+			n = uvs_sockbuf_app_read(&s->sb, rest, nr, 0, (uint32_t)(cap - done),
+					&mflags, &msg_len);
+		} else {
+			n = uvs_sockbuf_app_read(&s->sb, msg->msg_iov, niov, 0, (uint32_t)cap, &mflags,
+					&msg_len);
+		}
+		if (n == -EIO)
 			return -EIO;
-		if (used > 0)
-			break;
-		if (done > 0 && !(flags & MSG_WAITALL))
-			return (ssize_t)done;
-		if (s->daemon_gone || shm_state(s) == UVS_SS_DISCONNECTED ||
-				(shm_peer_shut(s) & UVS_SHUTDOWN_SEND))
-			return (ssize_t)done;
+		if (n >= 0) {
+			if (!(flags & MSG_PEEK)) {
+				payload = uvs_sockbuf_app_consume(&s->sb, (uint32_t)n, msg_len);
+				__atomic_store_n(&s->shm->fwd_cnt, s->shm->fwd_cnt + payload,
+						__ATOMIC_RELEASE);
+				notify_daemon(s, UVS_DWAIT_CONSUMED);
+			}
+			if (s->type == UVS_TYPE_SEQPACKET) {
+				msg->msg_flags = mflags;
+				return (flags & MSG_TRUNC) ? (ssize_t)msg_len : (ssize_t)n;
+			}
+			done += (uint32_t)n;
+			if (done == cap || !(flags & MSG_WAITALL) || (flags & MSG_PEEK))
+				return done;
+			continue;
+		}
+		/* nothing queued */
+		if (rx_ended(s))
+			return done;
 		if (shm_state(s) != UVS_SS_CONNECTED)
-			return -ENOTCONN;
-		if (len == 0)
-			return 0;
+			return done > 0 ? (ssize_t)done : -ENOTCONN;
 		if (dontwait)
 			return done > 0 ? (ssize_t)done : -EAGAIN;
 		rc = wait_until(s, rx_ready, deadline);
 		if (rc < 0)
 			return done > 0 ? (ssize_t)done : rc;
-		if (done > 0 && (flags & MSG_WAITALL))
-			continue;
-	}
-	if (s->type == UVS_TYPE_SEQPACKET) {
-		if (used < UVS_REC_SIZE)
-			return -EIO;
-		uvs_ring_get(&s->rx, 0, &rec, sizeof(rec));
-		if (rec.len > used - UVS_REC_SIZE)
-			return -EIO;
-		n = rec.len < len ? rec.len : (uint32_t)len;
-		uvs_ring_get_iov(&s->rx, UVS_REC_SIZE, msg->msg_iov, (unsigned int)msg->msg_iovlen,
-				0, n);
-		if (rec.len > len)
-			msg->msg_flags |= MSG_TRUNC;
-		if (rec.flags & UVS_SEQ_EOR)
-			msg->msg_flags |= MSG_EOR;
-		if (!(flags & MSG_PEEK))
-			rx_consumed(s, UVS_REC_SIZE + rec.len, rec.len);
-		return (flags & MSG_TRUNC) ? (ssize_t)rec.len : (ssize_t)n;
-	}
-	for (;;) {
-		n = used < len - done ? used : (uint32_t)(len - done);
-		uvs_ring_get_iov(&s->rx, 0, msg->msg_iov, (unsigned int)msg->msg_iovlen,
-				(uint32_t)done, n);
-		if (flags & MSG_PEEK)
-			return (ssize_t)(done + n);
-		rx_consumed(s, n, n);
-		done += n;
-		if (done == len || !(flags & MSG_WAITALL))
-			return (ssize_t)done;
-		/* MSG_WAITALL: wait for more */
-		for (;;) {
-			if (uvs_ring_used(&s->rx, &used) < 0)
-				return -EIO;
-			if (used > 0)
-				break;
-			if (s->daemon_gone || shm_state(s) != UVS_SS_CONNECTED ||
-					(shm_peer_shut(s) & UVS_SHUTDOWN_SEND) || s->shut_rd)
-				return (ssize_t)done;
-			if (dontwait)
-				return (ssize_t)done;
-			rc = wait_until(s, rx_ready, deadline);
-			if (rc < 0)
-				return (ssize_t)done;
-		}
 	}
 }
 
@@ -1122,12 +1117,12 @@ uvs_poll_events(int fd)
 			uint32_t st = shm_state(s), ps = shm_peer_shut(s);
 
 			ev = 0;
-			if (uvs_ring_used(&s->rx, &used) == 0 && used > 0)
+			if (uvs_ring_used(&s->sb.rx, &used) == 0 && used > 0)
 				ev |= POLLIN;
 			if ((ps & UVS_SHUTDOWN_SEND) || st == UVS_SS_DISCONNECTED || s->shut_rd)
 				ev |= POLLIN | POLLRDHUP;
 			if (st == UVS_SS_CONNECTED && !s->shut_wr && !(ps & UVS_SHUTDOWN_RCV) &&
-					uvs_ring_space(&s->tx, &space) == 0 && space > UVS_REC_SIZE)
+					uvs_ring_space(&s->sb.tx, &space) == 0 && space > UVS_REC_SIZE)
 				ev |= POLLOUT;
 			if (st == UVS_SS_DISCONNECTED && s->shut_wr)
 				ev |= POLLHUP;

@@ -174,10 +174,9 @@ seg_create(struct uvsd_sock *s)
 	s->shm = shm;
 	s->shm_size = size;
 	s->memfd = fd;
-	s->rx_pend = s->tx_left = s->tx_flags = 0;
-	s->ring_bad = false;
-	uvs_ring_attach(&s->rx, &shm->rx, (uint8_t *)shm + UVS_SHM_HDR_SIZE, rx_size, true);
-	uvs_ring_attach(&s->tx, &shm->tx, (uint8_t *)shm + UVS_SHM_HDR_SIZE + rx_size, tx_size,
+	s->sb = (struct uvs_sockbuf){ .type = s->type };
+	uvs_ring_attach(&s->sb.rx, &shm->rx, (uint8_t *)shm + UVS_SHM_HDR_SIZE, rx_size, true);
+	uvs_ring_attach(&s->sb.tx, &shm->tx, (uint8_t *)shm + UVS_SHM_HDR_SIZE + rx_size, tx_size,
 			false);
 	return 0;
 }
@@ -224,33 +223,14 @@ ops_rx_data(void *ctx, struct uvs_conn *c, const struct iovec *iov, unsigned int
 		uint32_t len, uint32_t flags)
 {
 	struct uvsd_sock *s = c->sock;
-	uint32_t space, hdr;
+	int rc;
 
 	(void)ctx;
-	if (s == NULL || s->shm == NULL || s->ring_bad)
+	if (s == NULL || s->shm == NULL || s->sb.bad)
 		return -ENOBUFS;
-	if (uvs_ring_space(&s->rx, &space) < 0) {
-		s->ring_bad = true;
-		return -ENOBUFS;
-	}
-	hdr = s->type == UVS_TYPE_SEQPACKET ? UVS_REC_SIZE : 0;
-	if ((uint64_t)hdr + s->rx_pend + len > space)
-		return -ENOBUFS;
-	uvs_ring_put_iov(&s->rx, hdr + s->rx_pend, iov, n, off, len);
-	if (hdr == 0) {
-		uvs_ring_produce(&s->rx, len);
-	} else {
-		s->rx_pend += len;
-		if (flags & UVS_SEQ_EOM) {
-			struct uvs_rec rec = { .len = s->rx_pend, .flags = flags };
-
-			uvs_ring_put(&s->rx, 0, &rec, sizeof(rec));
-			uvs_ring_produce(&s->rx, UVS_REC_SIZE + s->rx_pend);
-			s->rx_pend = 0;
-		} else {
-			return 0; /* nothing visible yet */
-		}
-	}
+	rc = uvs_sockbuf_dev_put(&s->sb, iov, n, off, len, flags);
+	if (rc <= 0)
+		return rc == 0 ? 0 : -ENOBUFS;
 	wake_app(s);
 	/* The peer is running out of credit: have the program tell us when it consumes, so a
 	 * CREDIT_UPDATE goes out (Linux senders never ask for one). */
@@ -282,50 +262,17 @@ static uint32_t
 ops_tx_peek(void *ctx, struct uvs_conn *c, uint32_t max, uint32_t *flags)
 {
 	struct uvsd_sock *s = c->sock;
-	uint32_t used, n;
+	uint32_t n;
 
 	(void)ctx;
 	*flags = 0;
-	if (s == NULL || s->shm == NULL || s->ring_bad)
+	if (s == NULL || s->shm == NULL)
 		return 0;
-	for (;;) {
-		if (uvs_ring_used(&s->tx, &used) < 0) {
-			s->ring_bad = true;
-			return 0;
-		}
-		if (s->type == UVS_TYPE_STREAM || s->tx_left > 0)
-			break;
-		if (used < UVS_REC_SIZE) {
-			used = 0;
-			break;
-		}
-		{
-			struct uvs_rec rec;
-
-			uvs_ring_get(&s->tx, 0, &rec, sizeof(rec));
-			if (rec.len > used - UVS_REC_SIZE) {
-				s->ring_bad = true; /* records are produced whole */
-				return 0;
-			}
-			uvs_ring_consume(&s->tx, UVS_REC_SIZE);
-			s->tx_left = rec.len;
-			s->tx_flags = rec.flags & UVS_SEQ_EOM ? rec.flags & (UVS_SEQ_EOM | UVS_SEQ_EOR)
-							      : 0;
-		}
-	}
-	if (used == 0) {
+	n = uvs_sockbuf_dev_peek(&s->sb, max, flags);
+	if (n == 0 && !s->sb.bad) {
 		/* Drained: ask for a doorbell, then look again to close the race. */
 		__atomic_fetch_or(&s->shm->daemon_wait, UVS_DWAIT_TX, __ATOMIC_SEQ_CST);
-		if (uvs_ring_used(&s->tx, &used) < 0 || used == 0)
-			return 0;
-		return ops_tx_peek(ctx, c, max, flags);
-	}
-	n = used < max ? used : max;
-	if (s->type == UVS_TYPE_SEQPACKET) {
-		if (n >= s->tx_left) {
-			n = s->tx_left;
-			*flags = s->tx_flags;
-		}
+		n = uvs_sockbuf_dev_peek(&s->sb, max, flags);
 	}
 	return n;
 }
@@ -337,10 +284,7 @@ ops_tx_copy(void *ctx, struct uvs_conn *c, const struct iovec *iov, unsigned int
 	struct uvsd_sock *s = c->sock;
 
 	(void)ctx;
-	uvs_ring_get_iov(&s->tx, 0, iov, n, off, len);
-	uvs_ring_consume(&s->tx, len);
-	if (s->type == UVS_TYPE_SEQPACKET)
-		s->tx_left -= len;
+	uvs_sockbuf_dev_take(&s->sb, iov, n, off, len);
 	wake_app(s); /* a sender may wait for space */
 }
 
@@ -614,7 +558,7 @@ buf_update(struct uvsd_sock *s, uint64_t val)
 	s->buf_size = val;
 	if (s->conn != NULL && s->shm != NULL) {
 		/* A connected socket's ring cannot grow: advertise at most what it holds. */
-		uint64_t cap = s->type == UVS_TYPE_SEQPACKET ? s->rx.size / 2 : s->rx.size;
+		uint64_t cap = s->type == UVS_TYPE_SEQPACKET ? s->sb.rx.size / 2 : s->sb.rx.size;
 
 		uvs_conn_set_buf_size(s->conn, (uint32_t)(val < cap ? val : cap));
 	} else if (s->conn != NULL) {

@@ -16,6 +16,7 @@
 #include "uvs_conn.h"
 #include "uvs_ipc.h"
 #include "uvs_pkt.h"
+#include "uvs_sockbuf.h"
 #include "uvs_virtq.h"
 
 /* Guests one daemon serves (each has its own vhost-user socket). */
@@ -69,11 +70,7 @@ struct uvsd_sock {
 	struct uvs_shm *shm;
 	size_t shm_size;
 	int memfd;
-	struct uvs_ring rx, tx;
-	uint32_t rx_pend;   /* SEQPACKET: bytes of the message being assembled in rx */
-	uint32_t tx_left;   /* SEQPACKET: bytes left of the tx record being sent */
-	uint32_t tx_flags;  /* SEQPACKET: that record's flags */
-	bool ring_bad;      /* the program corrupted the ring indexes */
+	struct uvs_sockbuf sb; /* the segment's rings, device side */
 	uint64_t buf_min, buf_max, buf_size;
 };
 
