@@ -64,8 +64,8 @@ echo_conn(void *arg)
 		if (n <= 0)
 			break;
 		if (send_all(fd, buf, (size_t)n,
-				    type == SOCK_SEQPACKET && (msg.msg_flags & MSG_EOR) ? MSG_EOR : 0) <
-				0)
+				    type == SOCK_SEQPACKET && (msg.msg_flags & MSG_EOR) ? MSG_EOR
+											: 0) < 0)
 			break;
 	}
 	free(buf);
@@ -105,14 +105,16 @@ accept_loop(void *arg)
 static int
 listen_on(int type, unsigned int port)
 {
-	struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY,
-		.svm_port = port };
+	struct sockaddr_vm sa = {
+		.svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = port
+	};
 	int fd = uvs_socket(type), rc;
 
 	if (fd < 0) {
 		fprintf(stderr, "uvsock-echo: socket: %s (is uvsockd running? UVSOCK_CONTROL=%s)\n",
-				strerror(-fd), getenv("UVSOCK_CONTROL") ? getenv("UVSOCK_CONTROL")
-									: "/run/uvsock/uvsock.sock");
+				strerror(-fd),
+				getenv("UVSOCK_CONTROL") ? getenv("UVSOCK_CONTROL")
+							 : "/run/uvsock/uvsock.sock");
 		exit(1);
 	}
 	rc = uvs_bind(fd, &sa);

@@ -35,11 +35,11 @@
 
 enum uvs_state {
 	UVS_ST_CLOSE = 0,   /* unconnected, maybe bound */
-	UVS_ST_LISTEN,      /* accepting REQUESTs */
+	UVS_ST_LISTEN,	    /* accepting REQUESTs */
 	UVS_ST_SYN_SENT,    /* REQUEST sent, waiting for RESPONSE */
 	UVS_ST_ESTABLISHED, /* data flows */
-	UVS_ST_CLOSING,     /* we sent SHUTDOWN(both), waiting for the peer's RST */
-	UVS_ST_DONE,        /* finished; the socket layer still holds it */
+	UVS_ST_CLOSING,	    /* we sent SHUTDOWN(both), waiting for the peer's RST */
+	UVS_ST_DONE,	    /* finished; the socket layer still holds it */
 };
 
 /* Control packets a connection owes its peer: one bit each, so replies never allocate. */
@@ -51,16 +51,16 @@ enum uvs_state {
 
 /* Why the engine refused or dropped something; counted per peer. */
 enum uvs_drop {
-	UVS_DROP_NO_CONN_RST,    /* packet for no connection: answered with RST */
-	UVS_DROP_RST_NO_CONN,    /* RST for no connection: dropped */
-	UVS_DROP_BAD_TYPE,       /* unknown type or type mismatch: RST */
-	UVS_DROP_ORPHAN_FULL,    /* RST reply queue full: reply dropped */
+	UVS_DROP_NO_CONN_RST,	 /* packet for no connection: answered with RST */
+	UVS_DROP_RST_NO_CONN,	 /* RST for no connection: dropped */
+	UVS_DROP_BAD_TYPE,	 /* unknown type or type mismatch: RST */
+	UVS_DROP_ORPHAN_FULL,	 /* RST reply queue full: reply dropped */
 	UVS_DROP_CREDIT_OVERRUN, /* RW beyond granted credit: connection reset */
-	UVS_DROP_RX_NOBUFS,      /* socket layer could not queue payload: reset */
-	UVS_DROP_CONN_LIMIT,     /* peer at UVS_PEER_MAX_CONNS: REQUEST reset */
-	UVS_DROP_BACKLOG,        /* listener backlog full: REQUEST reset */
-	UVS_DROP_UNEXPECTED,     /* op not valid in state: RST or ignored as Linux does */
-	UVS_DROP_ZERO_RW,        /* RW with len 0: ignored */
+	UVS_DROP_RX_NOBUFS,	 /* socket layer could not queue payload: reset */
+	UVS_DROP_CONN_LIMIT,	 /* peer at UVS_PEER_MAX_CONNS: REQUEST reset */
+	UVS_DROP_BACKLOG,	 /* listener backlog full: REQUEST reset */
+	UVS_DROP_UNEXPECTED,	 /* op not valid in state: RST or ignored as Linux does */
+	UVS_DROP_ZERO_RW,	 /* RW with len 0: ignored */
 	UVS_DROP_MAX,
 	UVS_DROP_NONE = UVS_DROP_MAX, /* a reset that is not a drop: not counted */
 };
@@ -69,31 +69,31 @@ struct uvs_engine;
 struct uvs_peer;
 
 struct uvs_conn {
-	LIST_ENTRY(uvs_conn) hash_link;   /* connected table */
-	LIST_ENTRY(uvs_conn) bound_link;  /* bound-port table */
-	TAILQ_ENTRY(uvs_conn) txq_link;   /* peer's queue of connections with work */
-	TAILQ_ENTRY(uvs_conn) timer_link; /* engine's connections with a deadline */
+	LIST_ENTRY(uvs_conn) hash_link;	   /* connected table */
+	LIST_ENTRY(uvs_conn) bound_link;   /* bound-port table */
+	TAILQ_ENTRY(uvs_conn) txq_link;	   /* peer's queue of connections with work */
+	TAILQ_ENTRY(uvs_conn) timer_link;  /* engine's connections with a deadline */
 	TAILQ_ENTRY(uvs_conn) accept_link; /* listener's accept queue */
-	LIST_ENTRY(uvs_conn) peer_link;   /* every connection of c->peer */
-	TAILQ_HEAD(, uvs_conn) accept_q;  /* listener: children not yet accepted */
+	LIST_ENTRY(uvs_conn) peer_link;	   /* every connection of c->peer */
+	TAILQ_HEAD(, uvs_conn) accept_q;   /* listener: children not yet accepted */
 
 	struct uvs_engine *eng;
-	struct uvs_peer *peer;     /* NULL while unconnected or listening */
+	struct uvs_peer *peer;	   /* NULL while unconnected or listening */
 	struct uvs_conn *listener; /* child not yet accepted: its listener */
-	void *sock;                /* the socket layer's object */
+	void *sock;		   /* the socket layer's object */
 
 	uint32_t local_cid, local_port;
 	uint32_t peer_cid, peer_port;
-	uint16_t type;       /* UVS_TYPE_* */
-	uint8_t state;       /* enum uvs_state */
-	uint8_t owe;         /* UVS_OWE_* */
-	uint8_t local_shut;  /* UVS_SHUTDOWN_* the socket layer asked for */
-	uint8_t sent_shut;   /* UVS_SHUTDOWN_* already sent to the peer */
-	uint8_t peer_shut;   /* UVS_SHUTDOWN_* received from the peer */
+	uint16_t type;	    /* UVS_TYPE_* */
+	uint8_t state;	    /* enum uvs_state */
+	uint8_t owe;	    /* UVS_OWE_* */
+	uint8_t local_shut; /* UVS_SHUTDOWN_* the socket layer asked for */
+	uint8_t sent_shut;  /* UVS_SHUTDOWN_* already sent to the peer */
+	uint8_t peer_shut;  /* UVS_SHUTDOWN_* received from the peer */
 	bool in_hash, in_bound, on_txq, on_timer, closed_by_app;
-	int err;             /* negative errno for a failed connect, 0 otherwise */
+	int err; /* negative errno for a failed connect, 0 otherwise */
 
-	uint32_t buf_size;   /* receive buffer (SO_VM_SOCKETS_BUFFER_SIZE) */
+	uint32_t buf_size; /* receive buffer (SO_VM_SOCKETS_BUFFER_SIZE) */
 	uint64_t connect_timeout_ns;
 	uint64_t deadline_ns;
 	uint32_t backlog, nqueued; /* listener */
@@ -102,13 +102,13 @@ struct uvs_conn {
 
 /* What the engine tells the socket layer. */
 enum uvs_event {
-	UVS_EV_CONNECTED,     /* SYN_SENT -> ESTABLISHED */
+	UVS_EV_CONNECTED,      /* SYN_SENT -> ESTABLISHED */
 	UVS_EV_CONNECT_FAILED, /* c->err says why; c is back in UVS_ST_CLOSE */
-	UVS_EV_ACCEPTABLE,    /* a child was queued on listener c */
-	UVS_EV_PEER_SHUTDOWN, /* c->peer_shut grew */
-	UVS_EV_RESET,         /* the peer reset an established connection */
-	UVS_EV_WRITABLE,      /* peer credit grew */
-	UVS_EV_FREE,          /* the engine is about to free c: drop every pointer to it */
+	UVS_EV_ACCEPTABLE,     /* a child was queued on listener c */
+	UVS_EV_PEER_SHUTDOWN,  /* c->peer_shut grew */
+	UVS_EV_RESET,	       /* the peer reset an established connection */
+	UVS_EV_WRITABLE,       /* peer credit grew */
+	UVS_EV_FREE,	       /* the engine is about to free c: drop every pointer to it */
 };
 
 struct uvs_engine_ops {
@@ -152,8 +152,8 @@ struct uvs_peer {
  * (peer CID, peer port, local port), so one engine serves many peers.
  * @return the engine, or NULL with errno set (ENOMEM).
  */
-struct uvs_engine *uvs_engine_create(uint32_t local_cid, const struct uvs_engine_ops *ops,
-		void *ctx);
+struct uvs_engine *uvs_engine_create(
+		uint32_t local_cid, const struct uvs_engine_ops *ops, void *ctx);
 /** Free the engine; every connection must have been freed. */
 void uvs_engine_destroy(struct uvs_engine *eng);
 uint32_t uvs_engine_local_cid(const struct uvs_engine *eng);

@@ -20,9 +20,9 @@ struct uvs_credit {
 	uint32_t last_fwd_cnt; /* fwd_cnt last told to the peer */
 	uint32_t rx_cnt;       /* payload bytes received */
 	/* our send side */
-	uint32_t tx_cnt;         /* payload bytes sent */
+	uint32_t tx_cnt;	 /* payload bytes sent */
 	uint32_t peer_buf_alloc; /* from the peer's last header */
-	uint32_t peer_fwd_cnt;   /* from the peer's last header */
+	uint32_t peer_fwd_cnt;	 /* from the peer's last header */
 };
 
 /** Start a connection's accounting with our buffer size and the peer's first header. */

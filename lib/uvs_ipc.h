@@ -37,7 +37,7 @@ enum uvs_sock_state {
 };
 
 /* daemon_wait bits: what the daemon wants a doorbell for. */
-#define UVS_DWAIT_TX 1u       /* the program queued data in tx */
+#define UVS_DWAIT_TX 1u	      /* the program queued data in tx */
 #define UVS_DWAIT_CONSUMED 2u /* the program consumed rx data (credit can be returned) */
 
 /* A SEQPACKET message in a ring: this header, then len payload bytes. In rx (daemon to
@@ -61,8 +61,8 @@ struct uvs_shm {
 
 	/* published by the daemon */
 	_Alignas(UVS_CACHE_LINE) uint32_t state; /* enum uvs_sock_state */
-	int32_t err;             /* pending socket error, negative errno (SO_ERROR) */
-	uint32_t peer_shut;      /* UVS_SHUTDOWN_* received from the peer */
+	int32_t err;		 /* pending socket error, negative errno (SO_ERROR) */
+	uint32_t peer_shut;	 /* UVS_SHUTDOWN_* received from the peer */
 	uint32_t peer_buf_alloc; /* the peer's receive buffer: SEQPACKET EMSGSIZE limit */
 
 	_Alignas(UVS_CACHE_LINE) uint32_t app_wait;    /* program sleeps: doorbell it */
@@ -80,16 +80,16 @@ static_assert(sizeof(struct uvs_shm) <= 4096, "segment header fits one page");
 /* Control requests. */
 enum uvs_ctl_op {
 	UVS_CTL_HELLO = 1, /* a: version -> a: daemon pid, b: local cid */
-	UVS_CTL_SOCKET,    /* a: type -> sock, fd: anchor */
-	UVS_CTL_BIND,      /* sock, a: cid, b: port -> a: port */
-	UVS_CTL_LISTEN,    /* sock, a: backlog */
+	UVS_CTL_SOCKET,	   /* a: type -> sock, fd: anchor */
+	UVS_CTL_BIND,	   /* sock, a: cid, b: port -> a: port */
+	UVS_CTL_LISTEN,	   /* sock, a: backlog */
 	UVS_CTL_CONNECT,   /* sock, a: cid, b: port -> fd: segment (memfd) */
-	UVS_CTL_ACCEPT,    /* sock -> sock, a: peer cid, b: peer port, fds: anchor, segment */
+	UVS_CTL_ACCEPT,	   /* sock -> sock, a: peer cid, b: peer port, fds: anchor, segment */
 	UVS_CTL_SHUTDOWN,  /* sock, a: UVS_SHUTDOWN_* */
-	UVS_CTL_SETOPT,    /* sock, a: level, b: name, val */
-	UVS_CTL_GETOPT,    /* sock, a: level, b: name -> val */
+	UVS_CTL_SETOPT,	   /* sock, a: level, b: name, val */
+	UVS_CTL_GETOPT,	   /* sock, a: level, b: name -> val */
 	UVS_CTL_GETNAME,   /* sock -> a: local cid, b: local port */
-	UVS_CTL_CLOSE,     /* sock: the program closed its fd; if that was the last reference
+	UVS_CTL_CLOSE,	   /* sock: the program closed its fd; if that was the last reference
 			    * (the anchor hung up), the daemon closes the socket before
 			    * answering, so a following bind finds the port free */
 	UVS_CTL_OP_MAX,

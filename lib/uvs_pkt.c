@@ -50,8 +50,7 @@ uvs_op_str(uint16_t op)
 }
 
 enum uvs_pkt_err
-uvs_pkt_check(const struct uvs_hdr *hdr, uint32_t payload_bytes, uint64_t src_cid,
-		uint64_t dst_cid)
+uvs_pkt_check(const struct uvs_hdr *hdr, uint32_t payload_bytes, uint64_t src_cid, uint64_t dst_cid)
 {
 	if (hdr->len > UVS_MAX_PKT_PAYLOAD)
 		return UVS_PKT_TOO_LONG;

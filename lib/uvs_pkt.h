@@ -13,7 +13,7 @@
 /* Why a packet was dropped before reaching the state machine; the daemon counts each. */
 enum uvs_pkt_err {
 	UVS_PKT_OK = 0,
-	UVS_PKT_SHORT,       /* fewer than 44 header bytes in the chain */
+	UVS_PKT_SHORT,	     /* fewer than 44 header bytes in the chain */
 	UVS_PKT_TOO_LONG,    /* len > 64 KiB */
 	UVS_PKT_TRUNCATED,   /* len > payload bytes present */
 	UVS_PKT_CTL_PAYLOAD, /* len != 0 on an op that carries no payload */

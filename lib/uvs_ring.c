@@ -87,8 +87,8 @@ uvs_ring_put_iov(struct uvs_ring *r, uint32_t off, const struct iovec *iov, unsi
 }
 
 void
-uvs_ring_get_iov(const struct uvs_ring *r, uint32_t off, const struct iovec *iov,
-		unsigned int n, uint32_t iov_off, uint32_t len)
+uvs_ring_get_iov(const struct uvs_ring *r, uint32_t off, const struct iovec *iov, unsigned int n,
+		uint32_t iov_off, uint32_t len)
 {
 	uint32_t pos = (r->own + off) & (r->size - 1);
 	uint32_t first = r->size - pos;

@@ -22,9 +22,9 @@ struct uvs_ring_idx {
 
 struct uvs_ring {
 	struct uvs_ring_idx *idx; /* shared */
-	uint8_t *data;            /* shared, size bytes */
-	uint32_t size;            /* power of two */
-	uint32_t own;             /* private copy of the index this side writes */
+	uint8_t *data;		  /* shared, size bytes */
+	uint32_t size;		  /* power of two */
+	uint32_t own;		  /* private copy of the index this side writes */
 };
 
 /** Attach to a ring; own starts at the current shared value of the index we write. */

@@ -25,8 +25,8 @@ seqpacket(const struct uvs_sockbuf *sb)
 }
 
 int
-uvs_sockbuf_dev_put(struct uvs_sockbuf *sb, const struct iovec *iov, unsigned int n,
-		uint32_t off, uint32_t len, uint32_t flags)
+uvs_sockbuf_dev_put(struct uvs_sockbuf *sb, const struct iovec *iov, unsigned int n, uint32_t off,
+		uint32_t len, uint32_t flags)
 {
 	uint32_t space, hdr = seqpacket(sb) ? UVS_REC_SIZE : 0;
 
@@ -82,7 +82,8 @@ uvs_sockbuf_dev_peek(struct uvs_sockbuf *sb, uint32_t max, uint32_t *flags)
 		uvs_ring_consume(&sb->tx, UVS_REC_SIZE);
 		sb->tx_left = rec.len;
 		/* EOR only with EOM, never on a piece that does not end the message */
-		sb->tx_flags = rec.flags & UVS_SEQ_EOM ? rec.flags & (UVS_SEQ_EOM | UVS_SEQ_EOR) : 0;
+		sb->tx_flags = rec.flags & UVS_SEQ_EOM ? rec.flags & (UVS_SEQ_EOM | UVS_SEQ_EOR)
+						       : 0;
 		/* an empty record (only a hostile program writes one) carries nothing: skip it */
 	}
 	if (used < sb->tx_left) {
@@ -97,8 +98,8 @@ uvs_sockbuf_dev_peek(struct uvs_sockbuf *sb, uint32_t max, uint32_t *flags)
 }
 
 void
-uvs_sockbuf_dev_take(struct uvs_sockbuf *sb, const struct iovec *iov, unsigned int n,
-		uint32_t off, uint32_t len)
+uvs_sockbuf_dev_take(struct uvs_sockbuf *sb, const struct iovec *iov, unsigned int n, uint32_t off,
+		uint32_t len)
 {
 	uvs_ring_get_iov(&sb->tx, 0, iov, n, off, len);
 	uvs_ring_consume(&sb->tx, len);
@@ -132,8 +133,8 @@ uvs_sockbuf_app_write(struct uvs_sockbuf *sb, const struct iovec *iov, unsigned 
 }
 
 int64_t
-uvs_sockbuf_app_read(struct uvs_sockbuf *sb, const struct iovec *iov, unsigned int n,
-		uint32_t skip, uint32_t cap, int *msg_flags, uint32_t *msg_len)
+uvs_sockbuf_app_read(struct uvs_sockbuf *sb, const struct iovec *iov, unsigned int n, uint32_t skip,
+		uint32_t cap, int *msg_flags, uint32_t *msg_len)
 {
 	struct uvs_rec rec;
 	uint32_t used, len;

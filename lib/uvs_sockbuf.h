@@ -20,8 +20,8 @@
 struct uvs_sockbuf {
 	struct uvs_ring rx; /* device -> program */
 	struct uvs_ring tx; /* program -> device */
-	uint16_t type;      /* UVS_TYPE_* */
-	bool bad;           /* the other side corrupted a ring: the connection must be reset */
+	uint16_t type;	    /* UVS_TYPE_* */
+	bool bad;	    /* the other side corrupted a ring: the connection must be reset */
 	/* device side */
 	uint32_t rx_pend;  /* SEQPACKET: bytes of the message being assembled in rx */
 	uint32_t tx_left;  /* SEQPACKET: bytes left of the tx record being sent */

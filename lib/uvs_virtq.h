@@ -58,9 +58,9 @@ struct uvs_vring_used {
 };
 
 struct uvs_mem_region {
-	uint64_t gpa;   /* guest physical start */
-	uint64_t size;  /* bytes */
-	uint64_t hva;   /* where this process mapped it */
+	uint64_t gpa;  /* guest physical start */
+	uint64_t size; /* bytes */
+	uint64_t hva;  /* where this process mapped it */
 };
 
 struct uvs_memtbl {
@@ -74,34 +74,34 @@ struct uvs_virtq {
 	struct uvs_vring_desc *desc;
 	struct uvs_vring_avail *avail;
 	struct uvs_vring_used *used;
-	uint16_t size;           /* power of two, <= UVS_VIRTQ_MAX_SIZE */
+	uint16_t size;		 /* power of two, <= UVS_VIRTQ_MAX_SIZE */
 	uint16_t last_avail_idx; /* next avail entry to take */
-	uint16_t used_idx;       /* next used entry to write (not yet published) */
+	uint16_t used_idx;	 /* next used entry to write (not yet published) */
 	uint16_t signalled_used; /* used->idx value at the last publication */
 };
 
 /* A popped descriptor chain as byte segments: first all device-readable (out) segments, then
  * all device-writable (in) segments, as the spec requires. */
 struct uvs_chain {
-	uint16_t head;     /* id to return in the used ring */
-	uint16_t nout;     /* readable segments: iov[0 .. nout-1] */
-	uint16_t nin;      /* writable segments: iov[nout .. nout+nin-1] */
-	uint32_t out_len;  /* bytes in readable segments */
-	uint32_t in_len;   /* bytes in writable segments */
+	uint16_t head;	  /* id to return in the used ring */
+	uint16_t nout;	  /* readable segments: iov[0 .. nout-1] */
+	uint16_t nin;	  /* writable segments: iov[nout .. nout+nin-1] */
+	uint32_t out_len; /* bytes in readable segments */
+	uint32_t in_len;  /* bytes in writable segments */
 	struct iovec iov[UVS_CHAIN_MAX_SEGS];
 };
 
 /* Why a chain was refused; the daemon counts each reason. */
 enum uvs_chain_err {
 	UVS_CHAIN_OK = 0,
-	UVS_CHAIN_BAD_HEAD,      /* avail ring entry >= size */
-	UVS_CHAIN_BAD_NEXT,      /* next index >= table size */
-	UVS_CHAIN_LOOP,          /* more descriptors than the table holds */
-	UVS_CHAIN_BAD_ADDR,      /* [addr, addr+len) not inside guest memory */
+	UVS_CHAIN_BAD_HEAD,	 /* avail ring entry >= size */
+	UVS_CHAIN_BAD_NEXT,	 /* next index >= table size */
+	UVS_CHAIN_LOOP,		 /* more descriptors than the table holds */
+	UVS_CHAIN_BAD_ADDR,	 /* [addr, addr+len) not inside guest memory */
 	UVS_CHAIN_TOO_MANY_SEGS, /* more than UVS_CHAIN_MAX_SEGS segments */
-	UVS_CHAIN_TOO_LONG,      /* more than UVS_CHAIN_MAX_BYTES */
-	UVS_CHAIN_ORDER,         /* readable descriptor after a writable one */
-	UVS_CHAIN_BAD_INDIRECT,  /* nested indirect, indirect with NEXT, bad table length */
+	UVS_CHAIN_TOO_LONG,	 /* more than UVS_CHAIN_MAX_BYTES */
+	UVS_CHAIN_ORDER,	 /* readable descriptor after a writable one */
+	UVS_CHAIN_BAD_INDIRECT,	 /* nested indirect, indirect with NEXT, bad table length */
 	UVS_CHAIN_ERR_MAX,
 };
 
@@ -146,8 +146,8 @@ void uvs_virtq_set_notify(struct uvs_virtq *vq, bool enable);
 
 /* Byte-stream helpers over chain segments: copy `len` bytes starting `off` bytes into the
  * segments [iov, iov+n). Return the bytes copied (less than len if the segments end). */
-uint32_t uvs_iov_to_buf(const struct iovec *iov, unsigned int n, uint32_t off, void *buf,
-		uint32_t len);
+uint32_t uvs_iov_to_buf(
+		const struct iovec *iov, unsigned int n, uint32_t off, void *buf, uint32_t len);
 uint32_t uvs_iov_from_buf(const struct iovec *iov, unsigned int n, uint32_t off, const void *buf,
 		uint32_t len);
 

@@ -37,6 +37,8 @@
  * usual hard limit). */
 #define UVS_FDT_CHUNK 1024u
 #define UVS_FDT_CHUNKS 1024u
+/* A zero SO_RCVTIMEO/SO_SNDTIMEO means wait forever. */
+#define UVS_NO_DEADLINE (-1)
 /* Linux's MAX_RW_COUNT: no single read or write moves more. */
 #define UVS_MAX_RW_COUNT 0x7ffff000u
 /* iovec entries a STREAM MSG_WAITALL receive can resume into (IOV_MAX is 1024). */
@@ -327,7 +329,7 @@ static int64_t
 deadline_from(const struct timespec *t)
 {
 	if (t->tv_sec == 0 && t->tv_nsec == 0)
-		return -1;
+		return UVS_NO_DEADLINE;
 	return now_ns() + (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
 }
 
@@ -353,7 +355,7 @@ wait_until(struct usock *s, bool (*ready)(struct usock *), int64_t deadline)
 		if (ready(s) || s->daemon_gone)
 			return 0;
 		timeout = -1;
-		if (deadline >= 0) {
+		if (deadline != UVS_NO_DEADLINE) {
 			int64_t left = deadline - now_ns();
 
 			if (left <= 0)
@@ -580,8 +582,9 @@ uvs_connect(int fd, const struct sockaddr_vm *addr)
 		return rc;
 	if (s->listening)
 		return -EINVAL;
-	req = (struct uvs_ctl_req){ .op = UVS_CTL_CONNECT, .sock = s->id, .a = addr->svm_cid,
-		.b = addr->svm_port };
+	req = (struct uvs_ctl_req){
+		.op = UVS_CTL_CONNECT, .sock = s->id, .a = addr->svm_cid, .b = addr->svm_port
+	};
 	rc = ctl_call(&req, &resp, fds);
 	if (fds[1] >= 0)
 		close(fds[1]);
@@ -595,7 +598,7 @@ uvs_connect(int fd, const struct sockaddr_vm *addr)
 	if (s->nonblock)
 		return -EINPROGRESS;
 	while (!connect_done(s) && !s->daemon_gone) {
-		rc = wait_until(s, connect_done, -1);
+		rc = wait_until(s, connect_done, UVS_NO_DEADLINE);
 		if (rc < 0)
 			return rc; /* EINTR: the connection goes on, as in Linux */
 	}
@@ -737,7 +740,7 @@ static bool
 rx_ended(struct usock *s)
 {
 	return s->daemon_gone || shm_state(s) == UVS_SS_DISCONNECTED ||
-			(shm_peer_shut(s) & UVS_SHUTDOWN_SEND);
+	       (shm_peer_shut(s) & UVS_SHUTDOWN_SEND);
 }
 
 static ssize_t
@@ -781,8 +784,8 @@ recv_locked(struct usock *s, struct msghdr *msg, int flags)
 			n = uvs_sockbuf_app_read(&s->sb, rest, nr, 0, (uint32_t)(cap - done),
 					&mflags, &msg_len);
 		} else {
-			n = uvs_sockbuf_app_read(&s->sb, msg->msg_iov, niov, 0, (uint32_t)cap, &mflags,
-					&msg_len);
+			n = uvs_sockbuf_app_read(&s->sb, msg->msg_iov, niov, 0, (uint32_t)cap,
+					&mflags, &msg_len);
 		}
 		if (n == -EIO)
 			return -EIO;
@@ -994,8 +997,11 @@ uvs_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 		return -ENOPROTOOPT;
 	}
 	{
-		struct uvs_ctl_req req = { .op = UVS_CTL_SETOPT, .sock = s->id, .a = (uint32_t)level,
-			.b = (uint32_t)name, .val = v };
+		struct uvs_ctl_req req = { .op = UVS_CTL_SETOPT,
+			.sock = s->id,
+			.a = (uint32_t)level,
+			.b = (uint32_t)name,
+			.val = v };
 		struct uvs_ctl_resp resp;
 		int fds[2];
 
@@ -1053,7 +1059,9 @@ uvs_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 	if (level != AF_VSOCK)
 		return -ENOPROTOOPT;
 	{
-		struct uvs_ctl_req req = { .op = UVS_CTL_GETOPT, .sock = s->id, .a = (uint32_t)level,
+		struct uvs_ctl_req req = { .op = UVS_CTL_GETOPT,
+			.sock = s->id,
+			.a = (uint32_t)level,
 			.b = (uint32_t)name };
 		struct uvs_ctl_resp resp;
 		int fds[2], rc;
@@ -1122,7 +1130,8 @@ uvs_poll_events(int fd)
 			if ((ps & UVS_SHUTDOWN_SEND) || st == UVS_SS_DISCONNECTED || s->shut_rd)
 				ev |= POLLIN | POLLRDHUP;
 			if (st == UVS_SS_CONNECTED && !s->shut_wr && !(ps & UVS_SHUTDOWN_RCV) &&
-					uvs_ring_space(&s->sb.tx, &space) == 0 && space > UVS_REC_SIZE)
+					uvs_ring_space(&s->sb.tx, &space) == 0 &&
+					space > UVS_REC_SIZE)
 				ev |= POLLOUT;
 			if (st == UVS_SS_DISCONNECTED && s->shut_wr)
 				ev |= POLLHUP;

@@ -138,10 +138,10 @@ seg_create(struct uvsd_sock *s)
 {
 	/* SEQPACKET rx holds a record header per message: twice the buffer leaves room for
 	 * messages down to 8 bytes on average. */
-	uint32_t rx_size = pow2_at_least(s->type == UVS_TYPE_SEQPACKET ? 2 * s->buf_size
-								       : s->buf_size);
-	uint32_t tx_size = pow2_at_least(s->buf_size > UVS_BUF_SIZE_DEFAULT ? s->buf_size
-									    : UVS_BUF_SIZE_DEFAULT);
+	uint32_t rx_size = pow2_at_least(
+			s->type == UVS_TYPE_SEQPACKET ? 2 * s->buf_size : s->buf_size);
+	uint32_t tx_size = pow2_at_least(
+			s->buf_size > UVS_BUF_SIZE_DEFAULT ? s->buf_size : UVS_BUF_SIZE_DEFAULT);
 	size_t size = UVS_SHM_HDR_SIZE + (size_t)rx_size + tx_size;
 	struct uvs_shm *shm;
 	int fd;
@@ -429,8 +429,7 @@ req_socket(struct uvs_daemon *d, struct uvsd_client *cl, const struct uvs_ctl_re
 	if (s == NULL)
 		return -ENOBUFS;
 	s->conn = uvs_conn_create(d->eng, s->type, s);
-	if (s->conn == NULL ||
-			socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+	if (s->conn == NULL || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		if (s->conn != NULL) {
 			struct uvs_conn *c = s->conn;
 
@@ -668,8 +667,8 @@ handle(struct uvs_daemon *d, struct uvsd_client *cl, const struct uvs_ctl_req *r
 		return req_getopt(s, req, resp);
 	case UVS_CTL_GETNAME:
 		resp->a = s->conn->state == UVS_ST_CLOSE || s->conn->state == UVS_ST_LISTEN
-				? s->bound_cid
-				: s->conn->local_cid;
+					  ? s->bound_cid
+					  : s->conn->local_cid;
 		resp->b = s->conn->local_port;
 		return 0;
 	default:

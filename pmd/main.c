@@ -48,27 +48,27 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: uvsockd [EAL options --] --vm cid=N,socket=PATH [--vm ...] [--control PATH]\n"
-		"\n"
-		"A userspace virtio-vsock device: serves guests that QEMU attaches with\n"
-		"  -chardev socket,id=c0,path=PATH -device vhost-user-vsock-pci,chardev=c0\n"
-		"and host programs that use libuvsock or libuvsock-preload.so.\n"
-		"\n"
-		"Options:\n"
-		"  --vm cid=N,socket=PATH  serve a guest with CID N (3..4294967294) on the vhost-user\n"
-		"                          socket PATH (created by the daemon; QEMU connects to it).\n"
-		"                          Repeat for several guests (at most %d).\n"
-		"  --control PATH          control socket for host programs\n"
-		"                          (default %s; programs find it through $%s)\n"
-		"  -h, --help              this text\n"
-		"\n"
-		"EAL options: with none, uvsockd runs on one lcore without PCI probing, on hugepages\n"
-		"if some are reserved (--in-memory) and without them otherwise (--no-huge).\n"
-		"Given EAL options are used as they are, plus --no-pci.\n"
-		"\n"
-		"The control socket appears when the daemon is ready. SIGINT/SIGTERM stop it;\n"
-		"SIGUSR1 prints per-guest counters (packets, drops by reason, queue state).\n",
-		UVSD_MAX_GUESTS, UVS_CONTROL_DEFAULT, UVS_CONTROL_ENV);
+			"Usage: uvsockd [EAL options --] --vm cid=N,socket=PATH [--vm ...] [--control PATH]\n"
+			"\n"
+			"A userspace virtio-vsock device: serves guests that QEMU attaches with\n"
+			"  -chardev socket,id=c0,path=PATH -device vhost-user-vsock-pci,chardev=c0\n"
+			"and host programs that use libuvsock or libuvsock-preload.so.\n"
+			"\n"
+			"Options:\n"
+			"  --vm cid=N,socket=PATH  serve a guest with CID N (3..4294967294) on the vhost-user\n"
+			"                          socket PATH (created by the daemon; QEMU connects to it).\n"
+			"                          Repeat for several guests (at most %d).\n"
+			"  --control PATH          control socket for host programs\n"
+			"                          (default %s; programs find it through $%s)\n"
+			"  -h, --help              this text\n"
+			"\n"
+			"EAL options: with none, uvsockd runs on one lcore without PCI probing, on hugepages\n"
+			"if some are reserved (--in-memory) and without them otherwise (--no-huge).\n"
+			"Given EAL options are used as they are, plus --no-pci.\n"
+			"\n"
+			"The control socket appears when the daemon is ready. SIGINT/SIGTERM stop it;\n"
+			"SIGUSR1 prints per-guest counters (packets, drops by reason, queue state).\n",
+			UVSD_MAX_GUESTS, UVS_CONTROL_DEFAULT, UVS_CONTROL_ENV);
 }
 
 static int
@@ -81,7 +81,7 @@ parse_vm(struct uvs_daemon *d, char *arg)
 
 	if (d->nguests == UVSD_MAX_GUESTS) {
 		fprintf(stderr, "uvsockd: at most %d --vm\n", UVSD_MAX_GUESTS);
-		return -1;
+		return -EINVAL;
 	}
 	for (kv = strtok_r(arg, ",", &save); kv != NULL; kv = strtok_r(NULL, ",", &save)) {
 		if (strncmp(kv, "cid=", 4) == 0) {
@@ -91,39 +91,39 @@ parse_vm(struct uvs_daemon *d, char *arg)
 			cid = strtoll(kv + 4, &end, 0);
 			if (errno != 0 || *end != '\0' || kv[4] == '\0') {
 				fprintf(stderr, "uvsockd: --vm: bad cid '%s'\n", kv + 4);
-				return -1;
+				return -EINVAL;
 			}
 		} else if (strncmp(kv, "socket=", 7) == 0) {
 			path = kv + 7;
 		} else {
 			fprintf(stderr, "uvsockd: --vm: unknown key in '%s' (want cid=N,socket=PATH)\n",
 					kv);
-			return -1;
+			return -EINVAL;
 		}
 	}
 	if (cid < 0 || path == NULL || path[0] == '\0') {
 		fprintf(stderr, "uvsockd: --vm needs cid=N,socket=PATH\n");
-		return -1;
+		return -EINVAL;
 	}
 	if (cid <= UVS_CID_HOST || cid >= 0xffffffffLL) {
 		fprintf(stderr,
-			"uvsockd: --vm: cid %lld is reserved (0 hypervisor, 1 local, 2 host, "
-			"0xffffffff any); use 3..4294967294\n",
-			cid);
-		return -1;
+				"uvsockd: --vm: cid %lld is reserved (0 hypervisor, 1 local, 2 host, "
+				"0xffffffff any); use 3..4294967294\n",
+				cid);
+		return -EINVAL;
 	}
 	if (strlen(path) >= sizeof(d->guests[0].path)) {
 		fprintf(stderr, "uvsockd: --vm: socket path too long: %s\n", path);
-		return -1;
+		return -EINVAL;
 	}
 	for (unsigned int i = 0; i < d->nguests; i++) {
 		if (d->guests[i].cid == (uint32_t)cid) {
 			fprintf(stderr, "uvsockd: --vm: cid %lld given twice\n", cid);
-			return -1;
+			return -EINVAL;
 		}
 		if (strcmp(d->guests[i].path, path) == 0) {
 			fprintf(stderr, "uvsockd: --vm: socket %s given twice\n", path);
-			return -1;
+			return -EINVAL;
 		}
 	}
 	g = &d->guests[d->nguests++];
@@ -149,12 +149,12 @@ parse_args(struct uvs_daemon *d, int argc, char **argv)
 		switch (opt) {
 		case 'v':
 			if (parse_vm(d, optarg) < 0)
-				return -1;
+				return -EINVAL;
 			break;
 		case 'c':
 			if (strlen(optarg) + 5 >= sizeof(d->ctl_path)) {
 				fprintf(stderr, "uvsockd: --control path too long\n");
-				return -1;
+				return -EINVAL;
 			}
 			strcpy(d->ctl_path, optarg);
 			break;
@@ -163,16 +163,16 @@ parse_args(struct uvs_daemon *d, int argc, char **argv)
 			exit(0);
 		default:
 			usage(stderr);
-			return -1;
+			return -EINVAL;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "uvsockd: unexpected argument '%s'\n", argv[optind]);
-		return -1;
+		return -EINVAL;
 	}
 	if (d->nguests == 0) {
 		fprintf(stderr, "uvsockd: at least one --vm cid=N,socket=PATH is needed (see --help)\n");
-		return -1;
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -323,16 +323,16 @@ main(int argc, char **argv)
 	eal_argv[eal_argc++] = argv[0];
 	if (sep < 0) {
 		snprintf(prefix, sizeof(prefix), "--file-prefix=uvsockd-%d", (int)getpid());
-		eal_argv[eal_argc++] = (char *)(uintptr_t)"-l";
-		eal_argv[eal_argc++] = (char *)(uintptr_t)"0";
+		eal_argv[eal_argc++] = (char *)(uintptr_t) "-l";
+		eal_argv[eal_argc++] = (char *)(uintptr_t) "0";
 		eal_argv[eal_argc++] = prefix;
-		eal_argv[eal_argc++] = (char *)(uintptr_t)"--log-level=lib.eal:warning";
+		eal_argv[eal_argc++] = (char *)(uintptr_t) "--log-level=lib.eal:warning";
 		d->hugepages = hugepages_free();
 		eal_argv[eal_argc++] =
 				(char *)(uintptr_t)(d->hugepages ? "--in-memory" : "--no-huge");
 		if (!d->hugepages) {
-			eal_argv[eal_argc++] = (char *)(uintptr_t)"-m";
-			eal_argv[eal_argc++] = (char *)(uintptr_t)"64";
+			eal_argv[eal_argc++] = (char *)(uintptr_t) "-m";
+			eal_argv[eal_argc++] = (char *)(uintptr_t) "64";
 		}
 	} else {
 		if (sep - 1 > 60) {
@@ -342,10 +342,11 @@ main(int argc, char **argv)
 		for (int i = 1; i < sep; i++)
 			eal_argv[eal_argc++] = argv[i];
 	}
-	eal_argv[eal_argc++] = (char *)(uintptr_t)"--no-pci";
+	eal_argv[eal_argc++] = (char *)(uintptr_t) "--no-pci";
 	eal_argv[eal_argc] = NULL;
 	if (rte_eal_init(eal_argc, eal_argv) < 0) {
-		fprintf(stderr, "uvsockd: EAL initialisation failed: %s\n", rte_strerror(rte_errno));
+		fprintf(stderr, "uvsockd: EAL initialisation failed: %s\n",
+				rte_strerror(rte_errno));
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);

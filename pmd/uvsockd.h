@@ -34,7 +34,7 @@
 
 enum uvsd_guest_drop {
 	UVSD_DROP_CHAIN = 0, /* malformed descriptor chain (see uvs_chain_err) */
-	UVSD_DROP_PKT,       /* header refused by uvs_pkt_check */
+	UVSD_DROP_PKT,	     /* header refused by uvs_pkt_check */
 	UVSD_DROP_BROKEN,    /* ring indexes corrupt: queue stopped */
 	UVSD_DROP_GUEST_MAX,
 };
@@ -42,10 +42,10 @@ enum uvsd_guest_drop {
 struct uvsd_guest {
 	uint32_t cid;
 	char path[108];
-	int vid;       /* vhost device id, -1 when no guest is attached */
-	bool running;  /* rings mapped and served */
-	bool broken;   /* rings corrupt: stop touching them until the next attach */
-	bool rx_work;  /* engine has packets for this guest */
+	int vid;      /* vhost device id, -1 when no guest is attached */
+	bool running; /* rings mapped and served */
+	bool broken;  /* rings corrupt: stop touching them until the next attach */
+	bool rx_work; /* engine has packets for this guest */
 	bool seqpacket;
 	struct uvs_memtbl mem;
 	struct uvs_virtq vq[2];
@@ -59,10 +59,10 @@ struct uvsd_guest {
 
 /* A host program's socket, as the daemon sees it. */
 struct uvsd_sock {
-	uint32_t idx, gen;  /* id = gen << 32 | idx */
-	uint64_t owner;     /* serial of the control client allowed to operate it */
+	uint32_t idx, gen; /* id = gen << 32 | idx */
+	uint64_t owner;	   /* serial of the control client allowed to operate it */
 	uint16_t type;
-	int anchor;         /* daemon's end; -1 once the program closed every copy */
+	int anchor; /* daemon's end; -1 once the program closed every copy */
 	struct uvs_conn *conn;
 	uint32_t bound_cid;
 	bool listening;

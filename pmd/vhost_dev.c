@@ -49,8 +49,8 @@ struct vhost_user_config_msg {
 static_assert(offsetof(struct vhost_user_config_msg, offset) == 12, "payload after header");
 static_assert(offsetof(struct vhost_user_config_msg, region) == 24, "config region");
 
-#define UVSD_FEATURES                                                                            \
-	((1ULL << UVS_VIRTIO_F_VERSION_1) | (1ULL << UVS_VHOST_USER_F_PROTOCOL_FEATURES) |      \
+#define UVSD_FEATURES                                                                              \
+	((1ULL << UVS_VIRTIO_F_VERSION_1) | (1ULL << UVS_VHOST_USER_F_PROTOCOL_FEATURES) |         \
 			(1ULL << UVS_VIRTIO_VSOCK_F_SEQPACKET))
 
 static struct uvs_daemon *daemon_ptr; /* for DPDK callbacks, which carry only a vid */
@@ -63,7 +63,8 @@ trace_pkt(const struct uvsd_guest *g, const char *dir, const void *raw)
 	memcpy(&h, raw, sizeof(h));
 	LOG(DEBUG, "cid %u %s %s type %u %lu:%u -> %lu:%u len %u flags %#x buf_alloc %u fwd_cnt %u",
 			g->cid, dir, uvs_op_str(h.op), h.type, (unsigned long)h.src_cid, h.src_port,
-			(unsigned long)h.dst_cid, h.dst_port, h.len, h.flags, h.buf_alloc, h.fwd_cnt);
+			(unsigned long)h.dst_cid, h.dst_port, h.len, h.flags, h.buf_alloc,
+			h.fwd_cnt);
 }
 
 struct uvsd_guest *
@@ -81,11 +82,11 @@ guest_index_by_vid(int vid)
 	char path[PATH_MAX];
 
 	if (rte_vhost_get_ifname(vid, path, sizeof(path)) < 0)
-		return -1;
+		return -ENODEV;
 	for (unsigned int i = 0; i < daemon_ptr->nguests; i++)
 		if (strcmp(daemon_ptr->guests[i].path, path) == 0)
 			return (int)i;
-	return -1;
+	return -ENOENT;
 }
 
 static enum rte_vhost_msg_result
@@ -103,10 +104,11 @@ pre_msg(int vid, void *msg)
 		return RTE_VHOST_MSG_RESULT_ERR;
 	/* Validate the front-end's request before writing the reply in place. */
 	if (m->size < 12 || m->size > 12 + VHOST_USER_MAX_CONFIG_SIZE ||
-			m->cfg_size > VHOST_USER_MAX_CONFIG_SIZE || m->offset > VHOST_USER_MAX_CONFIG_SIZE ||
+			m->cfg_size > VHOST_USER_MAX_CONFIG_SIZE ||
+			m->offset > VHOST_USER_MAX_CONFIG_SIZE ||
 			m->offset + m->cfg_size > VHOST_USER_MAX_CONFIG_SIZE) {
-		LOG(WARNING, "%s: bad GET_CONFIG (size %u offset %u len %u)", daemon_ptr->guests[i].path,
-				m->size, m->offset, m->cfg_size);
+		LOG(WARNING, "%s: bad GET_CONFIG (size %u offset %u len %u)",
+				daemon_ptr->guests[i].path, m->size, m->offset, m->cfg_size);
 		return RTE_VHOST_MSG_RESULT_ERR;
 	}
 	g = &daemon_ptr->guests[i];
@@ -131,7 +133,7 @@ static int
 new_connection(int vid)
 {
 	if (rte_vhost_extern_callback_register(vid, &extern_ops, NULL) < 0)
-		return -1;
+		return -1; /* DPDK's callbacks answer 0 or -1 */
 	return 0;
 }
 
@@ -164,7 +166,7 @@ new_device(int vid)
 	int gi = guest_index_by_vid(vid);
 
 	if (gi < 0)
-		return -1;
+		return -1; /* DPDK's convention for callbacks */
 	mail_post(gi, UVSD_MAIL_NEW, vid);
 	return daemon_ptr->guests[gi].running ? 0 : -1;
 }
@@ -221,9 +223,8 @@ guest_attach(struct uvs_daemon *d, struct uvsd_guest *g, int vid)
 		struct rte_vhost_vring vr;
 		uint16_t last_avail = 0, last_used = 0;
 
-		if (rte_vhost_get_vhost_vring(vid, q, &vr) < 0 || vr.desc == NULL ||
-				vr.size == 0 || vr.size > UVS_VIRTQ_MAX_SIZE ||
-				(vr.size & (vr.size - 1)) != 0) {
+		if (rte_vhost_get_vhost_vring(vid, q, &vr) < 0 || vr.desc == NULL || vr.size == 0 ||
+				vr.size > UVS_VIRTQ_MAX_SIZE || (vr.size & (vr.size - 1)) != 0) {
 			LOG(ERR, "%s: ring %d unusable", g->path, q);
 			return;
 		}
@@ -304,8 +305,7 @@ guest_broken(struct uvsd_guest *g)
 {
 	g->broken = true;
 	g->drops[UVSD_DROP_BROKEN]++;
-	LOG(ERR, "%s: corrupt ring indexes, stopping the queues until the guest restarts",
-			g->path);
+	LOG(ERR, "%s: corrupt ring indexes, stopping the queues until the guest restarts", g->path);
 }
 
 static unsigned int
@@ -349,7 +349,8 @@ poll_tx(struct uvs_daemon *d, struct uvsd_guest *g)
 				g->pkt_err[perr]++;
 				g->drops[UVSD_DROP_PKT]++;
 			} else {
-				uvs_engine_rx(d->eng, &g->peer, &hdr, ch.iov, ch.nout, UVS_HDR_SIZE);
+				uvs_engine_rx(d->eng, &g->peer, &hdr, ch.iov, ch.nout,
+						UVS_HDR_SIZE);
 			}
 		}
 		/* tx buffers are read-only for us: used length 0 */
@@ -470,11 +471,12 @@ uvsd_guest_dump(const struct uvsd_guest *g, FILE *f)
 	if (!g->running)
 		return;
 	fprintf(f, "  rx_pkts %lu rx_bytes %lu tx_pkts %lu tx_bytes %lu conns %u kicks %lu calls %lu\n",
-			(unsigned long)p->rx_pkts, (unsigned long)p->rx_bytes, (unsigned long)p->tx_pkts,
-			(unsigned long)p->tx_bytes, p->nconns, (unsigned long)g->kicks,
-			(unsigned long)g->calls);
+			(unsigned long)p->rx_pkts, (unsigned long)p->rx_bytes,
+			(unsigned long)p->tx_pkts, (unsigned long)p->tx_bytes, p->nconns,
+			(unsigned long)g->kicks, (unsigned long)g->calls);
 	fprintf(f, "  txq %s orphan_rst %u kicked %d rx_work %d\n",
-			TAILQ_EMPTY(&p->txq) ? "empty" : "busy", p->orphan_count, p->kicked, g->rx_work);
+			TAILQ_EMPTY(&p->txq) ? "empty" : "busy", p->orphan_count, p->kicked,
+			g->rx_work);
 	for (int q = 0; q < 2; q++) {
 		const struct uvs_virtq *vq = &g->vq[q];
 
@@ -487,7 +489,8 @@ uvsd_guest_dump(const struct uvsd_guest *g, FILE *f)
 			fprintf(f, "  drop %s %lu\n", drop_names[i], (unsigned long)p->drops[i]);
 	for (int i = 1; i < UVS_PKT_ERR_MAX; i++)
 		if (g->pkt_err[i] != 0)
-			fprintf(f, "  bad_pkt %s %lu\n", uvs_pkt_err_str(i), (unsigned long)g->pkt_err[i]);
+			fprintf(f, "  bad_pkt %s %lu\n", uvs_pkt_err_str(i),
+					(unsigned long)g->pkt_err[i]);
 	for (int i = 1; i < UVS_CHAIN_ERR_MAX; i++)
 		if (g->chain_err[i] != 0)
 			fprintf(f, "  bad_chain %d %lu\n", i, (unsigned long)g->chain_err[i]);
@@ -510,7 +513,8 @@ uvsd_vhost_start(struct uvs_daemon *d)
 		if (rte_vhost_driver_set_features(g->path, UVSD_FEATURES) < 0 ||
 				rte_vhost_driver_set_protocol_features(g->path,
 						(1ULL << VHOST_USER_PROTOCOL_F_CONFIG) |
-								(1ULL << VHOST_USER_PROTOCOL_F_REPLY_ACK)) < 0 ||
+								(1ULL << VHOST_USER_PROTOCOL_F_REPLY_ACK)) <
+						0 ||
 				rte_vhost_driver_callback_register(g->path, &dev_ops) < 0 ||
 				rte_vhost_driver_start(g->path) < 0) {
 			LOG(ERR, "%s: cannot start the vhost-user socket", g->path);

@@ -686,7 +686,7 @@ struct echo_srv {
 	uint64_t msgs;
 	unsigned int gone_ok; /* at most this many may end with the peer gone (EPIPE/ECONNRESET) */
 	unsigned int gone;    /* connections that did */
-	int ready; /* 1 listening, -1 failed to listen */
+	int ready;	      /* 1 listening, -1 failed to listen */
 };
 
 struct echo_conn {
@@ -943,7 +943,9 @@ out:
 				srv->accepted - srv->finished, srv->accepted);
 	if (srv->res.rc == 0 && srv->accepted != srv->n)
 		fail(&srv->res, -EPROTO, "served %u of %u connections", srv->accepted, srv->n);
-	pass(&srv->res, "conns=%u stream=%u seqpacket=%u bytes=%" PRIu64 " msgs=%" PRIu64 " gone=%u",
+	pass(&srv->res,
+			"conns=%u stream=%u seqpacket=%u bytes=%" PRIu64 " msgs=%" PRIu64
+			" gone=%u",
 			srv->accepted, srv->n_stream, srv->n_seq, srv->bytes, srv->msgs, srv->gone);
 	return srv->res.rc;
 }

@@ -77,7 +77,8 @@ static void
 bind_rules(void **state)
 {
 	struct sockaddr_vm sa = vm_addr(VMADDR_CID_ANY, 20000), got;
-	int a = uvs_socket(SOCK_STREAM), b = uvs_socket(SOCK_SEQPACKET), c = uvs_socket(SOCK_STREAM);
+	int a = uvs_socket(SOCK_STREAM), b = uvs_socket(SOCK_SEQPACKET),
+	    c = uvs_socket(SOCK_STREAM);
 
 	(void)state;
 	assert_true(a >= 0 && b >= 0 && c >= 0);
@@ -218,13 +219,15 @@ buffer_size_options(void **state)
 	assert_int_equal(v, 128);
 	/* u64 options need 8 bytes */
 	assert_int_equal(uvs_setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE, &small,
-				 sizeof(small)),
+					 sizeof(small)),
 			-EINVAL);
 	len = 4;
-	assert_int_equal(uvs_getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE, &v, &len), -EINVAL);
+	assert_int_equal(
+			uvs_getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE, &v, &len), -EINVAL);
 	/* VMCI-only and unknown options, other levels */
 	len = sizeof(v);
-	assert_int_equal(uvs_getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_TRUSTED, &v, &len), -ENOPROTOOPT);
+	assert_int_equal(uvs_getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_TRUSTED, &v, &len),
+			-ENOPROTOOPT);
 	assert_int_equal(uvs_setsockopt(fd, AF_VSOCK, 99, &v, sizeof(v)), -ENOPROTOOPT);
 	assert_int_equal(uvs_setsockopt(fd, SOL_SOCKET + 1, 1, &v, sizeof(v)), -ENOPROTOOPT);
 	uvs_close(fd);
@@ -239,16 +242,20 @@ timeout_options(void **state)
 	int v;
 
 	(void)state;
-	assert_int_equal(uvs_getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &got, &len), 0);
+	assert_int_equal(
+			uvs_getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &got, &len), 0);
 	assert_int_equal(got.tv_sec, 2); /* Linux's default */
 	assert_int_equal(got.tv_usec, 0);
-	assert_int_equal(uvs_setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv, sizeof(tv)),
+	assert_int_equal(uvs_setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv,
+					 sizeof(tv)),
 			0);
-	assert_int_equal(uvs_getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &got, &len), 0);
+	assert_int_equal(
+			uvs_getsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &got, &len), 0);
 	assert_int_equal(got.tv_sec, 5);
 	assert_int_equal(got.tv_usec, 250000);
 	tv.tv_usec = 1000000;
-	assert_int_equal(uvs_setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv, sizeof(tv)),
+	assert_int_equal(uvs_setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_CONNECT_TIMEOUT, &tv,
+					 sizeof(tv)),
 			-ERANGE);
 	assert_int_equal(uvs_setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), -EDOM);
 	tv.tv_usec = 500;

@@ -65,9 +65,8 @@ send_all(int fd, const void *buf, size_t len, int flags)
 	return 0;
 }
 
-static void
-report(const char *what, bool ok, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static void report(const char *what, bool ok, const char *fmt, ...)
+		__attribute__((format(printf, 3, 4)));
 
 static void
 report(const char *what, bool ok, const char *fmt, ...)
@@ -162,8 +161,9 @@ sink_conn(void *arg)
 static int
 serve(unsigned int port, void *(*fn)(void *))
 {
-	struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY,
-		.svm_port = port };
+	struct sockaddr_vm sa = {
+		.svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = port
+	};
 	int lfd = uvs_socket(SOCK_STREAM), rc;
 	pthread_t t;
 
@@ -274,8 +274,9 @@ client_stream(unsigned int cid, unsigned int port, char *why, size_t whylen)
 		snprintf(why, whylen, "recv: %s", strerror((int)-n));
 	if (n < 0 || tx.rc < 0 || got != CLIENT_STREAM_BYTES) {
 		if (n >= 0)
-			snprintf(why, whylen, "echoed %lu of %u bytes (send %s)", (unsigned long)got,
-					CLIENT_STREAM_BYTES, tx.rc < 0 ? strerror(-tx.rc) : "ok");
+			snprintf(why, whylen, "echoed %lu of %u bytes (send %s)",
+					(unsigned long)got, CLIENT_STREAM_BYTES,
+					tx.rc < 0 ? strerror(-tx.rc) : "ok");
 		return -1;
 	}
 	snprintf(why, whylen, "STREAM %u bytes echoed exact", CLIENT_STREAM_BYTES);
@@ -361,8 +362,13 @@ hold(unsigned int cid, unsigned int port)
 			uvs_setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 			n = uvs_recv(fd, buf, sizeof(buf), 0);
 			s = uvs_send(fd, "x", 1, MSG_NOSIGNAL);
-			printf("gone %s, send %s\n", n == 0 ? "eof" : n < 0 ? strerror((int)-n) : "data",
-					s == -EPIPE ? "EPIPE" : s < 0 ? strerror((int)-s) : "ok");
+			printf("gone %s, send %s\n",
+					n == 0	? "eof"
+					: n < 0 ? strerror((int)-n)
+						: "data",
+					s == -EPIPE ? "EPIPE"
+					: s < 0	    ? strerror((int)-s)
+						    : "ok");
 		} else if (strncmp(line, "close", 5) == 0) {
 			uvs_close(fd);
 			printf("closed\n");
@@ -424,8 +430,7 @@ main(int argc, char **argv)
 	if (argc >= 4 && strcmp(argv[1], "hold") == 0)
 		return hold((unsigned int)strtoul(argv[2], NULL, 0),
 				(unsigned int)strtoul(argv[3], NULL, 0));
-	fprintf(stderr,
-		"usage: uvsock-test-host writer PORT [BYTES] | sink PORT [PAUSE_MS] |\n"
-		"       client CID PORT N [seq] | die CID PORT | hold CID PORT\n");
+	fprintf(stderr, "usage: uvsock-test-host writer PORT [BYTES] | sink PORT [PAUSE_MS] |\n"
+			"       client CID PORT N [seq] | die CID PORT | hold CID PORT\n");
 	return 2;
 }
