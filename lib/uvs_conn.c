@@ -616,6 +616,7 @@ conn_tx(struct uvs_conn *c, const struct iovec *iov, unsigned int n, uint32_t ro
 	struct uvs_hdr h;
 	uint32_t flags, len, max, credit;
 
+again:
 	if (c->owe & UVS_OWE_RST) {
 		fill_hdr(c, &h, UVS_OP_RST);
 		c->owe = 0;
@@ -653,6 +654,8 @@ conn_tx(struct uvs_conn *c, const struct iovec *iov, unsigned int n, uint32_t ro
 			c->peer->tx_bytes += len;
 			return UVS_HDR_SIZE + len;
 		}
+		if (c->owe & UVS_OWE_RST)
+			goto again; /* the socket layer aborted the connection from tx_peek */
 	}
 	if ((c->owe & UVS_OWE_SHUTDOWN) && (c->sent_shut | c->local_shut) != c->sent_shut) {
 		/* SHUTDOWN(SEND) must follow every queued byte: hold it while data remains. */
@@ -918,6 +921,13 @@ uvs_conn_close(struct uvs_conn *c, uint64_t now_ns)
 			conn_free(c);
 		return;
 	}
+}
+
+void
+uvs_conn_abort(struct uvs_conn *c)
+{
+	if (c->state == UVS_ST_ESTABLISHED || c->state == UVS_ST_CLOSING)
+		conn_reset(c, UVS_DROP_RX_NOBUFS);
 }
 
 void

@@ -202,6 +202,9 @@ int uvs_conn_shutdown(struct uvs_conn *c, uint8_t how);
 /** The application closed: run Linux's close sequence; the engine frees c when done
  * (UVS_EV_FREE). After this call the socket layer must not use c except in callbacks. */
 void uvs_conn_close(struct uvs_conn *c, uint64_t now_ns);
+/** Reset an established connection from the socket layer (its buffers are corrupt): RST to
+ * the peer, UVS_EV_RESET to the socket layer. */
+void uvs_conn_abort(struct uvs_conn *c);
 /** The application queued data or consumed data: reconsider sending. */
 void uvs_conn_tx_wake(struct uvs_conn *c);
 /** Set the receive buffer size (sends a CREDIT_UPDATE when connected). */

@@ -274,6 +274,11 @@ ops_tx_peek(void *ctx, struct uvs_conn *c, uint32_t max, uint32_t *flags)
 		__atomic_fetch_or(&s->shm->daemon_wait, UVS_DWAIT_TX, __ATOMIC_SEQ_CST);
 		n = uvs_sockbuf_dev_peek(&s->sb, max, flags);
 	}
+	if (s->sb.bad) {
+		/* The program wrote impossible ring indexes or records: reset its connection. */
+		uvs_conn_abort(c);
+		return 0;
+	}
 	return n;
 }
 

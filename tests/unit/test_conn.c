@@ -69,6 +69,7 @@ struct fsock {
 	uint32_t nmsg, msg_head;
 	uint32_t stream_peek_flags; /* flags a careless STREAM socket layer might report */
 	uint32_t last_peek;
+	bool abort_on_peek; /* act as a socket layer that finds its ring corrupt */
 };
 
 struct evrec {
@@ -170,6 +171,11 @@ f_tx_peek(void *ctx, struct uvs_conn *c, uint32_t max, uint32_t *flags)
 
 	(void)ctx;
 	assert_true(max > 0);
+	if (fs->abort_on_peek) {
+		uvs_conn_abort(c);
+		*flags = 0;
+		return 0;
+	}
 	if (c->type == UVS_TYPE_SEQPACKET && fs->msg_head < fs->nmsg)
 		end = fs->msg_end[fs->msg_head];
 	n = end - fs->tx_off;
@@ -786,6 +792,25 @@ kick_rearmed_after_queued_work_vanishes(void **state)
 	clear_pkts(t);
 	assert_int_equal(drain(t), 1);
 	assert_ctl(&t->pkts[0], UVS_OP_RST, UVS_TYPE_STREAM, 6000, 40001, 0, 0, 0);
+}
+
+/* The socket layer finds its buffers corrupt while the engine asks for data: the
+ * connection is reset (RST to the peer, RESET to the socket layer), nothing else is sent. */
+static void
+abort_from_tx_peek_sends_rst(void **state)
+{
+	struct tctx *t = *state;
+	struct fsock *l = listen_on(t, UVS_TYPE_STREAM, 5000, 8, UVS_BUF_SIZE_DEFAULT);
+	struct fsock *fs = guest_connect(t, l, 40000);
+	fs->abort_on_peek = true;
+	app_write(fs, "data", 4, false);
+	uvs_conn_tx_wake(fs->c);
+	clear_pkts(t);
+	assert_int_equal(drain(t), 1);
+	assert_ctl(&t->pkts[0], UVS_OP_RST, UVS_TYPE_STREAM, 5000, 40000, 0, t->pkts[0].h.buf_alloc,
+			t->pkts[0].h.fwd_cnt);
+	assert_int_equal(count_ev(t, fs, UVS_EV_RESET), 1);
+	assert_int_equal(fs->c->state, UVS_ST_DONE);
 }
 
 static uint64_t
@@ -2718,6 +2743,7 @@ main(void)
 		T(unknown_type_answered_with_rst),
 		T(orphan_rst_queue_is_bounded),
 		T(kick_rearmed_after_queued_work_vanishes),
+		T(abort_from_tx_peek_sends_rst),
 		T(each_refused_rst_counted_once),
 		T(tx_room_below_header_sends_nothing_and_keeps_work),
 		T(listen_request_gets_response_and_child),
