@@ -302,6 +302,12 @@ uvs_virtq_pop(struct uvs_virtq *vq, const struct uvs_memtbl *mem, bool indirect,
 }
 
 void
+uvs_virtq_unpop(struct uvs_virtq *vq)
+{
+	vq->last_avail_idx = (uint16_t)(vq->last_avail_idx - 1);
+}
+
+void
 uvs_virtq_push(struct uvs_virtq *vq, uint16_t head, uint32_t len)
 {
 	struct uvs_vring_used_elem *elem = &vq->used->ring[vq->used_idx & (vq->size - 1)];
@@ -361,15 +367,17 @@ uvs_virtq_set_notify(struct uvs_virtq *vq, bool enable)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
-uint32_t
-uvs_iov_to_buf(const struct iovec *iov, unsigned int n, uint32_t off, void *buf, uint32_t len)
+/* Copy between a byte stream over segments and a flat buffer, in either direction. */
+static uint32_t
+iov_copy(const struct iovec *iov, unsigned int n, uint32_t off, uint8_t *buf, uint32_t len,
+		bool to_iov)
 {
-	uint8_t *dst = buf;
 	uint32_t done = 0;
 	unsigned int i;
 
 	for (i = 0; i < n && done < len; i++) {
 		size_t chunk;
+		uint8_t *seg;
 
 		if (off >= iov[i].iov_len) {
 			off -= (uint32_t)iov[i].iov_len;
@@ -378,7 +386,11 @@ uvs_iov_to_buf(const struct iovec *iov, unsigned int n, uint32_t off, void *buf,
 		chunk = iov[i].iov_len - off;
 		if (chunk > len - done)
 			chunk = len - done;
-		memcpy(dst + done, (const uint8_t *)iov[i].iov_base + off, chunk);
+		seg = (uint8_t *)iov[i].iov_base + off;
+		if (to_iov)
+			memcpy(seg, buf + done, chunk);
+		else
+			memcpy(buf + done, seg, chunk);
 		done += (uint32_t)chunk;
 		off = 0;
 	}
@@ -386,26 +398,15 @@ uvs_iov_to_buf(const struct iovec *iov, unsigned int n, uint32_t off, void *buf,
 }
 
 uint32_t
+uvs_iov_to_buf(const struct iovec *iov, unsigned int n, uint32_t off, void *buf, uint32_t len)
+{
+	return iov_copy(iov, n, off, buf, len, false);
+}
+
+uint32_t
 uvs_iov_from_buf(const struct iovec *iov, unsigned int n, uint32_t off, const void *buf,
 		uint32_t len)
 {
-	const uint8_t *src = buf;
-	uint32_t done = 0;
-	unsigned int i;
-
-	for (i = 0; i < n && done < len; i++) {
-		size_t chunk;
-
-		if (off >= iov[i].iov_len) {
-			off -= (uint32_t)iov[i].iov_len;
-			continue;
-		}
-		chunk = iov[i].iov_len - off;
-		if (chunk > len - done)
-			chunk = len - done;
-		memcpy((uint8_t *)iov[i].iov_base + off, src + done, chunk);
-		done += (uint32_t)chunk;
-		off = 0;
-	}
-	return done;
+	/* the buffer is only read in this direction */
+	return iov_copy(iov, n, off, (uint8_t *)(uintptr_t)buf, len, true);
 }

@@ -131,6 +131,10 @@ uint16_t uvs_virtq_avail_count(const struct uvs_virtq *vq);
 int uvs_virtq_pop(struct uvs_virtq *vq, const struct uvs_memtbl *mem, bool indirect,
 		struct uvs_chain *chain, enum uvs_chain_err *err);
 
+/** Give back the chain just popped, untouched: the next pop returns it again. Only valid
+ * right after a successful uvs_virtq_pop() of a well-formed chain. */
+void uvs_virtq_unpop(struct uvs_virtq *vq);
+
 /** Queue a used element; it becomes visible to the guest at the next uvs_virtq_publish(). */
 void uvs_virtq_push(struct uvs_virtq *vq, uint16_t head, uint32_t len);
 

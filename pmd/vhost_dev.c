@@ -308,35 +308,48 @@ guest_broken(struct uvsd_guest *g)
 	LOG(ERR, "%s: corrupt ring indexes, stopping the queues until the guest restarts", g->path);
 }
 
+/*
+ * Take the next chain of queue q. A malformed chain is counted and returned to the guest
+ * with used length 0; corrupt ring indexes stop the guest's queues.
+ * @return 1 with a usable chain, 0 when there is none now, -EBADMSG after a malformed one.
+ */
+static int
+guest_pop(struct uvsd_guest *g, int q, struct uvs_chain *ch)
+{
+	enum uvs_chain_err cerr;
+	int rc = uvs_virtq_pop(&g->vq[q], &g->mem, false, ch, &cerr);
+
+	if (rc == 1 && q == UVS_VQ_RX && ch->nout != 0) {
+		rc = -EBADMSG; /* rx buffers must be device-writable only */
+		cerr = UVS_CHAIN_ORDER;
+	}
+	if (rc >= 0)
+		return rc;
+	if (rc == -EIO || cerr == UVS_CHAIN_BAD_HEAD) {
+		guest_broken(g);
+		return 0;
+	}
+	g->chain_err[cerr]++;
+	g->drops[UVSD_DROP_CHAIN]++;
+	uvs_virtq_push(&g->vq[q], ch->head, 0);
+	return -EBADMSG;
+}
+
 static unsigned int
 poll_tx(struct uvs_daemon *d, struct uvsd_guest *g)
 {
-	struct uvs_virtq *vq = &g->vq[UVS_VQ_TX];
 	struct uvs_chain ch;
-	enum uvs_chain_err cerr;
 	struct uvs_hdr hdr;
 	enum uvs_pkt_err perr;
 	unsigned int n;
 	int rc;
 
 	for (n = 0; n < UVSD_BURST; n++) {
-		rc = uvs_virtq_pop(vq, &g->mem, false, &ch, &cerr);
+		rc = guest_pop(g, UVS_VQ_TX, &ch);
 		if (rc == 0)
 			break;
-		if (rc == -EIO) {
-			guest_broken(g);
-			break;
-		}
-		if (rc < 0) {
-			g->chain_err[cerr]++;
-			g->drops[UVSD_DROP_CHAIN]++;
-			if (cerr == UVS_CHAIN_BAD_HEAD) {
-				guest_broken(g);
-				break;
-			}
-			uvs_virtq_push(vq, ch.head, 0);
+		if (rc < 0)
 			continue;
-		}
 		if (ch.out_len < UVS_HDR_SIZE) {
 			g->pkt_err[UVS_PKT_SHORT]++;
 			g->drops[UVSD_DROP_PKT]++;
@@ -354,7 +367,7 @@ poll_tx(struct uvs_daemon *d, struct uvsd_guest *g)
 			}
 		}
 		/* tx buffers are read-only for us: used length 0 */
-		uvs_virtq_push(vq, ch.head, 0);
+		uvs_virtq_push(&g->vq[UVS_VQ_TX], ch.head, 0);
 	}
 	if (n > 0)
 		call_guest(g, UVS_VQ_TX);
@@ -364,35 +377,21 @@ poll_tx(struct uvs_daemon *d, struct uvsd_guest *g)
 static unsigned int
 poll_rx(struct uvs_daemon *d, struct uvsd_guest *g)
 {
-	struct uvs_virtq *vq = &g->vq[UVS_VQ_RX];
 	struct uvs_chain ch;
-	enum uvs_chain_err cerr;
 	unsigned int n;
 	uint32_t len;
 	int rc;
 
 	for (n = 0; n < UVSD_BURST && uvs_peer_tx_pending(&g->peer); n++) {
-		rc = uvs_virtq_pop(vq, &g->mem, false, &ch, &cerr);
+		rc = guest_pop(g, UVS_VQ_RX, &ch);
 		if (rc == 0)
 			break;
-		if (rc == -EIO) {
-			guest_broken(g);
-			break;
-		}
-		if (rc < 0 || ch.nout != 0) {
-			g->chain_err[rc < 0 ? cerr : UVS_CHAIN_ORDER]++;
-			g->drops[UVSD_DROP_CHAIN]++;
-			if (rc < 0 && cerr == UVS_CHAIN_BAD_HEAD) {
-				guest_broken(g);
-				break;
-			}
-			uvs_virtq_push(vq, ch.head, 0);
+		if (rc < 0)
 			continue;
-		}
 		len = uvs_engine_tx(d->eng, &g->peer, ch.iov, ch.nin, ch.in_len);
 		if (len == 0) {
-			/* nothing after all: give the buffer back untouched */
-			vq->last_avail_idx--;
+			/* nothing after all (or a buffer too small for a header): keep it */
+			uvs_virtq_unpop(&g->vq[UVS_VQ_RX]);
 			break;
 		}
 		if (unlikely(rte_log_can_log(RTE_LOGTYPE_USER1, RTE_LOG_DEBUG))) {
@@ -401,7 +400,7 @@ poll_rx(struct uvs_daemon *d, struct uvsd_guest *g)
 			uvs_iov_to_buf(ch.iov, ch.nin, 0, &h, sizeof(h));
 			trace_pkt(g, "tx", &h);
 		}
-		uvs_virtq_push(vq, ch.head, len);
+		uvs_virtq_push(&g->vq[UVS_VQ_RX], ch.head, len);
 	}
 	if (!uvs_peer_tx_pending(&g->peer))
 		g->rx_work = false;

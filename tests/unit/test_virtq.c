@@ -268,6 +268,27 @@ pop_single_readable_descriptor(void **state)
 }
 
 static void
+unpop_gives_the_same_chain_again(void **state)
+{
+	struct fixture *f = *state;
+
+	set_desc(f->vq.desc, 5, DATA_GPA, 64, 0, 0);
+	post(f, 5);
+	assert_int_equal(pop(f, false), 1);
+	assert_int_equal(f->vq.last_avail_idx, 1);
+	uvs_virtq_unpop(&f->vq);
+	assert_int_equal(f->vq.last_avail_idx, 0);
+	assert_int_equal(uvs_virtq_avail_count(&f->vq), 1);
+	assert_int_equal(pop(f, false), 1);
+	assert_int_equal(f->chain.head, 5);
+	assert_int_equal(f->chain.out_len, 64);
+	/* across the 16-bit wrap too */
+	f->vq.last_avail_idx = 0;
+	uvs_virtq_unpop(&f->vq);
+	assert_int_equal(f->vq.last_avail_idx, 65535);
+}
+
+static void
 pop_header_and_payload_chain(void **state)
 {
 	struct fixture *f = *state;
@@ -1085,6 +1106,7 @@ main(void)
 		T(translate_ignores_regions_beyond_nregions),
 		T(pop_empty_ring_returns_zero),
 		T(pop_single_readable_descriptor),
+		T(unpop_gives_the_same_chain_again),
 		T(pop_header_and_payload_chain),
 		T(pop_writable_chain),
 		T(pop_readable_then_writable_chain),
