@@ -322,7 +322,7 @@ conn_free(struct uvs_conn *c)
 		TAILQ_REMOVE(&c->accept_q, child, accept_link);
 		child->listener = NULL;
 		child->closed_by_app = true;
-		conn_reset(child, UVS_DROP_BACKLOG);
+		conn_reset(child, UVS_DROP_NONE); /* the listener closed: not a drop */
 	}
 	if (c->listener != NULL) {
 		TAILQ_REMOVE(&c->listener->accept_q, c, accept_link);
@@ -369,7 +369,7 @@ recv_listen(struct uvs_conn *l, struct uvs_peer *p, const struct uvs_hdr *h)
 	}
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
-		p->drops[UVS_DROP_CONN_LIMIT]++;
+		p->drops[UVS_DROP_NOMEM]++;
 		orphan_rst(eng, p, h);
 		return;
 	}
@@ -522,11 +522,13 @@ uvs_engine_rx(struct uvs_engine *eng, struct uvs_peer *p, const struct uvs_hdr *
 		return;
 	}
 	if (c->peer == p) {
-		if (uvs_credit_peer_update(&c->cr, hdr->buf_alloc, hdr->fwd_cnt)) {
-			if (!c->closed_by_app)
-				event(c, UVS_EV_WRITABLE);
+		bool resized = c->cr.peer_buf_alloc != hdr->buf_alloc;
+		bool grew = uvs_credit_peer_update(&c->cr, hdr->buf_alloc, hdr->fwd_cnt);
+
+		if ((grew || resized) && !c->closed_by_app)
+			event(c, UVS_EV_WRITABLE);
+		if (grew)
 			txq_add(c);
-		}
 	}
 	switch (c->state) {
 	case UVS_ST_LISTEN:
@@ -660,8 +662,12 @@ again:
 	if ((c->owe & UVS_OWE_SHUTDOWN) && (c->sent_shut | c->local_shut) != c->sent_shut) {
 		/* SHUTDOWN(SEND) must follow every queued byte: hold it while data remains. */
 		flags = 0;
-		if (!(c->local_shut & UVS_SHUTDOWN_SEND) || !can_send_data(c) ||
-				ops->tx_peek(c->eng->ctx, c, 1, &flags) == 0) {
+		len = c->local_shut & UVS_SHUTDOWN_SEND && can_send_data(c)
+				      ? ops->tx_peek(c->eng->ctx, c, 1, &flags)
+				      : 0;
+		if (c->owe & UVS_OWE_RST)
+			goto again; /* aborted from tx_peek */
+		if (len == 0) {
 			fill_hdr(c, &h, UVS_OP_SHUTDOWN);
 			h.flags = c->local_shut;
 			c->sent_shut = c->local_shut;

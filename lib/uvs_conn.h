@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The vsock protocol engine: connection table, per-state packet handlers, control replies
- * and data transmission decisions. Shared by the device daemon (host side of many guests)
- * and the userspace guest (driver side of one host).
+ * and data transmission decisions. Side-neutral: the device daemon uses it as the host end of
+ * many guests, and a driver-side program (a userspace guest) can use it as a guest's end.
  *
  * The engine moves no payload itself: it hands received payload to the socket layer through
  * uvs_engine_ops.rx_data and asks it for bytes to send through tx_peek/tx_copy, so data
@@ -61,6 +61,7 @@ enum uvs_drop {
 	UVS_DROP_BACKLOG,	 /* listener backlog full: REQUEST reset */
 	UVS_DROP_UNEXPECTED,	 /* op not valid in state: RST or ignored as Linux does */
 	UVS_DROP_ZERO_RW,	 /* RW with len 0: ignored */
+	UVS_DROP_NOMEM,		 /* no memory for a new connection: REQUEST reset */
 	UVS_DROP_MAX,
 	UVS_DROP_NONE = UVS_DROP_MAX, /* a reset that is not a drop: not counted */
 };
@@ -107,7 +108,7 @@ enum uvs_event {
 	UVS_EV_ACCEPTABLE,     /* a child was queued on listener c */
 	UVS_EV_PEER_SHUTDOWN,  /* c->peer_shut grew */
 	UVS_EV_RESET,	       /* the peer reset an established connection */
-	UVS_EV_WRITABLE,       /* peer credit grew */
+	UVS_EV_WRITABLE,       /* peer credit grew, or the peer's buf_alloc changed */
 	UVS_EV_FREE,	       /* the engine is about to free c: drop every pointer to it */
 };
 

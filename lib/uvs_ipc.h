@@ -50,7 +50,8 @@ struct uvs_rec {
 #define UVS_REC_SIZE 8u
 
 struct uvs_shm {
-	/* written once by the daemon at creation; the daemon never reads them back */
+	/* written by the daemon (layout at creation, addresses when they are known); the
+	 * daemon never reads them back */
 	uint32_t magic;
 	uint32_t version;
 	uint32_t size;
@@ -81,7 +82,7 @@ static_assert(sizeof(struct uvs_shm) <= 4096, "segment header fits one page");
 enum uvs_ctl_op {
 	UVS_CTL_HELLO = 1, /* a: version -> a: daemon pid, b: local cid */
 	UVS_CTL_SOCKET,	   /* a: type -> sock, fd: anchor */
-	UVS_CTL_BIND,	   /* sock, a: cid, b: port -> a: port */
+	UVS_CTL_BIND,	   /* sock, a: cid, b: port -> b: port */
 	UVS_CTL_LISTEN,	   /* sock, a: backlog */
 	UVS_CTL_CONNECT,   /* sock, a: cid, b: port -> fd: segment (memfd) */
 	UVS_CTL_ACCEPT,	   /* sock -> sock, a: peer cid, b: peer port, fds: anchor, segment */

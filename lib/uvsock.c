@@ -37,6 +37,8 @@
  * usual hard limit). */
 #define UVS_FDT_CHUNK 1024u
 #define UVS_FDT_CHUNKS 1024u
+/* Smallest ring the daemon creates: one page. */
+#define UVS_RING_MIN 4096u
 /* A zero SO_RCVTIMEO/SO_SNDTIMEO means wait forever. */
 #define UVS_NO_DEADLINE (-1)
 /* Linux's MAX_RW_COUNT: no single read or write moves more. */
@@ -156,6 +158,7 @@ ctl_call(struct uvs_ctl_req *req, struct uvs_ctl_resp *resp, int fds[2])
 	int rc, attempt;
 	ssize_t n;
 
+	fds[0] = fds[1] = -1;
 	pthread_mutex_lock(&client.lock);
 	for (attempt = 0; attempt < 2; attempt++) {
 		rc = ctl_connect_locked();
@@ -228,6 +231,7 @@ seg_map(struct usock *s, int memfd)
 	if (shm->magic != UVS_IPC_MAGIC || shm->version != UVS_IPC_VERSION ||
 			(uint64_t)rx_off + rx_size > (uint64_t)st.st_size ||
 			(uint64_t)tx_off + tx_size > (uint64_t)st.st_size ||
+			rx_size < UVS_RING_MIN || tx_size < UVS_RING_MIN ||
 			(rx_size & (rx_size - 1)) != 0 || (tx_size & (tx_size - 1)) != 0) {
 		munmap(shm, st.st_size);
 		return -EPROTO;
@@ -339,37 +343,46 @@ deadline_from(const struct timespec *t)
  * @return 0 when ready or woken (the caller re-checks), -EAGAIN on timeout, -EINTR.
  */
 static int
-wait_until(struct usock *s, bool (*ready)(struct usock *), int64_t deadline)
+anchor_sleep(struct usock *s, int64_t deadline)
 {
 	struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
-	int timeout, rc;
+	int timeout = -1, rc;
 
-	for (;;) {
-		if (ready(s))
-			return 0;
-		doorbell_drain(s);
-		if (s->shm != NULL) {
-			__atomic_store_n(&s->shm->app_wait, 1, __ATOMIC_RELAXED);
-			__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		}
-		if (ready(s) || s->daemon_gone)
-			return 0;
-		timeout = -1;
-		if (deadline != UVS_NO_DEADLINE) {
-			int64_t left = deadline - now_ns();
+	if (deadline != UVS_NO_DEADLINE) {
+		int64_t left = deadline - now_ns();
 
-			if (left <= 0)
-				return -EAGAIN;
-			timeout = (int)((left + 999999) / 1000000);
-		}
-		rc = poll(&pfd, 1, timeout);
-		if (rc < 0 && errno == EINTR)
-			return -EINTR;
-		if (rc > 0 && (pfd.revents & (POLLHUP | POLLERR)))
-			s->daemon_gone = true;
-		if (rc > 0)
-			return 0; /* woken: the caller looks again */
+		if (left <= 0)
+			return -EAGAIN;
+		timeout = (int)((left + 999999) / 1000000);
 	}
+	rc = poll(&pfd, 1, timeout);
+	if (rc < 0 && errno == EINTR)
+		return -EINTR;
+	if (rc > 0 && (pfd.revents & (POLLHUP | POLLERR)))
+		s->daemon_gone = true;
+	return rc == 0 ? -EAGAIN : 0;
+}
+
+/* About to report -EAGAIN: make the fd readable on the next change (see uvsock.h). */
+static void
+arm(struct usock *s)
+{
+	doorbell_drain(s);
+	if (s->shm != NULL) {
+		__atomic_store_n(&s->shm->app_wait, 1, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	}
+}
+
+static int
+wait_until(struct usock *s, bool (*ready)(struct usock *), int64_t deadline)
+{
+	if (ready(s))
+		return 0;
+	arm(s);
+	if (ready(s) || s->daemon_gone)
+		return 0;
+	return anchor_sleep(s, deadline); /* woken: the caller looks again */
 }
 
 static uint32_t
@@ -482,13 +495,6 @@ uvs_listen(int fd, int backlog)
 	return rc;
 }
 
-static bool
-always_false(struct usock *s)
-{
-	(void)s;
-	return false;
-}
-
 int
 uvs_accept(int fd, struct sockaddr_vm *addr, int flags)
 {
@@ -504,6 +510,8 @@ uvs_accept(int fd, struct sockaddr_vm *addr, int flags)
 		return -EINVAL;
 	deadline = deadline_from(&s->rcvtimeo);
 	for (;;) {
+		/* Doorbells before the request are stale; one after it means a connection was
+		 * queued since (the daemon rings when the queue becomes non-empty). */
 		doorbell_drain(s);
 		req = (struct uvs_ctl_req){ .op = UVS_CTL_ACCEPT, .sock = s->id };
 		rc = ctl_call(&req, &resp, fds);
@@ -511,14 +519,11 @@ uvs_accept(int fd, struct sockaddr_vm *addr, int flags)
 			break;
 		if (s->nonblock)
 			return -EAGAIN;
-		/* A doorbell arrives when the accept queue becomes non-empty. */
-		rc = wait_until(s, always_false, deadline);
-		if (rc == 0 && s->daemon_gone)
-			return -ECONNABORTED;
-		if (rc < 0 && rc != -EAGAIN)
+		rc = anchor_sleep(s, deadline);
+		if (rc < 0)
 			return rc;
-		if (rc == -EAGAIN)
-			return -EAGAIN;
+		if (s->daemon_gone)
+			return -ECONNABORTED;
 	}
 	if (rc < 0)
 		return rc;
@@ -645,10 +650,14 @@ send_iov_locked(struct usock *s, const struct iovec *iov, unsigned int n, size_t
 	bool dontwait = s->nonblock || (flags & MSG_DONTWAIT);
 	int64_t deadline = deadline_from(&s->sndtimeo);
 	uint32_t done = 0, space;
+	bool armed = false;
 	int64_t w;
 	int rc;
 
 	if (seq) {
+		rc = send_blocked_err(s);
+		if (rc < 0)
+			return rc;
 		if (len == 0)
 			return 0;
 		if (len > __atomic_load_n(&s->shm->peer_buf_alloc, __ATOMIC_ACQUIRE))
@@ -659,8 +668,9 @@ send_iov_locked(struct usock *s, const struct iovec *iov, unsigned int n, size_t
 	/* SEQPACKET: a nonblocking send that fits the ring is all or nothing */
 	if (seq && dontwait && len + UVS_REC_SIZE <= s->sb.tx.size &&
 			(uvs_ring_space(&s->sb.tx, &space) < 0 || space < len + UVS_REC_SIZE)) {
-		rc = send_blocked_err(s);
-		return rc < 0 ? rc : -EAGAIN;
+		arm(s);
+		if (uvs_ring_space(&s->sb.tx, &space) < 0 || space < len + UVS_REC_SIZE)
+			return -EAGAIN;
 	}
 	while (done < len) {
 		rc = send_blocked_err(s);
@@ -671,8 +681,15 @@ send_iov_locked(struct usock *s, const struct iovec *iov, unsigned int n, size_t
 		if (w < 0)
 			return -EIO;
 		if (w == 0) {
-			if (dontwait)
-				return done > 0 && !seq ? (ssize_t)done : -EAGAIN;
+			if (dontwait && done > 0 && !seq)
+				return (ssize_t)done;
+			if (dontwait) {
+				if (armed)
+					return -EAGAIN;
+				arm(s); /* then look once more: space may have freed meanwhile */
+				armed = true;
+				continue;
+			}
 			rc = wait_until(s, tx_ready, deadline);
 			if (rc < 0)
 				return done > 0 && !seq ? (ssize_t)done : rc;
@@ -751,6 +768,7 @@ recv_locked(struct usock *s, struct msghdr *msg, int flags)
 	unsigned int niov = (unsigned int)msg->msg_iovlen;
 	size_t cap = 0;
 	uint32_t done = 0, msg_len, payload;
+	bool armed = false;
 	int64_t n;
 	int mflags, rc;
 
@@ -810,8 +828,13 @@ recv_locked(struct usock *s, struct msghdr *msg, int flags)
 			return done;
 		if (shm_state(s) != UVS_SS_CONNECTED)
 			return done > 0 ? (ssize_t)done : -ENOTCONN;
-		if (dontwait)
+		if (dontwait && (done > 0 || armed))
 			return done > 0 ? (ssize_t)done : -EAGAIN;
+		if (dontwait) {
+			arm(s); /* then look once more: data may have come meanwhile */
+			armed = true;
+			continue;
+		}
 		rc = wait_until(s, rx_ready, deadline);
 		if (rc < 0)
 			return done > 0 ? (ssize_t)done : rc;
@@ -1119,8 +1142,14 @@ uvs_poll_events(int fd)
 	for (int pass = 0; pass < 2; pass++) {
 		if (s->daemon_gone) {
 			ev = POLLIN | POLLOUT | POLLHUP | POLLRDHUP;
+		} else if (s->listening) {
+			/* a pending doorbell is a queued connection (kept until accept) */
+			struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
+
+			ev = poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN) ? POLLIN : 0;
+			break;
 		} else if (s->shm == NULL) {
-			ev = s->listening ? 0 : POLLOUT;
+			ev = POLLOUT;
 		} else {
 			uint32_t st = shm_state(s), ps = shm_peer_shut(s);
 

@@ -52,7 +52,7 @@ usage(FILE *f)
 			"\n"
 			"A userspace virtio-vsock device: serves guests that QEMU attaches with\n"
 			"  -chardev socket,id=c0,path=PATH -device vhost-user-vsock-pci,chardev=c0\n"
-			"and host programs that use libuvsock or libuvsock-preload.so.\n"
+			"and host programs that use libuvsock.\n"
 			"\n"
 			"Options:\n"
 			"  --vm cid=N,socket=PATH  serve a guest with CID N (3..4294967294) on the vhost-user\n"
@@ -376,6 +376,7 @@ main(int argc, char **argv)
 		uvsd_vhost_stop(d);
 		return 1;
 	}
+	d->hugepages = rte_eal_has_hugepages() != 0;
 	printf("uvsockd: ready: %u guest(s), control %s, %s\n", d->nguests, d->ctl_path,
 			d->hugepages ? "hugepages" : "no hugepages");
 	for (unsigned int i = 0; i < d->nguests; i++)

@@ -36,6 +36,7 @@ enum uvsd_guest_drop {
 	UVSD_DROP_CHAIN = 0, /* malformed descriptor chain (see uvs_chain_err) */
 	UVSD_DROP_PKT,	     /* header refused by uvs_pkt_check */
 	UVSD_DROP_BROKEN,    /* ring indexes corrupt: queue stopped */
+	UVSD_DROP_SMALL_RX,  /* rx buffer smaller than a packet header: returned unused */
 	UVSD_DROP_GUEST_MAX,
 };
 

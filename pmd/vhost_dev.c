@@ -326,6 +326,8 @@ guest_pop(struct uvsd_guest *g, int q, struct uvs_chain *ch)
 	if (rc >= 0)
 		return rc;
 	if (rc == -EIO || cerr == UVS_CHAIN_BAD_HEAD) {
+		if (rc != -EIO)
+			g->chain_err[cerr]++;
 		guest_broken(g);
 		return 0;
 	}
@@ -388,9 +390,15 @@ poll_rx(struct uvs_daemon *d, struct uvsd_guest *g)
 			break;
 		if (rc < 0)
 			continue;
+		if (ch.in_len < UVS_HDR_SIZE) {
+			/* useless to anyone: return it, or it would block the queue for ever */
+			g->drops[UVSD_DROP_SMALL_RX]++;
+			uvs_virtq_push(&g->vq[UVS_VQ_RX], ch.head, 0);
+			continue;
+		}
 		len = uvs_engine_tx(d->eng, &g->peer, ch.iov, ch.nin, ch.in_len);
 		if (len == 0) {
-			/* nothing after all (or a buffer too small for a header): keep it */
+			/* nothing to send after all: keep the buffer for later */
 			uvs_virtq_unpop(&g->vq[UVS_VQ_RX]);
 			break;
 		}
@@ -458,6 +466,7 @@ static const char *const drop_names[UVS_DROP_MAX] = {
 	[UVS_DROP_BACKLOG] = "backlog_full",
 	[UVS_DROP_UNEXPECTED] = "unexpected_op",
 	[UVS_DROP_ZERO_RW] = "zero_len_rw",
+	[UVS_DROP_NOMEM] = "no_memory",
 };
 
 void
@@ -483,6 +492,17 @@ uvsd_guest_dump(const struct uvsd_guest *g, FILE *f)
 				q, vq->size, vq->avail->idx, vq->last_avail_idx, vq->used_idx,
 				vq->used->flags, vq->avail->flags);
 	}
+	static const char *const guest_drop_names[UVSD_DROP_GUEST_MAX] = {
+		[UVSD_DROP_CHAIN] = "malformed_chain",
+		[UVSD_DROP_PKT] = "bad_header",
+		[UVSD_DROP_BROKEN] = "rings_broken",
+		[UVSD_DROP_SMALL_RX] = "rx_buffer_too_small",
+	};
+
+	for (int i = 0; i < UVSD_DROP_GUEST_MAX; i++)
+		if (g->drops[i] != 0)
+			fprintf(f, "  guest_drop %s %lu\n", guest_drop_names[i],
+					(unsigned long)g->drops[i]);
 	for (int i = 0; i < UVS_DROP_MAX; i++)
 		if (p->drops[i] != 0)
 			fprintf(f, "  drop %s %lu\n", drop_names[i], (unsigned long)p->drops[i]);

@@ -22,6 +22,7 @@
  * killed. The byte at stream offset i is (i % 251).
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -180,9 +181,18 @@ serve(unsigned int port, void *(*fn)(void *))
 	}
 	printf("listening on %u\n", port);
 	fflush(stdout);
+	/* Nonblocking accept + poll(2) on the listener's fd: exercises the fd readiness of
+	 * listeners (readable while connections wait). */
+	uvs_set_nonblock(lfd, true);
 	for (;;) {
+		struct pollfd pfd = { .fd = lfd, .events = POLLIN };
 		int fd = uvs_accept(lfd, NULL, 0);
 
+		if (fd == -EAGAIN) {
+			if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+				return 1;
+			continue;
+		}
 		if (fd == -EINTR)
 			continue;
 		if (fd < 0) {
@@ -251,7 +261,18 @@ client_stream(unsigned int cid, unsigned int port, char *why, size_t whylen)
 		return -1;
 	}
 	pthread_create(&t, NULL, stream_sender, &tx);
-	while ((n = uvs_recv(tx.fd, buf, CHUNK, 0)) != 0) {
+	/* Nonblocking receive + poll(2): -EAGAIN arms the fd, which becomes readable on the
+	 * next change (uvsock.h), so this loop must never sleep past arriving data. */
+	while ((n = uvs_recv(tx.fd, buf, CHUNK, MSG_DONTWAIT)) != 0) {
+		if (n == -EAGAIN) {
+			struct pollfd pfd = { .fd = tx.fd, .events = POLLIN };
+
+			if (poll(&pfd, 1, 20000) == 0) {
+				n = -ETIMEDOUT; /* a lost wake-up */
+				break;
+			}
+			continue;
+		}
 		if (n == -EINTR)
 			continue;
 		if (n < 0)
