@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "uvs_conn.h"
@@ -36,6 +37,7 @@ LIST_HEAD(uvs_conn_list, uvs_conn);
 struct uvs_engine {
 	uint32_t local_cid;
 	uint32_t next_ephemeral;
+	uint64_t seed; /* hash key, random per engine */
 	const struct uvs_engine_ops *ops;
 	void *ctx;
 	TAILQ_HEAD(, uvs_conn) timers;
@@ -45,21 +47,33 @@ struct uvs_engine {
 
 static void conn_free(struct uvs_conn *c);
 
-static uint32_t
-hash_conn(uint32_t peer_cid, uint32_t peer_port, uint32_t local_port)
+/* splitmix64's finaliser: every input bit affects every output bit. */
+static uint64_t
+mix64(uint64_t x)
 {
-	uint32_t h = peer_cid * 0x9e3779b1u;
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	x ^= x >> 31;
+	return x;
+}
 
-	h ^= peer_port * 0x85ebca6bu;
-	h ^= local_port * 0xc2b2ae35u;
-	h ^= h >> 15;
-	return h & (UVS_ENGINE_HASH_BUCKETS - 1);
+/* Keyed with a random per-engine secret: a guest picks its source ports, and must not be
+ * able to pile its connections into one bucket (every lookup would walk them all). */
+static uint32_t
+hash_conn(const struct uvs_engine *eng, uint32_t peer_cid, uint32_t peer_port, uint32_t local_port)
+{
+	uint64_t h = mix64(((uint64_t)peer_cid << 32 | peer_port) ^ eng->seed);
+
+	h = mix64(h ^ local_port ^ (eng->seed >> 17));
+	return (uint32_t)h & (UVS_ENGINE_HASH_BUCKETS - 1);
 }
 
 static uint32_t
-hash_port(uint32_t port)
+hash_port(const struct uvs_engine *eng, uint32_t port)
 {
-	return (port * 0x9e3779b1u >> 16) & (UVS_ENGINE_HASH_BUCKETS - 1);
+	return (uint32_t)mix64(port ^ eng->seed) & (UVS_ENGINE_HASH_BUCKETS - 1);
 }
 
 struct uvs_engine *
@@ -78,10 +92,13 @@ uvs_engine_create(uint32_t local_cid, const struct uvs_engine_ops *ops, void *ct
 		LIST_INIT(&eng->conns[i]);
 		LIST_INIT(&eng->bound[i]);
 	}
-	/* Linux starts ephemeral ports at a random value above the reserved range. */
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	eng->next_ephemeral = UVS_LAST_RESERVED_PORT + 1 +
-			      ((uint32_t)ts.tv_nsec ^ (uint32_t)ts.tv_sec) % 0x7fff0000u;
+	if (getrandom(&eng->seed, sizeof(eng->seed), GRND_NONBLOCK) != sizeof(eng->seed))
+		eng->seed = mix64(
+				(uint64_t)ts.tv_sec << 32 ^ (uint64_t)ts.tv_nsec ^ (uintptr_t)eng);
+	/* Linux starts ephemeral ports at a random value above the reserved range. */
+	eng->next_ephemeral =
+			UVS_LAST_RESERVED_PORT + 1 + (uint32_t)(mix64(eng->seed) % 0x7fff0000u);
 	return eng;
 }
 
@@ -133,7 +150,7 @@ lookup_connected(struct uvs_engine *eng, uint32_t peer_cid, uint32_t peer_port, 
 {
 	struct uvs_conn *c;
 
-	LIST_FOREACH(c, &eng->conns[hash_conn(peer_cid, peer_port, local_port)], hash_link) {
+	LIST_FOREACH(c, &eng->conns[hash_conn(eng, peer_cid, peer_port, local_port)], hash_link) {
 		if (c->peer_cid == peer_cid && c->peer_port == peer_port &&
 				c->local_port == local_port)
 			return c;
@@ -146,7 +163,7 @@ lookup_bound(struct uvs_engine *eng, uint32_t port)
 {
 	struct uvs_conn *c;
 
-	LIST_FOREACH(c, &eng->bound[hash_port(port)], bound_link) {
+	LIST_FOREACH(c, &eng->bound[hash_port(eng, port)], bound_link) {
 		if (c->local_port == port)
 			return c;
 	}
@@ -158,7 +175,7 @@ hash_insert(struct uvs_conn *c)
 {
 	struct uvs_engine *eng = c->eng;
 
-	LIST_INSERT_HEAD(&eng->conns[hash_conn(c->peer_cid, c->peer_port, c->local_port)], c,
+	LIST_INSERT_HEAD(&eng->conns[hash_conn(eng, c->peer_cid, c->peer_port, c->local_port)], c,
 			hash_link);
 	c->in_hash = true;
 }
@@ -237,15 +254,13 @@ event(struct uvs_conn *c, enum uvs_event ev)
 	c->eng->ops->event(c->eng->ctx, c, ev);
 }
 
-/* Queue an RST answering `req`, which has no connection. Never answers an RST. The caller
- * counts why (one counter per refused packet). */
+/* Queue a header on the peer's fixed ring of replies that belong to no connection. */
 static void
-orphan_rst(struct uvs_engine *eng, struct uvs_peer *p, const struct uvs_hdr *req)
+orphan_push(struct uvs_engine *eng, struct uvs_peer *p, uint32_t src_port, uint32_t dst_port,
+		uint16_t type, uint32_t buf_alloc, uint32_t fwd_cnt)
 {
 	struct uvs_hdr *h;
 
-	if (req->op == UVS_OP_RST)
-		return;
 	if (p->orphan_count == UVS_PEER_ORPHAN_RST_MAX) {
 		p->drops[UVS_DROP_ORPHAN_FULL]++;
 		return;
@@ -254,15 +269,37 @@ orphan_rst(struct uvs_engine *eng, struct uvs_peer *p, const struct uvs_hdr *req
 	memset(h, 0, sizeof(*h));
 	h->src_cid = eng->local_cid;
 	h->dst_cid = p->cid;
-	h->src_port = req->dst_port;
-	h->dst_port = req->src_port;
-	h->type = req->type;
+	h->src_port = src_port;
+	h->dst_port = dst_port;
+	h->type = type;
 	h->op = UVS_OP_RST;
+	h->buf_alloc = buf_alloc;
+	h->fwd_cnt = fwd_cnt;
 	p->orphan_count++;
 	if (!p->kicked) {
 		p->kicked = true;
 		eng->ops->kick(eng->ctx, p);
 	}
+}
+
+/* Queue the RST of a connection that is about to be freed; like Linux's RST for an existing
+ * socket it carries the connection's credit values. */
+static void
+orphan_rst_conn(struct uvs_conn *c)
+{
+	if (c->sock != NULL)
+		c->cr.fwd_cnt = c->eng->ops->rx_consumed(c->eng->ctx, c);
+	orphan_push(c->eng, c->peer, c->local_port, c->peer_port, c->type, c->cr.buf_alloc,
+			c->cr.fwd_cnt);
+}
+
+/* Queue an RST answering `req`, which has no connection. Never answers an RST. The caller
+ * counts why (one counter per refused packet). */
+static void
+orphan_rst(struct uvs_engine *eng, struct uvs_peer *p, const struct uvs_hdr *req)
+{
+	if (req->op != UVS_OP_RST)
+		orphan_push(eng, p, req->dst_port, req->src_port, req->type, 0, 0);
 }
 
 /* Leave the connection over on the wire. The socket layer keeps it until it closes. */
@@ -287,6 +324,15 @@ conn_reset(struct uvs_conn *c, enum uvs_drop why)
 
 	if (c->peer != NULL && why < UVS_DROP_MAX)
 		c->peer->drops[why]++;
+	if (c->closed_by_app) {
+		/* Nobody holds it any more: the RST goes out from the peer's reply ring, and the
+		 * connection (its socket, its memory) is freed now, even if the peer never
+		 * posts a receive buffer again. */
+		if (c->peer != NULL)
+			orphan_rst_conn(c);
+		conn_free(c);
+		return;
+	}
 	c->owe = 0;
 	owe(c, UVS_OWE_RST);
 	hash_remove(c);
@@ -394,10 +440,7 @@ recv_listen(struct uvs_conn *l, struct uvs_peer *p, const struct uvs_hdr *h)
 	if (c->sock == NULL) {
 		/* The socket layer could not take it (no memory for its rings). */
 		c->closed_by_app = true;
-		conn_reset(c, UVS_DROP_RX_NOBUFS);
-		TAILQ_REMOVE(&l->accept_q, c, accept_link);
-		l->nqueued--;
-		c->listener = NULL;
+		conn_reset(c, UVS_DROP_RX_NOBUFS); /* frees c, and takes it off the queue */
 		return;
 	}
 	owe(c, UVS_OWE_RESPONSE);
@@ -806,7 +849,7 @@ uvs_conn_bind(struct uvs_conn *c, uint32_t port)
 		return -EADDRINUSE;
 	}
 	c->local_port = port;
-	LIST_INSERT_HEAD(&eng->bound[hash_port(port)], c, bound_link);
+	LIST_INSERT_HEAD(&eng->bound[hash_port(eng, port)], c, bound_link);
 	c->in_bound = true;
 	return 0;
 }
@@ -903,11 +946,7 @@ uvs_conn_close(struct uvs_conn *c, uint64_t now_ns)
 		return;
 	case UVS_ST_SYN_SENT:
 		/* Tell the peer at once; a late RESPONSE would be reset anyway. */
-		c->owe = 0;
-		owe(c, UVS_OWE_RST);
-		hash_remove(c);
-		timer_cancel(c);
-		c->state = UVS_ST_DONE;
+		conn_reset(c, UVS_DROP_NONE);
 		return;
 	case UVS_ST_ESTABLISHED:
 		if (c->peer_shut == UVS_SHUTDOWN_BOTH) {
@@ -922,9 +961,10 @@ uvs_conn_close(struct uvs_conn *c, uint64_t now_ns)
 	case UVS_ST_CLOSING:
 		return;
 	default:
-		/* DONE: an RST may still be owed; it frees c once sent. */
-		if (!(c->owe & UVS_OWE_RST) || c->peer == NULL)
-			conn_free(c);
+		/* DONE: an RST may still be owed; the peer's reply ring takes it over. */
+		if ((c->owe & UVS_OWE_RST) && c->peer != NULL)
+			orphan_rst_conn(c);
+		conn_free(c);
 		return;
 	}
 }

@@ -229,9 +229,12 @@ ops_rx_data(void *ctx, struct uvs_conn *c, const struct iovec *iov, unsigned int
 	if (s == NULL || s->shm == NULL || s->sb.bad)
 		return -ENOBUFS;
 	rc = uvs_sockbuf_dev_put(&s->sb, iov, n, off, len, flags);
-	if (rc <= 0)
-		return rc == 0 ? 0 : -ENOBUFS;
-	wake_app(s);
+	if (rc < 0)
+		return -ENOBUFS;
+	if (rc > 0)
+		wake_app(s);
+	/* Even when a SEQPACKET message is still incomplete (rc == 0): its pieces use credit
+	 * too, and only the program consuming older data can give it back. */
 	/* The peer is running out of credit: have the program tell us when it consumes, so a
 	 * CREDIT_UPDATE goes out (Linux senders never ask for one). */
 	if (c->cr.buf_alloc - (c->cr.rx_cnt - c->cr.last_fwd_cnt) < UVS_CREDIT_LOW_WATER) {
@@ -386,16 +389,18 @@ const struct uvs_engine_ops uvsd_engine_ops = {
 /* --- the program closed its socket, or rang its doorbell --- */
 
 void
-uvsd_anchor_event(struct uvs_daemon *d, uint32_t idx, uint32_t events)
+uvsd_anchor_event(struct uvs_daemon *d, uint32_t idx, uint32_t gen, uint32_t events)
 {
 	struct uvsd_sock *s = idx < d->nsocks_alloc ? d->socks[idx] : NULL;
 	char buf[64];
 	ssize_t n;
 	bool hup = (events & (EPOLLHUP | EPOLLERR)) != 0;
 
-	if (s == NULL || s->anchor < 0)
-		return;
-	for (;;) {
+	if (s == NULL || s->anchor < 0 || s->gen != gen)
+		return; /* a stale event for a slot that was reused */
+	/* Bounded: a program ringing without pause must not hold the polling thread; epoll is
+	 * level-triggered and reports the rest on the next pass. */
+	for (int i = 0; i < UVSD_DOORBELL_BATCH; i++) {
 		n = recv(s->anchor, buf, sizeof(buf), MSG_DONTWAIT);
 		if (n == 0) {
 			hup = true;
@@ -447,7 +452,7 @@ req_socket(struct uvs_daemon *d, struct uvsd_client *cl, const struct uvs_ctl_re
 	}
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
 	s->anchor = sv[0];
-	ev.data.u64 = UVSD_EP_TAG(UVSD_EP_ANCHOR, s->idx);
+	ev.data.u64 = UVSD_EP_TAG(UVSD_EP_ANCHOR, UVSD_ANCHOR_KEY(s));
 	epoll_ctl(d->epfd, EPOLL_CTL_ADD, s->anchor, &ev);
 	fds[0] = sv[1];
 	resp->sock = sock_id(s);
@@ -502,8 +507,11 @@ req_connect(struct uvs_daemon *d, struct uvsd_sock *s, const struct uvs_ctl_req 
 		return rc;
 	}
 	publish_conn(s, s->conn);
-	fds[0] = dup(s->memfd);
-	return fds[0] < 0 ? -EMFILE : 0;
+	/* The program gets the daemon's memfd; the daemon keeps only its mapping, so a
+	 * connection costs the daemon one fd (the anchor). */
+	fds[0] = s->memfd;
+	s->memfd = -1;
+	return 0;
 }
 
 static int
@@ -534,10 +542,11 @@ req_accept(struct uvs_daemon *d, struct uvsd_client *cl, struct uvsd_sock *ls,
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
 	s->anchor = sv[0];
 	s->owner = cl->serial;
-	ev.data.u64 = UVSD_EP_TAG(UVSD_EP_ANCHOR, s->idx);
+	ev.data.u64 = UVSD_EP_TAG(UVSD_EP_ANCHOR, UVSD_ANCHOR_KEY(s));
 	epoll_ctl(d->epfd, EPOLL_CTL_ADD, s->anchor, &ev);
 	fds[0] = sv[1];
-	fds[1] = dup(s->memfd);
+	fds[1] = s->memfd; /* handed over: the daemon keeps only its mapping */
+	s->memfd = -1;
 	resp->sock = sock_id(s);
 	resp->a = child->peer_cid;
 	resp->b = child->peer_port;
@@ -645,7 +654,7 @@ handle(struct uvs_daemon *d, struct uvsd_client *cl, const struct uvs_ctl_req *r
 		struct pollfd pfd = { .fd = s->anchor, .events = POLLIN };
 
 		if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP))
-			uvsd_anchor_event(d, s->idx, EPOLLHUP);
+			uvsd_anchor_event(d, s->idx, s->gen, EPOLLHUP);
 		return 0;
 	}
 	if (s == NULL || s->conn == NULL)
@@ -654,7 +663,9 @@ handle(struct uvs_daemon *d, struct uvsd_client *cl, const struct uvs_ctl_req *r
 	case UVS_CTL_BIND:
 		return req_bind(cl, s, req, resp);
 	case UVS_CTL_LISTEN: {
-		int rc = uvs_conn_listen(s->conn, req->a);
+		/* as Linux clamps to net.core.somaxconn */
+		int rc = uvs_conn_listen(
+				s->conn, req->a < UVSD_SOMAXCONN ? req->a : UVSD_SOMAXCONN);
 
 		if (rc == 0)
 			s->listening = true;
@@ -693,19 +704,20 @@ uvsd_client_readable(struct uvs_daemon *d, struct uvsd_client *cl)
 	int nfds;
 	ssize_t n;
 
-	for (;;) {
+	/* Bounded per pass, like doorbells: level-triggered epoll brings us back. */
+	for (int nreq = 0; nreq < UVSD_CTL_BATCH; nreq++) {
 		char raw[sizeof(req) + 1];
 
 		n = recv(cl->fd, raw, sizeof(raw), MSG_DONTWAIT);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		if (n <= 0)
-			break; /* closed or failed: drop the client */
+			goto drop; /* closed or failed */
 		memset(&resp, 0, sizeof(resp));
 		if (uvs_ctl_req_check(raw, (size_t)n) < 0) {
 			LOG(WARNING, "client %lu: malformed request (%zd bytes), closing",
 					(unsigned long)cl->serial, n);
-			break;
+			goto drop;
 		}
 		memcpy(&req, raw, sizeof(req));
 		resp.op = req.op;
@@ -732,8 +744,10 @@ uvsd_client_readable(struct uvs_daemon *d, struct uvsd_client *cl)
 			if (fds[i] >= 0)
 				close(fds[i]);
 		if (n != sizeof(resp))
-			break;
+			goto drop; /* a client that does not read its replies is dropped */
 	}
+	return;
+drop:
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, cl->fd, NULL);
 	close(cl->fd);
 	free(cl);

@@ -230,7 +230,8 @@ handle_event(struct uvs_daemon *d, const struct epoll_event *ev)
 		uvsd_client_readable(d, (struct uvsd_client *)(uintptr_t)val);
 		break;
 	case UVSD_EP_ANCHOR:
-		uvsd_anchor_event(d, (uint32_t)val, ev->events);
+		uvsd_anchor_event(d, (uint32_t)(val & ((1u << UVSD_ANCHOR_IDX_BITS) - 1)),
+				(uint32_t)(val >> UVSD_ANCHOR_IDX_BITS), ev->events);
 		break;
 	case UVSD_EP_KICK:
 		uvsd_guest_kicked(d, &d->guests[val / 2], (int)(val % 2));

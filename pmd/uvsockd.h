@@ -23,10 +23,18 @@
 #define UVSD_MAX_GUESTS 64
 /* Host sockets at once: bounds the daemon's memory against a runaway host program. */
 #define UVSD_MAX_SOCKS 65536u
+_Static_assert(UVSD_MAX_SOCKS <= (1u << 24), "socket index fits UVSD_ANCHOR_IDX_BITS");
 /* Descriptor chains handled per queue per pass before looking at other work. */
 #define UVSD_BURST 64
+/* Listen backlog cap, Linux's default net.core.somaxconn: bounds the connections one
+ * listener can make the daemon hold before the program accepts them. */
+#define UVSD_SOMAXCONN 4096u
 /* Largest receive buffer a host socket may ask for: each socket's rings are sized from it. */
 #define UVSD_BUF_SIZE_LIMIT (64u * 1024u * 1024u)
+/* Doorbells and control requests handled per event before serving others: bounds what one
+ * busy program can take from the polling thread (epoll is level-triggered). */
+#define UVSD_DOORBELL_BATCH 64
+#define UVSD_CTL_BATCH 16
 /* Empty polling passes before sleeping on eventfds: about 50-100 us of spinning here. */
 #define UVSD_IDLE_SPINS 512
 /* Sleep bound while idle, so timers (connect 2 s, close 8 s) fire on time. */
@@ -117,6 +125,10 @@ struct uvs_daemon {
 #define UVSD_EP_KICK 4u
 #define UVSD_EP_MAIL 5u
 #define UVSD_EP_TAG(kind, val) (((uint64_t)(val) << 3) | (kind))
+/* An anchor's tag carries the slot's generation, so an event still queued for a socket
+ * that was freed (and its slot reused) in the same epoll batch is recognised as stale. */
+#define UVSD_ANCHOR_IDX_BITS 24
+#define UVSD_ANCHOR_KEY(s) (((uint64_t)(s)->gen << UVSD_ANCHOR_IDX_BITS) | (s)->idx)
 
 uint64_t uvsd_now_ns(void);
 
@@ -139,6 +151,6 @@ int uvsd_ctl_start(struct uvs_daemon *d);
 void uvsd_ctl_stop(struct uvs_daemon *d);
 void uvsd_ctl_accept(struct uvs_daemon *d);
 void uvsd_client_readable(struct uvs_daemon *d, struct uvsd_client *cl);
-void uvsd_anchor_event(struct uvs_daemon *d, uint32_t idx, uint32_t events);
+void uvsd_anchor_event(struct uvs_daemon *d, uint32_t idx, uint32_t gen, uint32_t events);
 
 #endif /* UVSOCKD_H */

@@ -260,8 +260,10 @@ guest_detach(struct uvs_daemon *d, struct uvsd_guest *g)
 	g->running = false;
 	/* Host programs see their connections to this guest reset. */
 	uvs_peer_detach(d->eng, &g->peer);
-	for (int q = 0; q < 2; q++)
+	for (int q = 0; q < 2; q++) {
 		rte_vhost_set_vring_base(g->vid, q, g->vq[q].last_avail_idx, g->vq[q].used_idx);
+		g->kickfd[q] = g->callfd[q] = -1; /* DPDK closes them; never touch them again */
+	}
 	g->vid = -1;
 	LOG(INFO, "%s: guest cid %u detached", g->path, g->cid);
 }
@@ -449,6 +451,8 @@ uvsd_guest_kicked(struct uvs_daemon *d, struct uvsd_guest *g, int q)
 	uint64_t v;
 
 	(void)d;
+	if (!g->running)
+		return; /* an event from the same epoll batch as the guest's detach */
 	if (g->kickfd[q] >= 0 && read(g->kickfd[q], &v, sizeof(v)) > 0)
 		g->kicks++;
 	for (int i = 0; i < 2; i++)
