@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Two real guests on one uvsockd at once: CID 3 runs Debian's 6.1 kernel, CID 4 the 6.12
 # series. Each runs the guest scenarios of tests/guest/README.md against host peers on the
-# native API (echo 5000/5001, writer 5002, sink 5003), tries to reach the other guest (must
+# native API (echo 5000/5001, writer 5002, sink 5003, SEQPACKET sink 5004), tries to reach the other guest (must
 # fail: isolation), then serves connections from the host: a STREAM and a SEQPACKET client
 # that check the echo, and a host program that is SIGKILLed mid-connection. Afterwards the
-# daemon must hold only the four listening host sockets (nothing leaked).
+# daemon must hold only the five listening host sockets (nothing leaked).
 set -euo pipefail
 UVSOCKD=$1
 ECHO=$2
@@ -39,10 +39,12 @@ pids+=($!)
 pids+=($!)
 "$HOST" sink 5003 2000 >"$tmp/sink.host.log" 2>&1 &
 pids+=($!)
+"$HOST" seqsink 5004 1500 >"$tmp/seqsink.host.log" 2>&1 &
+pids+=($!)
 sleep 0.5
 
 common="stream-echo port=5000 sizes=1,100,4096,65536,300000; seq-bounds port=5001; connreset port=5999"
-common+="; shutwr port=5000; host-eof port=5002; slow-reader port=5003"
+common+="; shutwr port=5000; host-eof port=5002; slow-reader port=5003; seq-credit port=5004"
 common+="; stream-bulk port=5000 bytes=8388608; concurrent port=5000 n=50"
 bash "$here/run-guest.sh" --kernel 6.1 --socket "$tmp/vm3.sock" --timeout 400 --log "$tmp/g3.log" -- \
 	"cid expect=3; $common; isolate cid=4 port=5000; listen port=7000 n=3 gone=1" >"$tmp/g3.out" 2>&1 &
@@ -84,8 +86,8 @@ grep -q "sink ok" "$tmp/sink.host.log" || fail "host sink did not see the patter
 sleep 0.5
 kill -USR1 "$dpid"
 for _ in $(seq 50); do grep -q "^host sockets" "$tmp/uvsockd.log" && break; sleep 0.1; done
-grep "^host sockets" "$tmp/uvsockd.log" | tail -1 | grep -qx "host sockets 4" ||
-	fail "daemon holds $(grep '^host sockets' "$tmp/uvsockd.log" | tail -1), want 4 (the listeners)"
+grep "^host sockets" "$tmp/uvsockd.log" | tail -1 | grep -qx "host sockets 5" ||
+	fail "daemon holds $(grep '^host sockets' "$tmp/uvsockd.log" | tail -1), want 5 (the listeners)"
 grep "drop bad_dst\|bad_pkt bad_dst" "$tmp/uvsockd.log" || true
 echo "two guests: all scenarios passed, isolation held, no leak"
 echo "1 passed, 0 failed"

@@ -63,11 +63,12 @@
 /* Default ports (documented in README.md). */
 #define UVT_PORT_ECHO 5000u /* host echo: STREAM here, SEQPACKET on +1 */
 #define UVT_PORT_SEQ 5001u
-#define UVT_PORT_WRITER 5002u /* host-eof writer */
-#define UVT_PORT_SINK 5003u   /* slow-reader sink */
-#define UVT_PORT_NOBODY 5999u /* nobody listens */
-#define UVT_PORT_LISTEN 6000u /* guest-side echo server (listen scenario) */
-#define UVT_ST_PORT 7000u     /* selftest: echo on 7000/7001, writer 7002, sink 7003 */
+#define UVT_PORT_WRITER 5002u  /* host-eof writer */
+#define UVT_PORT_SINK 5003u    /* slow-reader sink */
+#define UVT_PORT_SEQSINK 5004u /* seq-credit: slow SEQPACKET reader */
+#define UVT_PORT_NOBODY 5999u  /* nobody listens */
+#define UVT_PORT_LISTEN 6000u  /* guest-side echo server (listen scenario) */
+#define UVT_ST_PORT 7000u      /* selftest: echo on 7000/7001, writer 7002, sink 7003 */
 #define UVT_ST_NOBODY 7999u
 #define UVT_ST_PAUSE_MS 2000u
 #define UVT_ST_WRITER_BYTES (1024u * 1024u)
@@ -1327,6 +1328,68 @@ sc_connreset(const struct uvt_args *a, struct uvt_res *r)
 	return 0;
 }
 
+/*
+ * SEQPACKET credit across messages: the host reader sleeps first, so a 100 KiB message sits
+ * unread while a 200 KiB one uses up the rest of the credit mid-message; when the host then
+ * reads, the device must return credit or this sender blocks for ever.
+ * Host contract (seqsink on 5004): accept SEQPACKET, read nothing for ~1500 ms, then read
+ * messages until EOF and send one message "<count> <bytes>\n".
+ */
+static int
+sc_seq_credit(const struct uvt_args *a, struct uvt_res *r)
+{
+	const size_t la = 100 * 1024, lb = 200 * 1024;
+	uint8_t *buf = xmalloc(lb);
+	char reply[64], want[64];
+	ssize_t n;
+	int fd, rc;
+
+	rc = vs_connect(SOCK_SEQPACKET, a->cid, a->port, UVT_CONNECT_TIMEOUT_MS, &fd);
+	if (rc < 0) {
+		free(buf);
+		return fail(r, rc, "connect SEQPACKET %u:%u: %s", a->cid, a->port, errname(rc));
+	}
+	memset(buf, 0x5a, lb);
+	n = seq_send(fd, buf, la, 1);
+	if (n != (ssize_t)la) {
+		rc = fail(r, -errno, "first message: %s", n < 0 ? errname(errno) : "short");
+		goto out;
+	}
+	n = seq_send(fd, buf, lb, 1);
+	if (n != (ssize_t)lb) {
+		rc = fail(r, -errno, "second message (blocked on credit?): %s",
+				n < 0 ? errname(errno) : "short");
+		goto out;
+	}
+	if (shutdown(fd, SHUT_WR) < 0) {
+		rc = fail(r, -errno, "shutdown: %s", errname(errno));
+		goto out;
+	}
+	for (;;) {
+		n = recv(fd, reply, sizeof(reply) - 1, 0);
+		if (n < 0 && (errno == EINTR || (errno == EAGAIN && left_ms() > 0)))
+			continue;
+		break;
+	}
+	if (n <= 0) {
+		rc = fail(r, n < 0 ? -errno : -ENODATA, "reading the count: %s",
+				n < 0 ? errname(errno) : "EOF");
+		goto out;
+	}
+	reply[n] = '\0';
+	snprintf(want, sizeof(want), "2 %zu\n", la + lb);
+	if (strcmp(reply, want) != 0) {
+		rc = fail(r, -EPROTO, "host counted '%s', want '2 %zu'", reply, la + lb);
+		goto out;
+	}
+	pass(r, "100 KiB message left unread, 200 KiB message blocked mid-way on credit, "
+		"resumed when the host read: host got both");
+out:
+	close(fd);
+	free(buf);
+	return rc;
+}
+
 static int
 sc_shutwr(const struct uvt_args *a, struct uvt_res *r)
 {
@@ -1867,6 +1930,8 @@ static const struct uvt_scenario scenarios[] = {
 			"n STREAM connections up at once, distinct message each" },
 	{ "connreset", sc_connreset, UVT_PORT_NOBODY, "cid port timeout",
 			"connect to a port without listener: ECONNRESET (STREAM, SEQPACKET)" },
+	{ "seq-credit", sc_seq_credit, UVT_PORT_SEQSINK, "cid port timeout",
+			"SEQPACKET: a sender blocked on credit mid-message resumes when the host reads" },
 	{ "shutwr", sc_shutwr, UVT_PORT_ECHO, "cid port timeout",
 			"send hello, SHUT_WR, read hello then EOF" },
 	{ "host-eof", sc_host_eof, UVT_PORT_WRITER, "cid port bytes timeout",

@@ -7,6 +7,8 @@
  *                            shutdown(SHUT_WR), read until EOF, expect exactly "bye\n"
  *   sink PORT [PAUSE_MS]     per connection: read nothing for PAUSE_MS (default 2000), then
  *                            read to EOF checking the pattern, reply "<count>\n", close
+ *   seqsink PORT [PAUSE_MS]  SEQPACKET: read nothing for PAUSE_MS, then read messages to EOF
+ *                            and reply one message "<messages> <bytes>\n" 
  *   client CID PORT N [seq]  N connections to a guest echo server; each sends the pattern
  *                            (STREAM: 256 KiB; SEQPACKET: messages of 1..64 KiB with and
  *                            without MSG_EOR) and checks what comes back; exit 0 iff all ok
@@ -159,13 +161,43 @@ sink_conn(void *arg)
 	return NULL;
 }
 
+static void *
+seqsink_conn(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	size_t cap = 512 * 1024;
+	uint8_t *buf = malloc(cap);
+	struct timespec ts = { .tv_sec = arg_pause_ms / 1000,
+		.tv_nsec = (long)(arg_pause_ms % 1000) * 1000000 };
+	uint64_t msgs = 0, bytes = 0;
+	char reply[64];
+	ssize_t n;
+
+	nanosleep(&ts, NULL);
+	while (buf != NULL && (n = uvs_recv(fd, buf, cap, 0)) != 0) {
+		if (n == -EINTR)
+			continue;
+		if (n < 0)
+			break;
+		msgs++;
+		bytes += (uint64_t)n;
+	}
+	snprintf(reply, sizeof(reply), "%lu %lu\n", (unsigned long)msgs, (unsigned long)bytes);
+	send_all(fd, reply, strlen(reply), MSG_EOR);
+	report("seqsink", true, "%lu messages, %lu bytes after a %u ms pause", (unsigned long)msgs,
+			(unsigned long)bytes, arg_pause_ms);
+	free(buf);
+	uvs_close(fd);
+	return NULL;
+}
+
 static int
-serve(unsigned int port, void *(*fn)(void *))
+serve(int type, unsigned int port, void *(*fn)(void *))
 {
 	struct sockaddr_vm sa = {
 		.svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = port
 	};
-	int lfd = uvs_socket(SOCK_STREAM), rc;
+	int lfd = uvs_socket(type), rc;
 	pthread_t t;
 
 	if (lfd < 0) {
@@ -411,12 +443,17 @@ main(int argc, char **argv)
 	if (argc >= 3 && strcmp(argv[1], "writer") == 0) {
 		if (argc > 3)
 			arg_bytes = strtoull(argv[3], NULL, 0);
-		return serve((unsigned int)strtoul(argv[2], NULL, 0), writer_conn);
+		return serve(SOCK_STREAM, (unsigned int)strtoul(argv[2], NULL, 0), writer_conn);
 	}
 	if (argc >= 3 && strcmp(argv[1], "sink") == 0) {
 		if (argc > 3)
 			arg_pause_ms = (unsigned int)strtoul(argv[3], NULL, 0);
-		return serve((unsigned int)strtoul(argv[2], NULL, 0), sink_conn);
+		return serve(SOCK_STREAM, (unsigned int)strtoul(argv[2], NULL, 0), sink_conn);
+	}
+	if (argc >= 3 && strcmp(argv[1], "seqsink") == 0) {
+		if (argc > 3)
+			arg_pause_ms = (unsigned int)strtoul(argv[3], NULL, 0);
+		return serve(SOCK_SEQPACKET, (unsigned int)strtoul(argv[2], NULL, 0), seqsink_conn);
 	}
 	if (argc >= 5 && strcmp(argv[1], "client") == 0) {
 		unsigned int cid = (unsigned int)strtoul(argv[2], NULL, 0);
@@ -452,6 +489,7 @@ main(int argc, char **argv)
 		return hold((unsigned int)strtoul(argv[2], NULL, 0),
 				(unsigned int)strtoul(argv[3], NULL, 0));
 	fprintf(stderr, "usage: uvsock-test-host writer PORT [BYTES] | sink PORT [PAUSE_MS] |\n"
+			"       seqsink PORT [PAUSE_MS] |\n"
 			"       client CID PORT N [seq] | die CID PORT | hold CID PORT\n");
 	return 2;
 }
