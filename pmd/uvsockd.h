@@ -53,6 +53,7 @@ struct uvsd_guest {
 	char path[108];
 	int vid;      /* vhost device id, -1 when no guest is attached */
 	bool running; /* rings mapped and served */
+	bool paused;  /* a vhost-user message is changing memory or rings right now */
 	bool broken;  /* rings corrupt: stop touching them until the next attach */
 	bool rx_work; /* engine has packets for this guest */
 	bool seqpacket;
@@ -89,7 +90,12 @@ struct uvsd_client {
 	uid_t uid;
 };
 
-enum uvsd_mail_kind { UVSD_MAIL_NEW, UVSD_MAIL_DESTROY };
+enum uvsd_mail_kind {
+	UVSD_MAIL_NEW,	   /* new_device: map the guest and serve it */
+	UVSD_MAIL_DESTROY, /* destroy_device: stop, reset its connections */
+	UVSD_MAIL_PAUSE,   /* a message will change rings or memory: stop touching them */
+	UVSD_MAIL_RESUME,  /* that message is done: map again, keep serving */
+};
 
 struct uvs_daemon {
 	int epfd;
@@ -115,6 +121,7 @@ struct uvs_daemon {
 	int mail_pending; /* guest index + 1 with a pending event, or 0 */
 	enum uvsd_mail_kind mail_kind;
 	int mail_vid;
+	uint32_t mail_req; /* the vhost-user request behind a PAUSE/RESUME */
 	bool mail_done;
 };
 

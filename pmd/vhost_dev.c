@@ -30,7 +30,16 @@
 
 #define LOG(level, fmt, ...) RTE_LOG(level, USER1, "uvsockd: " fmt "\n", ##__VA_ARGS__)
 
+#define VHOST_USER_SET_FEATURES 2
+#define VHOST_USER_SET_MEM_TABLE 5
+#define VHOST_USER_SET_VRING_NUM 8
+#define VHOST_USER_SET_VRING_ADDR 9
+#define VHOST_USER_SET_VRING_BASE 10
+#define VHOST_USER_SET_VRING_KICK 12
+#define VHOST_USER_SET_VRING_CALL 13
 #define VHOST_USER_GET_CONFIG 24
+#define VHOST_USER_ADD_MEM_REG 37
+#define VHOST_USER_REM_MEM_REG 38
 #define VHOST_USER_PROTOCOL_F_REPLY_ACK 3
 #define VHOST_USER_PROTOCOL_F_CONFIG 9
 /* vsock's config space: le64 guest_cid. QEMU asks for 8 bytes; the protocol allows 256. */
@@ -54,6 +63,8 @@ static_assert(offsetof(struct vhost_user_config_msg, region) == 24, "config regi
 			(1ULL << UVS_VIRTIO_VSOCK_F_SEQPACKET))
 
 static struct uvs_daemon *daemon_ptr; /* for DPDK callbacks, which carry only a vid */
+
+static void guest_broken(struct uvsd_guest *g);
 
 static void
 trace_pkt(const struct uvsd_guest *g, const char *dir, const void *raw)
@@ -89,6 +100,29 @@ guest_index_by_vid(int vid)
 	return -ENOENT;
 }
 
+static void mail_post(int gi, enum uvsd_mail_kind kind, int vid, uint32_t req);
+
+/* Requests after which memory or ring addresses or the kick/call fds may have changed.
+ * DPDK handles them on a running device without destroy_device, unmapping old memory. */
+static bool
+changes_mapping(uint32_t request)
+{
+	switch (request) {
+	case VHOST_USER_SET_FEATURES:
+	case VHOST_USER_SET_MEM_TABLE:
+	case VHOST_USER_SET_VRING_NUM:
+	case VHOST_USER_SET_VRING_ADDR:
+	case VHOST_USER_SET_VRING_BASE:
+	case VHOST_USER_SET_VRING_KICK:
+	case VHOST_USER_SET_VRING_CALL:
+	case VHOST_USER_ADD_MEM_REG:
+	case VHOST_USER_REM_MEM_REG:
+		return true;
+	default:
+		return false;
+	}
+}
+
 static enum rte_vhost_msg_result
 pre_msg(int vid, void *msg)
 {
@@ -97,8 +131,12 @@ pre_msg(int vid, void *msg)
 	uint8_t cfg[8];
 	int i;
 
-	if (m->request != VHOST_USER_GET_CONFIG)
+	if (m->request != VHOST_USER_GET_CONFIG) {
+		i = guest_index_by_vid(vid);
+		if (i >= 0 && changes_mapping(m->request))
+			mail_post(i, UVSD_MAIL_PAUSE, vid, m->request);
 		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+	}
 	i = guest_index_by_vid(vid);
 	if (i < 0)
 		return RTE_VHOST_MSG_RESULT_ERR;
@@ -125,8 +163,23 @@ pre_msg(int vid, void *msg)
 	return RTE_VHOST_MSG_RESULT_REPLY;
 }
 
+static enum rte_vhost_msg_result
+post_msg(int vid, void *msg)
+{
+	const struct vhost_user_config_msg *m = msg;
+	int i;
+
+	if (changes_mapping(m->request)) {
+		i = guest_index_by_vid(vid);
+		if (i >= 0)
+			mail_post(i, UVSD_MAIL_RESUME, vid, m->request);
+	}
+	return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+}
+
 static const struct rte_vhost_user_extern_ops extern_ops = {
 	.pre_msg_handle = pre_msg,
+	.post_msg_handle = post_msg,
 };
 
 static int
@@ -139,7 +192,7 @@ new_connection(int vid)
 
 /* Hand an event to the polling thread and wait until it has been handled. */
 static void
-mail_post(int gi, enum uvsd_mail_kind kind, int vid)
+mail_post(int gi, enum uvsd_mail_kind kind, int vid, uint32_t req)
 {
 	struct uvs_daemon *d = daemon_ptr;
 	uint64_t one = 1;
@@ -150,6 +203,7 @@ mail_post(int gi, enum uvsd_mail_kind kind, int vid)
 	d->mail_pending = gi + 1;
 	d->mail_kind = kind;
 	d->mail_vid = vid;
+	d->mail_req = req;
 	d->mail_done = false;
 	if (write(d->mail_efd, &one, sizeof(one)) < 0)
 		LOG(ERR, "mailbox eventfd write failed");
@@ -167,7 +221,7 @@ new_device(int vid)
 
 	if (gi < 0)
 		return -1; /* DPDK's convention for callbacks */
-	mail_post(gi, UVSD_MAIL_NEW, vid);
+	mail_post(gi, UVSD_MAIL_NEW, vid, 0);
 	return daemon_ptr->guests[gi].running ? 0 : -1;
 }
 
@@ -177,7 +231,7 @@ destroy_device(int vid)
 	int gi = guest_index_by_vid(vid);
 
 	if (gi >= 0)
-		mail_post(gi, UVSD_MAIL_DESTROY, vid);
+		mail_post(gi, UVSD_MAIL_DESTROY, vid, 0);
 }
 
 static const struct rte_vhost_device_ops dev_ops = {
@@ -199,16 +253,17 @@ kick_watch(struct uvs_daemon *d, struct uvsd_guest *g, bool add)
 	}
 }
 
-static void
-guest_attach(struct uvs_daemon *d, struct uvsd_guest *g, int vid)
+/* Read the memory table and the rings from DPDK. With keep_indexes, our own ring positions
+ * stay (a running device's rings were only moved or re-described). */
+static int
+guest_map(struct uvsd_guest *g, int vid, bool keep_indexes)
 {
 	struct rte_vhost_memory *mem = NULL;
-	uint64_t features = 0;
 
 	if (rte_vhost_get_mem_table(vid, &mem) < 0 || mem->nregions > UVS_MEM_MAX_REGIONS) {
 		LOG(ERR, "%s: no usable memory table", g->path);
 		free(mem);
-		return;
+		return -EINVAL;
 	}
 	g->mem.nregions = mem->nregions;
 	for (uint32_t i = 0; i < mem->nregions; i++) {
@@ -217,8 +272,6 @@ guest_attach(struct uvs_daemon *d, struct uvsd_guest *g, int vid)
 		g->mem.regions[i].hva = mem->regions[i].host_user_addr;
 	}
 	free(mem);
-	rte_vhost_get_negotiated_features(vid, &features);
-	g->seqpacket = (features >> UVS_VIRTIO_VSOCK_F_SEQPACKET) & 1;
 	for (int q = 0; q < 2; q++) {
 		struct rte_vhost_vring vr;
 		uint16_t last_avail = 0, last_used = 0;
@@ -226,9 +279,14 @@ guest_attach(struct uvs_daemon *d, struct uvsd_guest *g, int vid)
 		if (rte_vhost_get_vhost_vring(vid, q, &vr) < 0 || vr.desc == NULL || vr.size == 0 ||
 				vr.size > UVS_VIRTQ_MAX_SIZE || (vr.size & (vr.size - 1)) != 0) {
 			LOG(ERR, "%s: ring %d unusable", g->path, q);
-			return;
+			return -EINVAL;
 		}
-		rte_vhost_get_vring_base(vid, q, &last_avail, &last_used);
+		if (keep_indexes) {
+			last_avail = g->vq[q].last_avail_idx;
+			last_used = g->vq[q].used_idx;
+		} else {
+			rte_vhost_get_vring_base(vid, q, &last_avail, &last_used);
+		}
 		g->vq[q] = (struct uvs_virtq){
 			.desc = (struct uvs_vring_desc *)vr.desc,
 			.avail = (struct uvs_vring_avail *)vr.avail,
@@ -241,14 +299,55 @@ guest_attach(struct uvs_daemon *d, struct uvsd_guest *g, int vid)
 		g->kickfd[q] = vr.kickfd;
 		g->callfd[q] = vr.callfd;
 	}
+	return 0;
+}
+
+static void
+guest_attach(struct uvs_daemon *d, struct uvsd_guest *g, int vid)
+{
+	uint64_t features = 0;
+
+	if (guest_map(g, vid, false) < 0)
+		return;
+	rte_vhost_get_negotiated_features(vid, &features);
+	g->seqpacket = (features >> UVS_VIRTIO_VSOCK_F_SEQPACKET) & 1;
 	g->vid = vid;
 	g->broken = false;
+	g->paused = false;
 	uvs_peer_init(&g->peer, g->cid, g->seqpacket, g);
 	g->running = true;
 	g->rx_work = true;
 	kick_watch(d, g, true);
 	LOG(INFO, "%s: guest cid %u attached (seqpacket %s)", g->path, g->cid,
 			g->seqpacket ? "on" : "off");
+}
+
+/* A message that remaps memory or rings is about to run (in DPDK's thread, which then
+ * unmaps the old memory without calling destroy_device): stop touching the guest. */
+static void
+guest_pause(struct uvs_daemon *d, struct uvsd_guest *g, uint32_t req)
+{
+	if (!g->running || g->paused)
+		return;
+	kick_watch(d, g, false); /* before DPDK may close and reuse the kick fds */
+	g->paused = true;
+	LOG(INFO, "%s: paused for vhost-user request %u", g->path, req);
+}
+
+static void
+guest_resume(struct uvs_daemon *d, struct uvsd_guest *g, uint32_t req)
+{
+	if (!g->running || !g->paused)
+		return;
+	g->paused = false;
+	/* SET_VRING_BASE is the front-end moving the ring positions itself */
+	if (guest_map(g, g->vid, req != VHOST_USER_SET_VRING_BASE) < 0) {
+		guest_broken(g);
+		return;
+	}
+	g->rx_work = true;
+	kick_watch(d, g, true);
+	LOG(INFO, "%s: resumed after vhost-user request %u", g->path, req);
 }
 
 static void
@@ -279,11 +378,20 @@ uvsd_vhost_mail(struct uvs_daemon *d)
 	if (d->mail_pending != 0 && !d->mail_done) {
 		struct uvsd_guest *g = &d->guests[d->mail_pending - 1];
 
-		if (d->mail_kind == UVSD_MAIL_NEW) {
+		switch (d->mail_kind) {
+		case UVSD_MAIL_NEW:
 			guest_detach(d, g);
 			guest_attach(d, g, d->mail_vid);
-		} else {
+			break;
+		case UVSD_MAIL_DESTROY:
 			guest_detach(d, g);
+			break;
+		case UVSD_MAIL_PAUSE:
+			guest_pause(d, g, d->mail_req);
+			break;
+		case UVSD_MAIL_RESUME:
+			guest_resume(d, g, d->mail_req);
+			break;
 		}
 		d->mail_done = true;
 		pthread_cond_broadcast(&d->mail_cond);
@@ -294,11 +402,12 @@ uvsd_vhost_mail(struct uvs_daemon *d)
 static void
 call_guest(struct uvsd_guest *g, int q)
 {
-	/* Through DPDK, not a cached callfd: QEMU may replace the call eventfd at any time
-	 * (SET_VRING_CALL), and DPDK then closes the old one, whose number gets reused. */
-	if (uvs_virtq_publish(&g->vq[q])) {
+	/* Our own eventfd write, not rte_vhost_vring_call(): that one takes the queue lock,
+	 * which DPDK's thread holds while it waits for us in a PAUSE. The cached callfd is
+	 * safe: SET_VRING_CALL pauses us, and RESUME reads the new one. */
+	if (uvs_virtq_publish(&g->vq[q]) && g->callfd[q] >= 0) {
 		g->calls++;
-		rte_vhost_vring_call(g->vid, q);
+		eventfd_write(g->callfd[q], 1);
 	}
 }
 
@@ -424,7 +533,7 @@ uvsd_guest_poll(struct uvs_daemon *d, struct uvsd_guest *g)
 {
 	unsigned int n;
 
-	if (!g->running || g->broken)
+	if (!g->running || g->broken || g->paused)
 		return 0;
 	n = poll_tx(d, g);
 	if (g->rx_work && !g->broken)
@@ -435,7 +544,7 @@ uvsd_guest_poll(struct uvs_daemon *d, struct uvsd_guest *g)
 bool
 uvsd_guest_arm(struct uvsd_guest *g)
 {
-	if (!g->running || g->broken)
+	if (!g->running || g->broken || g->paused)
 		return false;
 	for (int q = 0; q < 2; q++)
 		uvs_virtq_set_notify(&g->vq[q], true);
@@ -451,8 +560,8 @@ uvsd_guest_kicked(struct uvs_daemon *d, struct uvsd_guest *g, int q)
 	uint64_t v;
 
 	(void)d;
-	if (!g->running)
-		return; /* an event from the same epoll batch as the guest's detach */
+	if (!g->running || g->paused)
+		return; /* an event from the same epoll batch as a detach or pause */
 	if (g->kickfd[q] >= 0 && read(g->kickfd[q], &v, sizeof(v)) > 0)
 		g->kicks++;
 	for (int i = 0; i < 2; i++)

@@ -15,6 +15,8 @@
 #   --timeout SEC       whole-run deadline, boot included (default 300); QEMU is killed after it
 #   --log FILE          also write the console there (default: $UVT_CACHE/logs/<unique>.log)
 #   --device-opts OPTS  appended to the -device option, e.g. ",seqpacket=off"
+#   --maxmem MB         allow memory hotplug up to MB (2 slots), for tests that add memory
+#   --qmp PATH          QMP control socket (server) for the test to drive QEMU
 #   --pvh               boot the uncompressed vmlinux through QEMU's PVH entry instead of the
 #                       bzImage (skips the in-guest decompression: about 2.5 s less per boot
 #                       with the xz-compressed 6.1 kernel; extracted once into the cache)
@@ -42,6 +44,8 @@ timeout=300
 log=
 devopts=
 pvh=0
+maxmem=
+qmp=
 
 usage() {
 	sed -n '4,/^$/p' "${BASH_SOURCE[0]}" | sed -n 's/^# \{0,1\}//p' >&2
@@ -63,6 +67,8 @@ while [[ $# -gt 0 ]]; do
 	--log) log=${2:?--log needs a file}; shift 2 ;;
 	--device-opts) devopts=${2:?--device-opts needs a value}; shift 2 ;;
 	--pvh) pvh=1; shift ;;
+	--maxmem) maxmem=${2:?--maxmem needs a value}; shift 2 ;;
+	--qmp) qmp=${2:?--qmp needs a socket path}; shift 2 ;;
 	--) shift; break ;;
 	-h | --help) usage ;;
 	*) echo "run-guest: unknown option '$1'" >&2; usage ;;
@@ -187,11 +193,14 @@ fi
 # As in doc real-guest.md, plus "-nic none" (no default NIC, no iPXE option ROM).
 # shellcheck disable=SC2054 # the commas are QEMU's, not array separators
 qemu_args=(
-	-accel tcg -machine q35 -cpu max -smp 1 -m "${mem}M"
+	-accel tcg -machine q35 -cpu max -smp 1 -m "${mem}M${maxmem:+,slots=2,maxmem=${maxmem}M}"
 	-object "memory-backend-memfd,id=mem,size=${mem}M,share=on" -numa node,memdev=mem
 	-kernel "$kernel_img" -initrd "$initrd" -append "$append"
 	-nographic -no-reboot -nic none
 )
+if [[ -n $qmp ]]; then
+	qemu_args+=(-qmp "unix:$qmp,server=on,wait=off")
+fi
 if [[ -n $socket ]]; then
 	qemu_args+=(-chardev "socket,id=uvt0,path=$socket"
 		-device "vhost-user-vsock-pci,chardev=uvt0$devopts")
