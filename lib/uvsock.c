@@ -57,6 +57,13 @@ struct usock {
 	bool shut_rd, shut_wr;
 	bool daemon_gone;
 	pthread_mutex_t tx_lock, rx_lock;
+	/* Several threads may wait on one socket (a reader and a writer): only one sleeps on the
+	 * anchor, the others on wait_cond until it wakes, because draining the doorbells on
+	 * behalf of one waiter would otherwise swallow another's wake-up. */
+	pthread_mutex_t wait_lock;
+	pthread_cond_t wait_cond;
+	bool polling;
+	uint64_t wake_gen;
 	struct uvs_shm *shm;
 	size_t shm_size;
 	struct uvs_sockbuf sb; /* the segment's rings, program side */
@@ -260,6 +267,15 @@ usock_new(int fd, int type, uint64_t id)
 	s->buf_max = UVS_BUF_SIZE_MAX_DEFAULT;
 	s->rcvlowat = 1;
 	pthread_mutex_init(&s->tx_lock, NULL);
+	pthread_mutex_init(&s->wait_lock, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* deadlines are monotonic */
+		pthread_cond_init(&s->wait_cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	pthread_mutex_init(&s->rx_lock, NULL);
 	return s;
 }
@@ -270,6 +286,8 @@ usock_free(struct usock *s)
 	seg_unmap(s);
 	pthread_mutex_destroy(&s->tx_lock);
 	pthread_mutex_destroy(&s->rx_lock);
+	pthread_mutex_destroy(&s->wait_lock);
+	pthread_cond_destroy(&s->wait_cond);
 	free(s);
 }
 
@@ -377,12 +395,41 @@ arm(struct usock *s)
 static int
 wait_until(struct usock *s, bool (*ready)(struct usock *), int64_t deadline)
 {
+	uint64_t gen;
+	int rc = 0;
+
 	if (ready(s))
 		return 0;
+	pthread_mutex_lock(&s->wait_lock);
+	if (s->polling) {
+		/* another thread sleeps on the anchor: wake when it does, then look again */
+		gen = s->wake_gen;
+		while (gen == s->wake_gen && rc == 0) {
+			if (deadline == UVS_NO_DEADLINE) {
+				pthread_cond_wait(&s->wait_cond, &s->wait_lock);
+			} else {
+				struct timespec ts = { .tv_sec = deadline / 1000000000,
+					.tv_nsec = deadline % 1000000000 };
+
+				if (pthread_cond_timedwait(&s->wait_cond, &s->wait_lock, &ts) ==
+						ETIMEDOUT)
+					rc = -EAGAIN;
+			}
+		}
+		pthread_mutex_unlock(&s->wait_lock);
+		return rc;
+	}
+	s->polling = true;
+	pthread_mutex_unlock(&s->wait_lock);
 	arm(s);
-	if (ready(s) || s->daemon_gone)
-		return 0;
-	return anchor_sleep(s, deadline); /* woken: the caller looks again */
+	if (!ready(s) && !s->daemon_gone)
+		rc = anchor_sleep(s, deadline); /* woken: the caller looks again */
+	pthread_mutex_lock(&s->wait_lock);
+	s->polling = false;
+	s->wake_gen++;
+	pthread_cond_broadcast(&s->wait_cond);
+	pthread_mutex_unlock(&s->wait_lock);
+	return rc;
 }
 
 static uint32_t

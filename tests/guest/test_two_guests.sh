@@ -47,11 +47,11 @@ common="stream-echo port=5000 sizes=1,100,4096,65536,300000; seq-bounds port=500
 common+="; shutwr port=5000; host-eof port=5002; slow-reader port=5003; seq-credit port=5004"
 common+="; stream-bulk port=5000 bytes=8388608; concurrent port=5000 n=50"
 bash "$here/run-guest.sh" --kernel 6.1 --socket "$tmp/vm3.sock" --timeout 400 --log "$tmp/g3.log" -- \
-	"cid expect=3; $common; isolate cid=4 port=5000; listen port=7000 n=3 gone=1" >"$tmp/g3.out" 2>&1 &
+	"cid expect=3; $common; isolate cid=4 port=5000; listen port=7000 n=4 gone=1" >"$tmp/g3.out" 2>&1 &
 g3=$!
 pids+=($g3)
 bash "$here/run-guest.sh" --kernel 6.12 --socket "$tmp/vm4.sock" --timeout 400 --log "$tmp/g4.log" -- \
-	"cid expect=4; $common; isolate cid=3 port=5000; listen port=7000 n=3 gone=1" >"$tmp/g4.out" 2>&1 &
+	"cid expect=4; $common; isolate cid=3 port=5000; listen port=7000 n=4 gone=1" >"$tmp/g4.out" 2>&1 &
 g4=$!
 pids+=($g4)
 
@@ -65,9 +65,17 @@ serve_guest() {
 	done
 	"$HOST" client "$cid" 7000 1 >>"$tmp/client$cid.host.log" 2>&1 || return 1
 	"$HOST" client "$cid" 7001 1 seq >>"$tmp/client$cid.host.log" 2>&1 || return 1
+	# uvsock-echo's client sends from one thread and receives in another, both blocking
+	# on one socket: 4 MiB through the guest's echo, compared byte for byte
+	timeout 120 "$ECHO" --connect "$cid:7000" <"$tmp/blob" >"$tmp/blob.$cid" 2>>"$tmp/client$cid.host.log" ||
+		{ echo "uvsock-echo client to $cid failed" >>"$tmp/client$cid.host.log"; return 1; }
+	cmp -s "$tmp/blob" "$tmp/blob.$cid" ||
+		{ echo "uvsock-echo client to $cid: echo differs" >>"$tmp/client$cid.host.log"; return 1; }
+	echo "uvsock-echo ok: 4 MiB to $cid:7000 and back, identical" >>"$tmp/client$cid.host.log"
 	"$HOST" die "$cid" 7000 >>"$tmp/client$cid.host.log" 2>&1 || true
 	return 0
 }
+head -c 4194304 /dev/urandom >"$tmp/blob"
 rc3=0 rc4=0
 serve_guest 3 "$tmp/g3.log" $g3 || rc3=$?
 serve_guest 4 "$tmp/g4.log" $g4 || rc4=$?
