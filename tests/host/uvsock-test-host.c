@@ -254,6 +254,42 @@ connect_to(unsigned int cid, unsigned int port, int type)
 	return fd;
 }
 
+/* Nonblocking connect as Linux does it: -EINPROGRESS, the fd becomes readable when the
+ * connect is over, SO_ERROR says how it ended; then back to blocking. */
+static int
+connect_nonblocking(unsigned int cid, unsigned int port, int type)
+{
+	struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = port };
+	int fd = uvs_socket(type | SOCK_NONBLOCK), rc, err = -1;
+	socklen_t len = sizeof(err);
+
+	if (fd < 0)
+		return fd;
+	rc = uvs_connect(fd, &sa);
+	if (rc == -EINPROGRESS) {
+		while (uvs_poll_events(fd) == 0) {
+			struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+			if (poll(&pfd, 1, 10000) == 0) {
+				rc = -ETIMEDOUT;
+				break;
+			}
+		}
+		if (rc == -EINPROGRESS) {
+			rc = uvs_getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+			if (rc == 0)
+				rc = -err;
+		}
+	}
+	if (rc == 0)
+		rc = uvs_set_nonblock(fd, false);
+	if (rc < 0) {
+		uvs_close(fd);
+		return rc;
+	}
+	return fd;
+}
+
 /* One STREAM connection: send the pattern while reading the echo (in two threads). */
 struct echo_tx {
 	int fd;
@@ -281,10 +317,10 @@ static int
 client_stream(unsigned int cid, unsigned int port, char *why, size_t whylen)
 {
 	struct echo_tx tx;
-	uint8_t *buf = malloc(CHUNK);
+	uint8_t *buf = malloc(CHUNK), peek[16];
 	uint64_t got = 0;
 	pthread_t t;
-	ssize_t n;
+	ssize_t n, peeked;
 
 	tx.fd = connect_to(cid, port, SOCK_STREAM);
 	if (tx.fd < 0) {
@@ -293,6 +329,10 @@ client_stream(unsigned int cid, unsigned int port, char *why, size_t whylen)
 		return -1;
 	}
 	pthread_create(&t, NULL, stream_sender, &tx);
+	/* MSG_PEEK (blocking until something arrives) must leave the bytes for the next recv */
+	do {
+		peeked = uvs_recv(tx.fd, peek, sizeof(peek), MSG_PEEK);
+	} while (peeked == -EINTR);
 	/* Nonblocking receive + poll(2): -EAGAIN arms the fd, which becomes readable on the
 	 * next change (uvsock.h), so this loop must never sleep past arriving data. */
 	while ((n = uvs_recv(tx.fd, buf, CHUNK, MSG_DONTWAIT)) != 0) {
@@ -309,6 +349,13 @@ client_stream(unsigned int cid, unsigned int port, char *why, size_t whylen)
 			continue;
 		if (n < 0)
 			break;
+		if (got == 0 && (peeked <= 0 || n < peeked ||
+						memcmp(buf, peek, (size_t)peeked) != 0)) {
+			snprintf(why, whylen, "MSG_PEEK gave %zd bytes that the next recv did not",
+					peeked);
+			n = -EBADMSG;
+			break;
+		}
 		for (ssize_t i = 0; i < n; i++) {
 			if (buf[i] != (uint8_t)((got + (uint64_t)i) % PATTERN_MOD)) {
 				snprintf(why, whylen, "mismatch at %lu", (unsigned long)(got + i));
@@ -332,7 +379,8 @@ client_stream(unsigned int cid, unsigned int port, char *why, size_t whylen)
 					tx.rc < 0 ? strerror(-tx.rc) : "ok");
 		return -1;
 	}
-	snprintf(why, whylen, "STREAM %u bytes echoed exact", CLIENT_STREAM_BYTES);
+	snprintf(why, whylen, "STREAM %u bytes echoed exact (MSG_PEEK checked)",
+			CLIENT_STREAM_BYTES);
 	return 0;
 }
 
@@ -343,11 +391,11 @@ client_seq(unsigned int cid, unsigned int port, char *why, size_t whylen)
 	uint8_t *out = malloc(65536), *in = malloc(65536 + 1);
 	struct iovec iov;
 	struct msghdr msg;
-	int fd = connect_to(cid, port, SOCK_SEQPACKET);
+	int fd = connect_nonblocking(cid, port, SOCK_SEQPACKET);
 	ssize_t n;
 
 	if (fd < 0) {
-		snprintf(why, whylen, "connect: %s", strerror(-fd));
+		snprintf(why, whylen, "nonblocking connect: %s", strerror(-fd));
 		free(out);
 		free(in);
 		return -1;
@@ -378,7 +426,8 @@ client_seq(unsigned int cid, unsigned int port, char *why, size_t whylen)
 	uvs_close(fd);
 	free(out);
 	free(in);
-	snprintf(why, whylen, "SEQPACKET 10 messages echoed with boundaries and EOR");
+	snprintf(why, whylen,
+			"SEQPACKET (nonblocking connect) 10 messages echoed with boundaries and EOR");
 	return 0;
 fail:
 	uvs_close(fd);
