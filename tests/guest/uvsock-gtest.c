@@ -1614,6 +1614,44 @@ sc_listen(const struct uvt_args *a, struct uvt_res *r)
 	return 0;
 }
 
+/*
+ * Reload the guest's virtio vsock driver: the device is reset and its rings stopped and
+ * started again on a running VM (GET_VRING_BASE, then SET_VRING_* and DRIVER_OK), with no
+ * QEMU restart. Passes when the driver is back with a CID; the scenarios after it prove the
+ * device works again.
+ */
+static int
+sc_driver_reload(const struct uvt_args *a, struct uvt_res *r)
+{
+	unsigned int cid = 0;
+	int rc, fd = -1;
+
+	(void)a;
+	/* sockets still closing (Linux waits up to 8 s for the peer's RST) hold the module */
+	while ((rc = system("rmmod vmw_vsock_virtio_transport 2>/dev/null")) != 0 && left_ms() > 0)
+		usleep(200000);
+	if (rc != 0)
+		return fail(r, -EBUSY, "rmmod vmw_vsock_virtio_transport: status %d", rc);
+	rc = system("insmod /lib/modules/vmw_vsock_virtio_transport.ko");
+	if (rc != 0)
+		return fail(r, -EIO, "insmod vmw_vsock_virtio_transport: status %d", rc);
+	/* the driver reads its CID from the device's config at probe */
+	while (left_ms() > 0) {
+		fd = open("/dev/vsock", O_RDONLY | O_CLOEXEC);
+		if (fd >= 0 && ioctl(fd, IOCTL_VM_SOCKETS_GET_LOCAL_CID, &cid) == 0 && cid > 2)
+			break;
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+		usleep(100000);
+	}
+	if (fd < 0)
+		return fail(r, -ETIMEDOUT, "no guest CID after reloading the driver");
+	close(fd);
+	pass(r, "virtio vsock driver reloaded (device reset), CID %u", cid);
+	return 0;
+}
+
 static int
 sc_cid(const struct uvt_args *a, struct uvt_res *r)
 {
@@ -1941,6 +1979,8 @@ static const struct uvt_scenario scenarios[] = {
 	{ "listen", sc_listen, UVT_PORT_LISTEN, "port n gone timeout",
 			"serve STREAM echo on port and SEQPACKET echo on port+1 for n connections; gone = how many may end with the host peer gone (EPIPE)" },
 	{ "cid", sc_cid, 0, "expect timeout", "IOCTL_VM_SOCKETS_GET_LOCAL_CID == expect" },
+	{ "driver-reload", sc_driver_reload, 0, "timeout",
+			"rmmod + insmod the virtio vsock driver: device reset, rings stopped and restarted" },
 	{ "isolate", sc_isolate, UVT_PORT_ECHO, "cid port timeout",
 			"connect to another guest's CID must fail quickly" },
 	{ "selftest", sc_selftest, 0, "timeout",
