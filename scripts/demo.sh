@@ -18,7 +18,8 @@ trap cleanup EXIT
 export UVSOCK_CONTROL=$tmp/ctl.sock
 echo "== starting uvsockd (guest CID 3 on $tmp/vm3.sock)"
 build/pmd/uvsockd --vm "cid=3,socket=$tmp/vm3.sock" --control "$UVSOCK_CONTROL" >"$tmp/uvsockd.log" 2>&1 &
-pids+=($!)
+dpid=$!
+pids+=($dpid)
 for _ in $(seq 100); do [ -S "$UVSOCK_CONTROL" ] && break; sleep 0.1; done
 grep "uvsockd:" "$tmp/uvsockd.log"
 echo "== host: uvsock-echo --listen 5000 (STREAM 5000, SEQPACKET 5001)"
@@ -32,11 +33,16 @@ bash tests/guest/run-guest.sh --socket "$tmp/vm3.sock" --timeout 300 -- \
 guest=$!
 pids+=($guest)
 for _ in $(seq 600); do grep -q "UVT READY listen" "$tmp/guest.log" 2>/dev/null && break; sleep 0.1; done
+echo "== guest -> host (the guest's own checks):"
 grep -a "UVT RESULT" "$tmp/guest.log" | sed 's/^/guest: /'
 echo "== host -> guest: STREAM to 3:7000"
 printf 'hello from the host over STREAM\n' | build/examples/uvsock-echo --connect 3:7000 | sed 's/^/host got back: /'
 echo "== host -> guest: SEQPACKET to 3:7001"
 printf 'one SEQPACKET message from the host\n' | build/examples/uvsock-echo --connect 3:7001 --seqpacket | sed 's/^/host got back: /'
+echo "== uvsockd's counters (kill -USR1): packets, bytes, drops by reason"
+kill -USR1 "$dpid"
+sleep 0.3
+sed -n '/^guest cid/,/^host sockets/p' "$tmp/uvsockd.log" | sed 's/^/uvsockd: /'
 rc=0
 wait "$guest" || rc=$?
 grep -a "UVT RESULT listen\|UVT DONE" "$tmp/guest.log" | sed 's/^/guest: /'
