@@ -972,8 +972,22 @@ uvs_conn_close(struct uvs_conn *c, uint64_t now_ns)
 void
 uvs_conn_abort(struct uvs_conn *c)
 {
-	if (c->state == UVS_ST_ESTABLISHED || c->state == UVS_ST_CLOSING)
-		conn_reset(c, UVS_DROP_RX_NOBUFS);
+	bool was_established = c->state == UVS_ST_ESTABLISHED;
+
+	if (c->state != UVS_ST_ESTABLISHED && c->state != UVS_ST_CLOSING)
+		return;
+	/* Never frees c, not even a closed one: the socket layer may call this from inside
+	 * tx_peek, and conn_tx() goes on with c. The owed RST frees it once sent. */
+	if (c->peer != NULL)
+		c->peer->drops[UVS_DROP_RX_NOBUFS]++;
+	c->owe = 0;
+	owe(c, UVS_OWE_RST);
+	hash_remove(c);
+	timer_cancel(c);
+	c->state = UVS_ST_DONE;
+	c->peer_shut = UVS_SHUTDOWN_BOTH;
+	if (was_established && !c->closed_by_app)
+		event(c, UVS_EV_RESET);
 }
 
 void

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The vsock protocol engine: connection table, per-state packet handlers, control replies
- * and data transmission decisions. Side-neutral: the device daemon uses it as the host end of
- * many guests, and a driver-side program (a userspace guest) can use it as a guest's end.
+ * and data transmission decisions. Side-neutral: uvsockd uses it as the host end of many
+ * guests; nothing in it assumes which end it is.
  *
  * The engine moves no payload itself: it hands received payload to the socket layer through
  * uvs_engine_ops.rx_data and asks it for bytes to send through tx_peek/tx_copy, so data
@@ -203,8 +203,9 @@ int uvs_conn_shutdown(struct uvs_conn *c, uint8_t how);
 /** The application closed: run Linux's close sequence; the engine frees c when done
  * (UVS_EV_FREE). After this call the socket layer must not use c except in callbacks. */
 void uvs_conn_close(struct uvs_conn *c, uint64_t now_ns);
-/** Reset an established connection from the socket layer (its buffers are corrupt): RST to
- * the peer, UVS_EV_RESET to the socket layer. */
+/** Reset an established or closing connection from the socket layer (its buffers are
+ * corrupt): RST to the peer, UVS_EV_RESET to the socket layer if it still holds c. Never
+ * frees c synchronously, so it may be called from inside the tx_peek callback. */
 void uvs_conn_abort(struct uvs_conn *c);
 /** The application queued data or consumed data: reconsider sending. */
 void uvs_conn_tx_wake(struct uvs_conn *c);

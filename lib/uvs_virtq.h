@@ -3,7 +3,7 @@
  * Split virtqueue access from the device side over a guest memory table.
  *
  * Pure code: no DPDK, no system calls, no allocation. The daemon fills struct uvs_memtbl
- * and struct uvs_virtq from rte_vhost, and the unit tests and fuzzers fill them from
+ * and struct uvs_virtq from rte_vhost, and the unit tests fill them from
  * plain buffers. Every address read from the guest (descriptor addresses, lengths, next
  * indexes, the avail index) is validated here before anything is dereferenced.
  */

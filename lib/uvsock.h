@@ -6,8 +6,10 @@
  * same semantics and errno values, except that errors are returned as negative errno
  * values instead of through errno. A socket is a real file descriptor (one end of a unix
  * socketpair held with the daemon), so it can be passed to poll/epoll/select: it becomes
- * readable when the socket's state changed since a call last returned -EAGAIN (data or a
- * connection arrived, send space freed, the peer shut down or reset).
+ * readable when the socket's state changes after a call returned -EAGAIN (data or a
+ * connection arrived, send space freed, the peer shut down or reset). That call re-arms the
+ * fd for every kind of change at once, so a program waiting for several (say, data and send
+ * space) checks all of them, e.g. with uvs_poll_events(), before it sleeps.
  *
  * The daemon is found through the UVSOCK_CONTROL environment variable, default
  * /run/uvsock/uvsock.sock. Without a daemon, uvs_socket() fails with -EAFNOSUPPORT, what a

@@ -63,7 +63,7 @@ usage(FILE *f)
 			"  -h, --help              this text\n"
 			"\n"
 			"EAL options: with none, uvsockd runs on one lcore without PCI probing, on hugepages\n"
-			"if some are reserved (--in-memory) and without them otherwise (--no-huge).\n"
+			"if some are free (--in-memory) and without them otherwise (--no-huge).\n"
 			"Given EAL options are used as they are, plus --no-pci.\n"
 			"\n"
 			"The control socket appears when the daemon is ready. SIGINT/SIGTERM stop it;\n"
@@ -290,7 +290,7 @@ run(struct uvs_daemon *d)
 			handle_event(d, &evs[i]);
 		if (timeout != 0) {
 			for (unsigned int i = 0; i < d->nguests; i++)
-				if (d->guests[i].running)
+				if (d->guests[i].running && !d->guests[i].paused)
 					for (int q = 0; q < 2; q++)
 						uvs_virtq_set_notify(&d->guests[i].vq[q], false);
 		}

@@ -51,11 +51,12 @@ enum uvsd_guest_drop {
 struct uvsd_guest {
 	uint32_t cid;
 	char path[108];
-	int vid;      /* vhost device id, -1 when no guest is attached */
-	bool running; /* rings mapped and served */
-	bool paused;  /* a vhost-user message is changing memory or rings right now */
-	bool broken;  /* rings corrupt: stop touching them until the next attach */
-	bool rx_work; /* engine has packets for this guest */
+	int vid;	    /* vhost device id, -1 when no guest is attached */
+	bool running;	    /* rings mapped and served */
+	bool paused;	    /* a vhost-user message is changing memory or rings right now */
+	bool kicks_watched; /* the kick fds are in our epoll set */
+	bool broken;	    /* rings corrupt: stop touching them until the next attach */
+	bool rx_work;	    /* engine has packets for this guest */
 	bool seqpacket;
 	struct uvs_memtbl mem;
 	struct uvs_virtq vq[2];

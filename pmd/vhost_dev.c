@@ -64,7 +64,7 @@ static_assert(offsetof(struct vhost_user_config_msg, region) == 24, "config regi
 
 static struct uvs_daemon *daemon_ptr; /* for DPDK callbacks, which carry only a vid */
 
-static void guest_broken(struct uvsd_guest *g);
+static void guest_broken(struct uvsd_guest *g, const char *why);
 
 static void
 trace_pkt(const struct uvsd_guest *g, const char *dir, const void *raw)
@@ -243,6 +243,11 @@ static const struct rte_vhost_device_ops dev_ops = {
 static void
 kick_watch(struct uvs_daemon *d, struct uvsd_guest *g, bool add)
 {
+	/* Only undo what was done: after a pause or a failed resume the fds may be closed and
+	 * their numbers reused by something else in our epoll set. */
+	if (g->kicks_watched == add)
+		return;
+	g->kicks_watched = add;
 	for (int q = 0; q < 2; q++) {
 		struct epoll_event ev = { .events = EPOLLIN };
 
@@ -342,7 +347,7 @@ guest_resume(struct uvs_daemon *d, struct uvsd_guest *g, uint32_t req)
 	g->paused = false;
 	/* SET_VRING_BASE is the front-end moving the ring positions itself */
 	if (guest_map(g, g->vid, req != VHOST_USER_SET_VRING_BASE) < 0) {
-		guest_broken(g);
+		guest_broken(g, "memory or rings unusable after a remap");
 		return;
 	}
 	g->rx_work = true;
@@ -412,11 +417,11 @@ call_guest(struct uvsd_guest *g, int q)
 }
 
 static void
-guest_broken(struct uvsd_guest *g)
+guest_broken(struct uvsd_guest *g, const char *why)
 {
 	g->broken = true;
 	g->drops[UVSD_DROP_BROKEN]++;
-	LOG(ERR, "%s: corrupt ring indexes, stopping the queues until the guest restarts", g->path);
+	LOG(ERR, "%s: %s, stopping the queues until the guest restarts", g->path, why);
 }
 
 /*
@@ -439,7 +444,8 @@ guest_pop(struct uvsd_guest *g, int q, struct uvs_chain *ch)
 	if (rc == -EIO || cerr == UVS_CHAIN_BAD_HEAD) {
 		if (rc != -EIO)
 			g->chain_err[cerr]++;
-		guest_broken(g);
+		guest_broken(g, rc == -EIO ? "corrupt avail index"
+					   : "avail ring entry out of range");
 		return 0;
 	}
 	g->chain_err[cerr]++;
@@ -598,7 +604,7 @@ uvsd_guest_dump(const struct uvsd_guest *g, FILE *f)
 	fprintf(f, "  txq %s orphan_rst %u kicked %d rx_work %d\n",
 			TAILQ_EMPTY(&p->txq) ? "empty" : "busy", p->orphan_count, p->kicked,
 			g->rx_work);
-	for (int q = 0; q < 2; q++) {
+	for (int q = 0; q < 2 && !g->paused; q++) {
 		const struct uvs_virtq *vq = &g->vq[q];
 
 		fprintf(f, "  vq%d size %u avail_idx %u last_avail %u used_idx %u used_flags %#x avail_flags %#x\n",

@@ -24,7 +24,7 @@ cache=${UVT_CACHE:-$here/cache}
 cc=${CC:-gcc}
 src=$here/uvsock-gtest.c
 
-# Load order from doc real-guest.md, plus vsock_loopback; dependencies missing from this list are
+# Load order from shared/doc/real-guest.md (the team's notes), plus vsock_loopback; dependencies missing from this list are
 # inserted before their users, built-in modules are skipped.
 want_modules=(virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci vsock
 	vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport vsock_loopback)

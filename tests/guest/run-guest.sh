@@ -190,7 +190,7 @@ if [[ $pvh -eq 1 ]]; then
 	kernel_img=$(extract_vmlinux)
 fi
 
-# As in doc real-guest.md, plus "-nic none" (no default NIC, no iPXE option ROM).
+# As in shared/doc/real-guest.md (the team's notes), plus "-nic none" (no default NIC, no iPXE option ROM).
 # shellcheck disable=SC2054 # the commas are QEMU's, not array separators
 qemu_args=(
 	-accel tcg -machine q35 -cpu max -smp 1 -m "${mem}M${maxmem:+,slots=2,maxmem=${maxmem}M}"

@@ -90,7 +90,7 @@ grep -q "writer ok" "$tmp/writer.host.log" || fail "host writer did not see a cl
 grep -q "sink ok" "$tmp/sink.host.log" || fail "host sink did not see the pattern"
 ! grep -q "FAIL" "$tmp/writer.host.log" "$tmp/sink.host.log" || fail "host peer reported a failure"
 
-# Both guests are gone: only the 4 listeners may remain (no leaked socket or segment).
+# Both guests are gone: only the 5 listeners may remain (no leaked socket or segment).
 sleep 0.5
 kill -USR1 "$dpid"
 for _ in $(seq 50); do grep -q "^host sockets" "$tmp/uvsockd.log" && break; sleep 0.1; done

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Unit tests of the protocol engine (uvs_conn.c) against protocol.md §2-§5 and §9: every
+ * Unit tests of the protocol engine (uvs_conn.c) against shared/doc/protocol.md §2-§5 and §9: every
  * op in every state, the data path under credit, shutdown/close sequences, peer detach and
  * wrapping counters.
  *
@@ -811,6 +811,28 @@ abort_from_tx_peek_sends_rst(void **state)
 			t->pkts[0].h.fwd_cnt);
 	assert_int_equal(count_ev(t, fs, UVS_EV_RESET), 1);
 	assert_int_equal(fs->c->state, UVS_ST_DONE);
+}
+
+/* The same on a connection the application already closed (CLOSING, data still queued):
+ * the RST goes out and only then is the connection freed (no use after free). */
+static void
+abort_from_tx_peek_on_closed_conn(void **state)
+{
+	struct tctx *t = *state;
+	struct fsock *l = listen_on(t, UVS_TYPE_STREAM, 5000, 8, UVS_BUF_SIZE_DEFAULT);
+	struct fsock *fs = guest_connect(t, l, 40000);
+
+	app_write(fs, "data", 4, false);
+	fs->abort_on_peek = true;
+	app_close(t, fs);
+	assert_int_equal(fs->c->state, UVS_ST_CLOSING);
+	clear_pkts(t);
+	assert_int_equal(drain(t), 1);
+	assert_int_equal(t->pkts[0].h.op, UVS_OP_RST);
+	assert_int_equal(t->pkts[0].h.dst_port, 40000);
+	assert_true(fs->freed);
+	assert_int_equal(count_ev(t, fs, UVS_EV_RESET), 0); /* nobody holds it */
+	assert_int_equal(t->p->nconns, 0);
 }
 
 static uint64_t
@@ -2744,6 +2766,7 @@ main(void)
 		T(orphan_rst_queue_is_bounded),
 		T(kick_rearmed_after_queued_work_vanishes),
 		T(abort_from_tx_peek_sends_rst),
+		T(abort_from_tx_peek_on_closed_conn),
 		T(each_refused_rst_counted_once),
 		T(tx_room_below_header_sends_nothing_and_keeps_work),
 		T(listen_request_gets_response_and_child),

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Unit tests of uvs_credit.c: free credit with wrapping u32 counters (protocol.md §4.2,
+ * Unit tests of uvs_credit.c: free credit with wrapping u32 counters (shared/doc/protocol.md §4.2,
  * §9.10), receive-side enforcement of the credit we granted (§4.4) and the rule deciding
  * when an unsolicited CREDIT_UPDATE is due (§4.3, §9.1).
  */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Unit tests of uvs_pkt.c: header validation (every uvs_pkt_err), RST-without-socket reply
- * headers (protocol.md §2, §3.6) and printable names.
+ * headers (shared/doc/protocol.md §2, §3.6) and printable names.
  */
 #include <setjmp.h>
 #include <stdarg.h>
