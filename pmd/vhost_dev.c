@@ -593,8 +593,8 @@ uvsd_guest_dump(const struct uvsd_guest *g, FILE *f)
 {
 	const struct uvs_peer *p = &g->peer;
 
-	fprintf(f, "guest cid %u %s: %s%s\n", g->cid, g->path, g->running ? "running" : "stopped",
-			g->broken ? " BROKEN" : "");
+	fprintf(f, "guest cid %u %s: %s%s%s\n", g->cid, g->path, g->running ? "running" : "stopped",
+			g->paused ? " (paused)" : "", g->broken ? " BROKEN" : "");
 	if (!g->running)
 		return;
 	fprintf(f, "  rx_pkts %lu rx_bytes %lu tx_pkts %lu tx_bytes %lu conns %u kicks %lu calls %lu\n",
