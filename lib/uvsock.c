@@ -56,6 +56,8 @@ struct usock {
 	bool listening;
 	bool shut_rd, shut_wr;
 	bool daemon_gone;
+	uint32_t refs;		 /* the fd table's, plus one per call in progress */
+	struct usock *next_free; /* recycling list */
 	pthread_mutex_t tx_lock, rx_lock;
 	/* Several threads may wait on one socket (a reader and a writer): only one sleeps on the
 	 * anchor, the others on wait_cond until it wakes, because draining the doorbells on
@@ -78,6 +80,7 @@ static struct {
 	uint32_t seq;
 	uint32_t local_cid;
 	struct usock **chunks[UVS_FDT_CHUNKS];
+	struct usock *free_socks; /* recycled socket objects */
 } client = { .lock = PTHREAD_MUTEX_INITIALIZER, .ctl_fd = -1 };
 
 static struct usock *
@@ -252,43 +255,93 @@ seg_map(struct usock *s, int memfd)
 	return 0;
 }
 
+/* Socket objects are recycled, never freed: a thread that looked one up just before another
+ * thread closed it may still touch its reference count (see sock_get()). */
 static struct usock *
 usock_new(int fd, int type, uint64_t id)
 {
-	struct usock *s = calloc(1, sizeof(*s));
+	struct usock *s;
 
-	if (s == NULL)
-		return NULL;
-	s->fd = fd;
-	s->type = type;
-	s->id = id;
-	s->buf_size = UVS_BUF_SIZE_DEFAULT;
-	s->buf_min = UVS_BUF_SIZE_MIN_DEFAULT;
-	s->buf_max = UVS_BUF_SIZE_MAX_DEFAULT;
-	s->rcvlowat = 1;
-	pthread_mutex_init(&s->tx_lock, NULL);
-	pthread_mutex_init(&s->wait_lock, NULL);
-	{
+	pthread_mutex_lock(&client.lock);
+	s = client.free_socks;
+	if (s != NULL)
+		client.free_socks = s->next_free;
+	pthread_mutex_unlock(&client.lock);
+	if (s == NULL) {
 		pthread_condattr_t ca;
 
+		s = calloc(1, sizeof(*s));
+		if (s == NULL)
+			return NULL;
+		pthread_mutex_init(&s->tx_lock, NULL);
+		pthread_mutex_init(&s->rx_lock, NULL);
+		pthread_mutex_init(&s->wait_lock, NULL);
 		pthread_condattr_init(&ca);
 		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* deadlines are monotonic */
 		pthread_cond_init(&s->wait_cond, &ca);
 		pthread_condattr_destroy(&ca);
 	}
-	pthread_mutex_init(&s->rx_lock, NULL);
+	s->fd = fd;
+	s->type = type;
+	s->id = id;
+	s->nonblock = s->listening = s->shut_rd = s->shut_wr = s->daemon_gone = false;
+	s->polling = false;
+	s->shm = NULL;
+	s->shm_size = 0;
+	memset(&s->sb, 0, sizeof(s->sb));
+	memset(&s->rcvtimeo, 0, sizeof(s->rcvtimeo));
+	memset(&s->sndtimeo, 0, sizeof(s->sndtimeo));
+	s->buf_size = UVS_BUF_SIZE_DEFAULT;
+	s->buf_min = UVS_BUF_SIZE_MIN_DEFAULT;
+	s->buf_max = UVS_BUF_SIZE_MAX_DEFAULT;
+	s->rcvlowat = 1;
+	__atomic_store_n(&s->refs, 1, __ATOMIC_RELEASE); /* the fd table's reference */
 	return s;
 }
 
+/* The last reference is gone: unmap the segment and keep the object for reuse. */
 static void
-usock_free(struct usock *s)
+usock_release(struct usock *s)
 {
 	seg_unmap(s);
-	pthread_mutex_destroy(&s->tx_lock);
-	pthread_mutex_destroy(&s->rx_lock);
-	pthread_mutex_destroy(&s->wait_lock);
-	pthread_cond_destroy(&s->wait_cond);
-	free(s);
+	pthread_mutex_lock(&client.lock);
+	s->next_free = client.free_socks;
+	client.free_socks = s;
+	pthread_mutex_unlock(&client.lock);
+}
+
+static void
+sock_put(struct usock *s)
+{
+	if (__atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		usock_release(s);
+}
+
+/*
+ * Take a reference on fd's socket for the length of one call, so that a close() in another
+ * thread cannot unmap the segment under it. A socket whose count already reached zero is
+ * dead and never revived; the table is checked again after taking the reference because
+ * the object may have been recycled for another fd in between.
+ */
+static struct usock *
+sock_get(int fd)
+{
+	struct usock *s = fdt_get(fd);
+	uint32_t refs;
+
+	if (s == NULL)
+		return NULL;
+	refs = __atomic_load_n(&s->refs, __ATOMIC_ACQUIRE);
+	do {
+		if (refs == 0)
+			return NULL;
+	} while (!__atomic_compare_exchange_n(
+			&s->refs, &refs, refs + 1, true, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+	if (fdt_get(fd) != s) {
+		sock_put(s);
+		return NULL;
+	}
+	return s;
 }
 
 /* --- waiting --- */
@@ -481,7 +534,7 @@ uvs_socket(int type)
 	pthread_mutex_unlock(&client.lock);
 	if (rc < 0) {
 		close(fds[0]);
-		usock_free(s);
+		sock_put(s);
 		return rc;
 	}
 	return fds[0];
@@ -512,14 +565,11 @@ simple_call(struct usock *s, uint32_t op, uint32_t a, uint32_t b, struct uvs_ctl
 	return rc;
 }
 
-int
-uvs_bind(int fd, const struct sockaddr_vm *addr)
+static int
+sock_bind(struct usock *s, const struct sockaddr_vm *addr)
 {
-	struct usock *s = fdt_get(fd);
 	int rc;
 
-	if (s == NULL)
-		return -ENOTSOCK;
 	rc = check_addr(addr);
 	if (rc < 0)
 		return rc;
@@ -527,13 +577,23 @@ uvs_bind(int fd, const struct sockaddr_vm *addr)
 }
 
 int
-uvs_listen(int fd, int backlog)
+uvs_bind(int fd, const struct sockaddr_vm *addr)
 {
-	struct usock *s = fdt_get(fd);
+	struct usock *s = sock_get(fd);
 	int rc;
 
 	if (s == NULL)
 		return -ENOTSOCK;
+	rc = sock_bind(s, addr);
+	sock_put(s);
+	return rc;
+}
+
+static int
+sock_listen(struct usock *s, int backlog)
+{
+	int rc;
+
 	if (backlog < 0)
 		backlog = 0;
 	rc = simple_call(s, UVS_CTL_LISTEN, (uint32_t)backlog, 0, NULL);
@@ -543,16 +603,27 @@ uvs_listen(int fd, int backlog)
 }
 
 int
-uvs_accept(int fd, struct sockaddr_vm *addr, int flags)
+uvs_listen(int fd, int backlog)
 {
-	struct usock *s = fdt_get(fd), *ns;
+	struct usock *s = sock_get(fd);
+	int rc;
+
+	if (s == NULL)
+		return -ENOTSOCK;
+	rc = sock_listen(s, backlog);
+	sock_put(s);
+	return rc;
+}
+
+static int
+sock_accept(struct usock *s, struct sockaddr_vm *addr, int flags)
+{
+	struct usock *ns;
 	struct uvs_ctl_req req;
 	struct uvs_ctl_resp resp;
 	int fds[2], rc;
 	int64_t deadline;
 
-	if (s == NULL)
-		return -ENOTSOCK;
 	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
 		return -EINVAL;
 	deadline = deadline_from(&s->rcvtimeo);
@@ -601,7 +672,7 @@ uvs_accept(int fd, struct sockaddr_vm *addr, int flags)
 	}
 	if (rc < 0) {
 		close(fds[0]);
-		usock_free(ns);
+		sock_put(ns);
 		return rc;
 	}
 	if (addr != NULL) {
@@ -613,22 +684,32 @@ uvs_accept(int fd, struct sockaddr_vm *addr, int flags)
 	return fds[0];
 }
 
+int
+uvs_accept(int fd, struct sockaddr_vm *addr, int flags)
+{
+	struct usock *s = sock_get(fd);
+	int rc;
+
+	if (s == NULL)
+		return -ENOTSOCK;
+	rc = sock_accept(s, addr, flags);
+	sock_put(s);
+	return rc;
+}
+
 static bool
 connect_done(struct usock *s)
 {
 	return s->shm != NULL && shm_state(s) != UVS_SS_CONNECTING;
 }
 
-int
-uvs_connect(int fd, const struct sockaddr_vm *addr)
+static int
+sock_connect(struct usock *s, const struct sockaddr_vm *addr)
 {
-	struct usock *s = fdt_get(fd);
 	struct uvs_ctl_req req;
 	struct uvs_ctl_resp resp;
 	int fds[2], rc, err;
 
-	if (s == NULL)
-		return -ENOTSOCK;
 	rc = check_addr(addr);
 	if (rc < 0)
 		return rc;
@@ -660,6 +741,19 @@ uvs_connect(int fd, const struct sockaddr_vm *addr)
 		return 0;
 	err = __atomic_exchange_n(&s->shm->err, 0, __ATOMIC_ACQ_REL);
 	return err < 0 ? err : -ECONNRESET;
+}
+
+int
+uvs_connect(int fd, const struct sockaddr_vm *addr)
+{
+	struct usock *s = sock_get(fd);
+	int rc;
+
+	if (s == NULL)
+		return -ENOTSOCK;
+	rc = sock_connect(s, addr);
+	sock_put(s);
+	return rc;
 }
 
 /* Why a send cannot go on, or 0. */
@@ -749,14 +843,11 @@ send_iov_locked(struct usock *s, const struct iovec *iov, unsigned int n, size_t
 }
 
 static ssize_t
-do_sendmsg(int fd, const struct iovec *iov, unsigned int n, int flags)
+sock_do_sendmsg(struct usock *s, const struct iovec *iov, unsigned int n, int flags)
 {
-	struct usock *s = fdt_get(fd);
 	size_t len = 0;
 	ssize_t rc;
 
-	if (s == NULL)
-		return -ENOTSOCK;
 	if (flags & MSG_OOB)
 		return -EOPNOTSUPP;
 	for (unsigned int i = 0; i < n; i++)
@@ -766,6 +857,19 @@ do_sendmsg(int fd, const struct iovec *iov, unsigned int n, int flags)
 	pthread_mutex_lock(&s->tx_lock);
 	rc = send_iov_locked(s, iov, n, len, flags);
 	pthread_mutex_unlock(&s->tx_lock);
+	return rc;
+}
+
+static ssize_t
+do_sendmsg(int fd, const struct iovec *iov, unsigned int n, int flags)
+{
+	struct usock *s = sock_get(fd);
+	ssize_t rc;
+
+	if (s == NULL)
+		return -ENOTSOCK;
+	rc = sock_do_sendmsg(s, iov, n, flags);
+	sock_put(s);
 	return rc;
 }
 
@@ -888,14 +992,11 @@ recv_locked(struct usock *s, struct msghdr *msg, int flags)
 	}
 }
 
-ssize_t
-uvs_recvmsg(int fd, struct msghdr *msg, int flags)
+static ssize_t
+sock_recvmsg(struct usock *s, struct msghdr *msg, int flags)
 {
-	struct usock *s = fdt_get(fd);
 	ssize_t rc;
 
-	if (s == NULL)
-		return -ENOTSOCK;
 	if (flags & MSG_OOB)
 		return -EOPNOTSUPP;
 	if (s->shm == NULL)
@@ -903,6 +1004,19 @@ uvs_recvmsg(int fd, struct msghdr *msg, int flags)
 	pthread_mutex_lock(&s->rx_lock);
 	rc = recv_locked(s, msg, flags);
 	pthread_mutex_unlock(&s->rx_lock);
+	return rc;
+}
+
+ssize_t
+uvs_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	struct usock *s = sock_get(fd);
+	ssize_t rc;
+
+	if (s == NULL)
+		return -ENOTSOCK;
+	rc = sock_recvmsg(s, msg, flags);
+	sock_put(s);
 	return rc;
 }
 
@@ -915,15 +1029,12 @@ uvs_recv(int fd, void *buf, size_t len, int flags)
 	return uvs_recvmsg(fd, &msg, flags);
 }
 
-int
-uvs_shutdown(int fd, int how)
+static int
+sock_shutdown(struct usock *s, int how)
 {
-	struct usock *s = fdt_get(fd);
 	uint32_t bits;
 	int rc;
 
-	if (s == NULL)
-		return -ENOTSOCK;
 	if (how < SHUT_RD || how > SHUT_RDWR)
 		return -EINVAL;
 	if (s->shm == NULL)
@@ -940,20 +1051,40 @@ uvs_shutdown(int fd, int how)
 }
 
 int
+uvs_shutdown(int fd, int how)
+{
+	struct usock *s = sock_get(fd);
+	int rc;
+
+	if (s == NULL)
+		return -ENOTSOCK;
+	rc = sock_shutdown(s, how);
+	sock_put(s);
+	return rc;
+}
+
+int
 uvs_close(int fd)
 {
-	struct usock *s = fdt_get(fd);
+	struct usock *s = sock_get(fd);
 
 	if (s == NULL)
 		return -ENOTSOCK;
 	pthread_mutex_lock(&client.lock);
+	if (fdt_get(fd) != s) {
+		/* another thread closed it first */
+		pthread_mutex_unlock(&client.lock);
+		sock_put(s);
+		return -ENOTSOCK;
+	}
 	fdt_set(fd, NULL);
 	pthread_mutex_unlock(&client.lock);
 	close(fd);
 	/* The anchor's hang-up is what closes the socket in the daemon (whoever holds the
 	 * last copy); this call only makes it synchronous, as close(2) is for Linux. */
 	simple_call(s, UVS_CTL_CLOSE, 0, 0, NULL);
-	usock_free(s);
+	sock_put(s); /* this call's */
+	sock_put(s); /* the table's: the segment goes when calls in progress end */
 	return 0;
 }
 
@@ -966,15 +1097,12 @@ fill_addr(struct sockaddr_vm *addr, uint32_t cid, uint32_t port)
 	addr->svm_port = port;
 }
 
-int
-uvs_getsockname(int fd, struct sockaddr_vm *addr)
+static int
+sock_getsockname(struct usock *s, struct sockaddr_vm *addr)
 {
-	struct usock *s = fdt_get(fd);
 	struct uvs_ctl_resp resp;
 	int rc;
 
-	if (s == NULL)
-		return -ENOTSOCK;
 	rc = simple_call(s, UVS_CTL_GETNAME, 0, 0, &resp);
 	if (rc == 0)
 		fill_addr(addr, resp.a, resp.b);
@@ -982,16 +1110,39 @@ uvs_getsockname(int fd, struct sockaddr_vm *addr)
 }
 
 int
-uvs_getpeername(int fd, struct sockaddr_vm *addr)
+uvs_getsockname(int fd, struct sockaddr_vm *addr)
 {
-	struct usock *s = fdt_get(fd);
+	struct usock *s = sock_get(fd);
+	int rc;
 
 	if (s == NULL)
 		return -ENOTSOCK;
+	rc = sock_getsockname(s, addr);
+	sock_put(s);
+	return rc;
+}
+
+static int
+sock_getpeername(struct usock *s, struct sockaddr_vm *addr)
+{
+
 	if (s->shm == NULL || shm_state(s) != UVS_SS_CONNECTED)
 		return -ENOTCONN;
 	fill_addr(addr, s->shm->peer_cid, s->shm->peer_port);
 	return 0;
+}
+
+int
+uvs_getpeername(int fd, struct sockaddr_vm *addr)
+{
+	struct usock *s = sock_get(fd);
+	int rc;
+
+	if (s == NULL)
+		return -ENOTSOCK;
+	rc = sock_getpeername(s, addr);
+	sock_put(s);
+	return rc;
 }
 
 static int
@@ -1025,15 +1176,12 @@ timeval_set(struct timespec *ts, const void *val, socklen_t len)
 	return 0;
 }
 
-int
-uvs_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+static int
+sock_setsockopt(struct usock *s, int level, int name, const void *val, socklen_t len)
 {
-	struct usock *s = fdt_get(fd);
 	uint64_t v;
 	int rc;
 
-	if (s == NULL)
-		return -ENOTSOCK;
 	if (level == SOL_SOCKET) {
 		switch (name) {
 		case SO_RCVTIMEO:
@@ -1087,13 +1235,23 @@ uvs_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 }
 
 int
-uvs_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+uvs_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
-	struct usock *s = fdt_get(fd);
-	int v;
+	struct usock *s = sock_get(fd);
+	int rc;
 
 	if (s == NULL)
 		return -ENOTSOCK;
+	rc = sock_setsockopt(s, level, name, val, len);
+	sock_put(s);
+	return rc;
+}
+
+static int
+sock_getsockopt(struct usock *s, int level, int name, void *val, socklen_t *len)
+{
+	int v;
+
 	if (level == SOL_SOCKET) {
 		switch (name) {
 		case SO_RCVTIMEO:
@@ -1161,14 +1319,37 @@ uvs_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 }
 
 int
-uvs_set_nonblock(int fd, bool on)
+uvs_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
-	struct usock *s = fdt_get(fd);
+	struct usock *s = sock_get(fd);
+	int rc;
 
 	if (s == NULL)
 		return -ENOTSOCK;
+	rc = sock_getsockopt(s, level, name, val, len);
+	sock_put(s);
+	return rc;
+}
+
+static int
+sock_set_nonblock(struct usock *s, bool on)
+{
+
 	s->nonblock = on;
 	return 0;
+}
+
+int
+uvs_set_nonblock(int fd, bool on)
+{
+	struct usock *s = sock_get(fd);
+	int rc;
+
+	if (s == NULL)
+		return -ENOTSOCK;
+	rc = sock_set_nonblock(s, on);
+	sock_put(s);
+	return rc;
 }
 
 bool
@@ -1177,15 +1358,12 @@ uvs_is_socket(int fd)
 	return fdt_get(fd) != NULL;
 }
 
-int
-uvs_poll_events(int fd)
+static int
+sock_poll_events(struct usock *s)
 {
-	struct usock *s = fdt_get(fd);
 	int ev = 0;
 	uint32_t used, space;
 
-	if (s == NULL)
-		return -ENOTSOCK;
 	for (int pass = 0; pass < 2; pass++) {
 		if (s->daemon_gone) {
 			ev = POLLIN | POLLOUT | POLLHUP | POLLRDHUP;
@@ -1226,4 +1404,17 @@ uvs_poll_events(int fd)
 		}
 	}
 	return ev;
+}
+
+int
+uvs_poll_events(int fd)
+{
+	struct usock *s = sock_get(fd);
+	int rc;
+
+	if (s == NULL)
+		return -ENOTSOCK;
+	rc = sock_poll_events(s);
+	sock_put(s);
+	return rc;
 }

@@ -15,6 +15,11 @@ for _ in $(seq 100); do [ -S "$tmp/ctl.sock" ] && break; sleep 0.1; done
 [ -S "$tmp/ctl.sock" ] || { cat "$tmp/log"; echo "uvsockd not ready"; exit 1; }
 export UVSOCK_CONTROL=$tmp/ctl.sock
 "$TEST"
+if command -v valgrind >/dev/null; then
+	# the same again under valgrind: no use after free in close races, no leaks of note
+	valgrind -q --error-exitcode=9 "$TEST" >"$tmp/vg.out" 2>&1 || { cat "$tmp/vg.out"; echo "FAIL: valgrind"; exit 1; }
+	echo "ok: test_api clean under valgrind"
+fi
 if [ "$(id -u)" = 0 ]; then
 	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$ECHO" --listen 1001 2>&1) && {
 		echo "FAIL: an unprivileged program could listen on port 1001"

@@ -6,6 +6,8 @@
  * without a daemon.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -273,6 +275,66 @@ timeout_options(void **state)
 	uvs_close(fd);
 }
 
+/* Threads keep calling on a socket while another closes it (and the fd number is reused):
+ * every call returns a valid answer or -ENOTSOCK; nothing crashes or touches freed memory
+ * (run_api_test.sh runs this test under valgrind too). */
+struct hammer {
+	int fd;
+	volatile int stop;
+	unsigned long calls, notsock;
+};
+
+static void *
+hammer_thread(void *arg)
+{
+	struct hammer *h = arg;
+	char buf[8];
+
+	while (!h->stop) {
+		int v = 0;
+		socklen_t len = sizeof(v);
+		int rc = uvs_getsockopt(h->fd, SOL_SOCKET, SO_TYPE, &v, &len);
+
+		if (rc == -ENOTSOCK)
+			h->notsock++;
+		else
+			assert_true(rc == 0 && (v == SOCK_STREAM || v == SOCK_SEQPACKET));
+		rc = (int)uvs_recv(h->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		assert_true(rc == -ENOTSOCK || rc == -ENOTCONN);
+		(void)uvs_poll_events(h->fd);
+		h->calls++;
+		sched_yield(); /* let the closing thread run (this test also runs under valgrind) */
+	}
+	return NULL;
+}
+
+static void
+close_races_with_calls_in_other_threads(void **state)
+{
+	struct hammer h = { 0 };
+	pthread_t t[2];
+
+	(void)state;
+	h.fd = uvs_socket(SOCK_STREAM);
+	assert_true(h.fd >= 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, hammer_thread, &h), 0);
+	for (int round = 0; round < 60; round++) {
+		int fd;
+
+		assert_int_equal(uvs_close(h.fd), 0);
+		/* the lowest free number: usually the same fd comes back for the new socket */
+		fd = uvs_socket(round & 1 ? SOCK_SEQPACKET : SOCK_STREAM);
+		assert_true(fd >= 0);
+		h.fd = fd;
+	}
+	h.stop = 1;
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	assert_true(h.calls > 0);
+	uvs_close(h.fd);
+}
+
 int
 main(void)
 {
@@ -286,6 +348,7 @@ main(void)
 		cmocka_unit_test(unconnected_io),
 		cmocka_unit_test(buffer_size_options),
 		cmocka_unit_test(timeout_options),
+		cmocka_unit_test(close_races_with_calls_in_other_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
