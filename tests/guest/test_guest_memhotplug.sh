@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR disable=SC2034,SC2154
 # Guest memory changing under a running device: while the host holds a connection to the
 # guest, memory is hot-plugged through QMP, so QEMU sends SET_MEM_TABLE to a running
 # uvsockd (DPDK then unmaps the old regions without destroy_device). The daemon must pause,
@@ -9,15 +10,9 @@ UVSOCKD=$1
 ECHO=$2
 HOST=$3
 here=$(cd "$(dirname "$0")" && pwd)
-tmp=$(mktemp -d /tmp/uvsock-hp.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	pkill -9 -f "$tmp/vm3.sock" 2>/dev/null || true
-	wait 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+# shellcheck source=common.sh
+. "$here/common.sh"
+uvt_init hp
 fail() {
 	echo "FAIL: $*"
 	echo "--- uvsockd"; grep -v "VHOST_CONFIG.*read message\|VHOST_CONFIG.*vring" "$tmp/uvsockd.log" | tail -30
@@ -25,31 +20,24 @@ fail() {
 	echo "--- qmp"; cat "$tmp/qmp.out" 2>/dev/null || true
 	exit 1
 }
-wait_for() { # file pattern seconds
-	for _ in $(seq $(($3 * 10))); do grep -aq "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-	return 1
-}
 command -v socat >/dev/null || fail "socat is needed (scripts/install-deps.sh installs it)"
 
-"$UVSOCKD" --vm "cid=3,socket=$tmp/vm3.sock" --control "$tmp/ctl.sock" >"$tmp/uvsockd.log" 2>&1 &
-pids+=($!)
-wait_for "$tmp/uvsockd.log" "uvsockd: ready" 10 || fail "uvsockd not ready"
-export UVSOCK_CONTROL=$tmp/ctl.sock
+uvt_start_daemon --vm "cid=3,socket=$tmp/vm3.sock" || fail "uvsockd not ready"
 "$ECHO" --listen 5000 >"$tmp/echo.out" 2>&1 &
-pids+=($!)
+pids+=("$!")
 
 bash "$here/run-guest.sh" --kernel 6.1 --socket "$tmp/vm3.sock" --maxmem 1024 --qmp "$tmp/qmp.sock" \
 	--timeout 300 --log "$tmp/g.log" -- \
 	"listen port=7000 n=1 timeout=200; stream-echo port=5000 sizes=1,4096,65536,300000; seq-bounds port=5001; stream-bulk port=5000 bytes=8388608" \
 	>"$tmp/g.out" 2>&1 &
 g=$!
-pids+=($g)
+pids+=("$g")
 wait_for "$tmp/g.log" "UVT READY listen" 120 || fail "guest never listened"
 wait_for "$tmp/uvsockd.log" "guest cid 3 attached" 5 || fail "guest not attached"
 
 mkfifo "$tmp/in" "$tmp/out"
 "$HOST" hold 3 7000 <"$tmp/in" >"$tmp/out" &
-pids+=($!)
+pids+=("$!")
 exec 13>"$tmp/in" 23<"$tmp/out"
 read -r -t 20 l <&23 || true
 [ "${l:-}" = held ] || fail "could not hold a connection to the guest: ${l:-nothing}"
@@ -71,7 +59,7 @@ after=$(grep -c "paused for vhost-user request 5" "$tmp/uvsockd.log" || true)
 [ "$after" -gt "$before" ] || fail "the daemon was not paused for SET_MEM_TABLE"
 echo "ok: SET_MEM_TABLE on the running device: paused, remapped, resumed"
 
-for i in 1 2 3; do
+for _ in 1 2 3; do
 	echo ping >&13
 	read -r -t 20 l <&23 || true
 	[ "${l:-}" = "ping ok" ] || fail "held connection after the remap: ${l:-no answer}"

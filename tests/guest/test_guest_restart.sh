@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR disable=SC2034,SC2154
 # A guest that goes away: two guests on one uvsockd, the host holds a connection to each;
 # QEMU of guest 3 is killed with SIGKILL. The host's connection to guest 3 must end as Linux
 # reports a reset peer (EOF, then EPIPE), the one to guest 4 must keep working, and guest 3,
@@ -8,44 +9,28 @@ UVSOCKD=$1
 ECHO=$2
 HOST=$3
 here=$(cd "$(dirname "$0")" && pwd)
-tmp=$(mktemp -d /tmp/uvsock-rs.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	pkill -9 -f "$tmp/vm3.sock" 2>/dev/null || true
-	pkill -9 -f "$tmp/vm4.sock" 2>/dev/null || true
-	wait 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+# shellcheck source=common.sh
+. "$here/common.sh"
+uvt_init rs
 fail() {
 	echo "FAIL: $*"
 	echo "--- uvsockd (last 40 lines)"; grep -v VHOST_CONFIG "$tmp/uvsockd.log" | tail -40
 	for f in "$tmp"/*.out; do echo "--- $f"; tail -5 "$f"; done
 	exit 1
 }
-wait_for() { # file pattern seconds
-	for _ in $(seq $(($3 * 10))); do grep -aq "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-	return 1
-}
-
-"$UVSOCKD" --vm "cid=3,socket=$tmp/vm3.sock" --vm "cid=4,socket=$tmp/vm4.sock" \
-	--control "$tmp/ctl.sock" >"$tmp/uvsockd.log" 2>&1 &
-dpid=$!
-pids+=($dpid)
-wait_for "$tmp/uvsockd.log" "uvsockd: ready" 10 || fail "uvsockd not ready"
-export UVSOCK_CONTROL=$tmp/ctl.sock
+uvt_start_daemon --vm "cid=3,socket=$tmp/vm3.sock" --vm "cid=4,socket=$tmp/vm4.sock" ||
+	fail "uvsockd not ready"
 "$ECHO" --listen 5000 >"$tmp/echo.out" 2>&1 &
-pids+=($!)
+pids+=("$!")
 
 bash "$here/run-guest.sh" --kernel 6.1 --socket "$tmp/vm3.sock" --timeout 300 --log "$tmp/g3a.log" -- \
 	"listen port=7000 n=1 timeout=200" >"$tmp/g3a.out" 2>&1 &
 g3a=$!
-pids+=($g3a)
+pids+=("$g3a")
 bash "$here/run-guest.sh" --kernel 6.1 --socket "$tmp/vm4.sock" --timeout 300 --log "$tmp/g4.log" -- \
 	"listen port=7000 n=1 timeout=200" >"$tmp/g4.out" 2>&1 &
 g4=$!
-pids+=($g4)
+pids+=("$g4")
 wait_for "$tmp/g3a.log" "UVT READY listen" 120 || fail "guest 3 never listened"
 wait_for "$tmp/g4.log" "UVT READY listen" 120 || fail "guest 4 never listened"
 
@@ -79,7 +64,7 @@ wait $g3a 2>/dev/null || true
 bash "$here/run-guest.sh" --kernel 6.1 --socket "$tmp/vm3.sock" --timeout 300 --log "$tmp/g3b.log" -- \
 	"cid expect=3; stream-echo port=5000 sizes=1,65536,300000; listen port=7000 n=1" >"$tmp/g3b.out" 2>&1 &
 g3b=$!
-pids+=($g3b)
+pids+=("$g3b")
 wait_for "$tmp/g3b.log" "UVT READY listen" 120 || fail "restarted guest 3 never listened"
 "$HOST" client 3 7000 1 >"$tmp/client3.out" 2>&1 || fail "host -> restarted guest 3: $(cat "$tmp/client3.out")"
 wait $g3b || fail "restarted guest 3: $(tail -1 "$tmp/g3b.out")"
@@ -91,9 +76,7 @@ wait $g4 || fail "guest 4: $(tail -1 "$tmp/g4.out")"
 echo "ok: guest 4 passed"
 
 sleep 0.5
-kill -USR1 "$dpid"
-wait_for "$tmp/uvsockd.log" "^host sockets" 5 || fail "no counters from SIGUSR1"
-grep "^host sockets" "$tmp/uvsockd.log" | tail -1 | grep -qx "host sockets 2" ||
-	fail "daemon holds $(grep '^host sockets' "$tmp/uvsockd.log" | tail -1), want 2 (the echo listeners)"
+n=$(uvt_host_sockets)
+[ "$n" = 2 ] || fail "daemon holds $n host sockets, want 2 (the echo listeners)"
 echo "ok: no leaked host socket"
 echo "1 passed, 0 failed"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR disable=SC2034,SC2154
 # Two real guests on one uvsockd at once: CID 3 runs Debian's 6.1 kernel, CID 4 the 6.12
 # series. Each runs the guest scenarios of tests/guest/README.md against host peers on the
 # native API (echo 5000/5001, writer 5002, sink 5003, SEQPACKET sink 5004), tries to reach the other guest (must
@@ -10,14 +11,9 @@ UVSOCKD=$1
 ECHO=$2
 HOST=$3
 here=$(cd "$(dirname "$0")" && pwd)
-tmp=$(mktemp -d /tmp/uvsock-2g.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+# shellcheck source=common.sh
+. "$here/common.sh"
+uvt_init 2g
 fail() {
 	echo "FAIL: $*"
 	echo "--- uvsockd (packet trace, last 60 lines)"; grep -v VHOST_CONFIG "$tmp/uvsockd.log" | tail -60
@@ -25,22 +21,17 @@ fail() {
 	exit 1
 }
 
-"$UVSOCKD" -l 0 --no-huge -m 64 --file-prefix="uvt2g$$" --log-level=user1:debug -- \
-	--vm "cid=3,socket=$tmp/vm3.sock" --vm "cid=4,socket=$tmp/vm4.sock" \
-	--control "$tmp/ctl.sock" >"$tmp/uvsockd.log" 2>&1 &
-dpid=$!
-pids+=($dpid)
-for _ in $(seq 100); do [ -S "$tmp/ctl.sock" ] && break; sleep 0.1; done
-[ -S "$tmp/ctl.sock" ] || fail "uvsockd did not become ready"
-export UVSOCK_CONTROL=$tmp/ctl.sock
+uvt_start_daemon -l 0 --no-huge -m 64 --file-prefix="uvt2g$$" --log-level=user1:debug -- \
+	--vm "cid=3,socket=$tmp/vm3.sock" --vm "cid=4,socket=$tmp/vm4.sock" ||
+	fail "uvsockd did not become ready"
 "$ECHO" --listen 5000 >"$tmp/echo.host.log" 2>&1 &
-pids+=($!)
+pids+=("$!")
 "$HOST" writer 5002 >"$tmp/writer.host.log" 2>&1 &
-pids+=($!)
+pids+=("$!")
 "$HOST" sink 5003 2000 >"$tmp/sink.host.log" 2>&1 &
-pids+=($!)
+pids+=("$!")
 "$HOST" seqsink 5004 1500 >"$tmp/seqsink.host.log" 2>&1 &
-pids+=($!)
+pids+=("$!")
 sleep 0.5
 
 common="stream-echo port=5000 sizes=1,100,4096,65536,300000; seq-bounds port=5001; connreset port=5999"
@@ -49,11 +40,11 @@ common+="; stream-bulk port=5000 bytes=8388608; concurrent port=5000 n=50"
 bash "$here/run-guest.sh" --kernel 6.1 --socket "$tmp/vm3.sock" --timeout 400 --log "$tmp/g3.log" -- \
 	"cid expect=3; $common; isolate cid=4 port=5000; listen port=7000 n=4 gone=1" >"$tmp/g3.out" 2>&1 &
 g3=$!
-pids+=($g3)
+pids+=("$g3")
 bash "$here/run-guest.sh" --kernel 6.12 --socket "$tmp/vm4.sock" --timeout 400 --log "$tmp/g4.log" -- \
 	"cid expect=4; $common; isolate cid=3 port=5000; listen port=7000 n=4 gone=1" >"$tmp/g4.out" 2>&1 &
 g4=$!
-pids+=($g4)
+pids+=("$g4")
 
 # host -> guest: once each guest listens, check both types, then a host program that dies
 serve_guest() {
@@ -92,10 +83,8 @@ grep -q "sink ok" "$tmp/sink.host.log" || fail "host sink did not see the patter
 
 # Both guests are gone: only the 5 listeners may remain (no leaked socket or segment).
 sleep 0.5
-kill -USR1 "$dpid"
-for _ in $(seq 50); do grep -q "^host sockets" "$tmp/uvsockd.log" && break; sleep 0.1; done
-grep "^host sockets" "$tmp/uvsockd.log" | tail -1 | grep -qx "host sockets 5" ||
-	fail "daemon holds $(grep '^host sockets' "$tmp/uvsockd.log" | tail -1), want 5 (the listeners)"
+n=$(uvt_host_sockets)
+[ "$n" = 5 ] || fail "daemon holds $n host sockets, want 5 (the listeners)"
 grep "drop bad_dst\|bad_pkt bad_dst" "$tmp/uvsockd.log" || true
 echo "two guests: all scenarios passed, isolation held, no leak"
 echo "1 passed, 0 failed"
