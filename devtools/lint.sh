@@ -14,7 +14,7 @@ if ! clang-format --dry-run --Werror $files 2>/tmp/uvsock-lint.$$; then
 	fail=1
 fi
 rm -f /tmp/uvsock-lint.$$
-if grep -n '#include <rte_' lib/*.[ch] examples/*.c tests/unit/*.c tests/host/*.c; then
+if grep -n '#include <rte_' lib/*.[ch] preload/*.c examples/*.c tests/unit/*.c tests/host/*.c; then
 	echo "lint: DPDK header outside pmd/"
 	fail=1
 fi
