@@ -24,7 +24,7 @@
 #include "uvs_ring.h"
 
 #define UVS_IPC_MAGIC 0x31737675u /* "uvs1" */
-#define UVS_IPC_VERSION 1u
+#define UVS_IPC_VERSION 2u
 #define UVS_CONTROL_DEFAULT "/run/uvsock/uvsock.sock"
 #define UVS_CONTROL_ENV "UVSOCK_CONTROL"
 
@@ -35,6 +35,10 @@ enum uvs_sock_state {
 	UVS_SS_CONNECTED,
 	UVS_SS_DISCONNECTED, /* over on the wire; remaining data can still be read */
 };
+
+/* A message of this byte from the program asks the daemon to ring its doorbell back: the
+ * program armed, found news on its re-check, and wants its fd readable (poll/select). */
+#define UVS_KICK_RING_BACK 'K'
 
 /* daemon_wait bits: what the daemon wants a doorbell for. */
 #define UVS_DWAIT_TX 1u	      /* the program queued data in tx */
@@ -66,7 +70,11 @@ struct uvs_shm {
 	uint32_t peer_shut;	 /* UVS_SHUTDOWN_* received from the peer */
 	uint32_t peer_buf_alloc; /* the peer's receive buffer: SEQPACKET EMSGSIZE limit */
 
-	_Alignas(UVS_CACHE_LINE) uint32_t app_wait;    /* program sleeps: doorbell it */
+	/* The program sleeps: doorbell it. app_wait is for news that make a receive return (data,
+	 * end, state): only those may make the fd readable. app_wait_tx is for send space, asked
+	 * for only by a sender about to block (who drains that doorbell afterwards). */
+	_Alignas(UVS_CACHE_LINE) uint32_t app_wait;
+	uint32_t app_wait_tx;
 	_Alignas(UVS_CACHE_LINE) uint32_t daemon_wait; /* UVS_DWAIT_* */
 	_Alignas(UVS_CACHE_LINE) uint32_t fwd_cnt;     /* payload bytes the program consumed */
 

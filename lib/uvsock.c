@@ -37,6 +37,16 @@
  * usual hard limit). */
 #define UVS_FDT_CHUNK 1024u
 #define UVS_FDT_CHUNKS 1024u
+/* Generic SOL_SOCKET options Linux accepts on every socket and that change nothing for
+ * vsock's data path: kept so that getsockopt reads back what setsockopt set. */
+#define UVS_GEN_OPTS 10
+static const int gen_opt_names[UVS_GEN_OPTS] = { SO_REUSEADDR, SO_REUSEPORT, SO_KEEPALIVE,
+	SO_BROADCAST, SO_OOBINLINE, SO_DONTROUTE, SO_PRIORITY, SO_SNDBUF, SO_RCVBUF, SO_RCVLOWAT };
+/* Linux's defaults and floors for the buffer sizes it reports (net.core.*mem_default;
+ * SOCK_MIN_SNDBUF/RCVBUF), and the doubling it applies on set. */
+#define UVS_SOCK_BUF_DEFAULT 212992
+#define UVS_SOCK_MIN_SNDBUF 4608
+#define UVS_SOCK_MIN_RCVBUF 2304
 /* Smallest ring the daemon creates: one page. */
 #define UVS_RING_MIN 4096u
 /* A zero SO_RCVTIMEO/SO_SNDTIMEO means wait forever. */
@@ -72,6 +82,8 @@ struct usock {
 	struct timespec rcvtimeo, sndtimeo;
 	uint64_t buf_size, buf_min, buf_max;
 	int rcvlowat;
+	int gen_opts[UVS_GEN_OPTS]; /* generic SOL_SOCKET options kept for getsockopt */
+	struct linger linger;
 };
 
 static struct {
@@ -295,6 +307,10 @@ usock_new(int fd, int type, uint64_t id)
 	s->buf_min = UVS_BUF_SIZE_MIN_DEFAULT;
 	s->buf_max = UVS_BUF_SIZE_MAX_DEFAULT;
 	s->rcvlowat = 1;
+	memset(s->gen_opts, 0, sizeof(s->gen_opts));
+	s->gen_opts[7] = s->gen_opts[8] = UVS_SOCK_BUF_DEFAULT; /* SO_SNDBUF, SO_RCVBUF */
+	s->gen_opts[9] = 1;					/* SO_RCVLOWAT */
+	memset(&s->linger, 0, sizeof(s->linger));
 	__atomic_store_n(&s->refs, 1, __ATOMIC_RELEASE); /* the fd table's reference */
 	return s;
 }
@@ -445,6 +461,39 @@ arm(struct usock *s)
 	}
 }
 
+static bool rx_ready(struct usock *s);
+static bool tx_ready(struct usock *s);
+static void settle_if(struct usock *s, bool tx_rung);
+
+static void
+settle(struct usock *s)
+{
+	settle_if(s, false);
+}
+
+/*
+ * Keep the fd's readability exact (what poll/select/epoll report): after the program took
+ * everything, drain the doorbells and arm; if news came in the meantime, ask the daemon to
+ * ring back so the fd stays readable. One system call per emptying, none while data flows.
+ */
+static void
+settle_if(struct usock *s, bool tx_rung)
+{
+	char k = UVS_KICK_RING_BACK;
+
+	/* Doorbells are only sent by the daemon taking app_wait or app_wait_tx (1 -> 0), and
+	 * arm() drains before setting app_wait again: while app_wait reads 1 and no send-space
+	 * doorbell was taken, no doorbell is pending, nothing to do. */
+	if (s->shm != NULL && !tx_rung && __atomic_load_n(&s->shm->app_wait, __ATOMIC_ACQUIRE) != 0)
+		return;
+	arm(s);
+	if (s->shm != NULL && rx_ready(s) && !s->daemon_gone) {
+		/* the doorbell asked for goes with app_wait 0, like every doorbell */
+		__atomic_store_n(&s->shm->app_wait, 0, __ATOMIC_RELEASE);
+		(void)send(s->fd, &k, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	}
+}
+
 static int
 wait_until(struct usock *s, bool (*ready)(struct usock *), int64_t deadline)
 {
@@ -475,6 +524,10 @@ wait_until(struct usock *s, bool (*ready)(struct usock *), int64_t deadline)
 	s->polling = true;
 	pthread_mutex_unlock(&s->wait_lock);
 	arm(s);
+	if (ready == tx_ready && s->shm != NULL) {
+		__atomic_store_n(&s->shm->app_wait_tx, 1, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	}
 	if (!ready(s) && !s->daemon_gone)
 		rc = anchor_sleep(s, deadline); /* woken: the caller looks again */
 	pthread_mutex_lock(&s->wait_lock);
@@ -737,8 +790,10 @@ sock_connect(struct usock *s, const struct sockaddr_vm *addr)
 	}
 	if (s->daemon_gone)
 		return -ECONNRESET;
-	if (shm_state(s) == UVS_SS_CONNECTED)
+	if (shm_state(s) == UVS_SS_CONNECTED) {
+		settle(s); /* the doorbell said "connected", not "readable" */
 		return 0;
+	}
 	err = __atomic_exchange_n(&s->shm->err, 0, __ATOMIC_ACQ_REL);
 	return err < 0 ? err : -ECONNRESET;
 }
@@ -791,7 +846,7 @@ send_iov_locked(struct usock *s, const struct iovec *iov, unsigned int n, size_t
 	bool dontwait = s->nonblock || (flags & MSG_DONTWAIT);
 	int64_t deadline = deadline_from(&s->sndtimeo);
 	uint32_t done = 0, space;
-	bool armed = false;
+	bool armed = false, waited = false;
 	int64_t w;
 	int rc;
 
@@ -813,14 +868,17 @@ send_iov_locked(struct usock *s, const struct iovec *iov, unsigned int n, size_t
 		if (uvs_ring_space(&s->sb.tx, &space) < 0 || space < len + UVS_REC_SIZE)
 			return -EAGAIN;
 	}
+	rc = 0;
 	while (done < len) {
 		rc = send_blocked_err(s);
 		if (rc < 0)
-			return done > 0 && !seq ? (ssize_t)done : rc;
+			break;
 		w = uvs_sockbuf_app_write(&s->sb, iov, n, done, (uint32_t)(len - done),
 				(uint32_t)len, (flags & MSG_EOR) != 0);
-		if (w < 0)
-			return -EIO;
+		if (w < 0) {
+			rc = -EIO;
+			break;
+		}
 		if (w == 0) {
 			if (dontwait && done > 0 && !seq)
 				return (ssize_t)done;
@@ -828,17 +886,28 @@ send_iov_locked(struct usock *s, const struct iovec *iov, unsigned int n, size_t
 				if (armed)
 					return -EAGAIN;
 				arm(s); /* then look once more: space may have freed meanwhile */
+				__atomic_store_n(&s->shm->app_wait_tx, 1, __ATOMIC_RELAXED);
+				__atomic_thread_fence(__ATOMIC_SEQ_CST);
 				armed = true;
 				continue;
 			}
+			waited = true;
 			rc = wait_until(s, tx_ready, deadline);
 			if (rc < 0)
-				return done > 0 && !seq ? (ssize_t)done : rc;
+				break;
 			continue;
 		}
 		done += (uint32_t)w;
 		notify_daemon(s, UVS_DWAIT_TX);
 	}
+	if (waited) {
+		/* disarm; if the daemon took it, its doorbell must not leave the fd readable */
+		bool rung = __atomic_exchange_n(&s->shm->app_wait_tx, 0, __ATOMIC_ACQ_REL) == 0;
+
+		settle_if(s, rung);
+	}
+	if (rc < 0)
+		return done > 0 && !seq && rc != -EIO ? (ssize_t)done : rc;
 	return (ssize_t)done;
 }
 
@@ -960,10 +1029,14 @@ recv_locked(struct usock *s, struct msghdr *msg, int flags)
 			return -EIO;
 		if (n >= 0) {
 			if (!(flags & MSG_PEEK)) {
+				uint32_t left;
+
 				payload = uvs_sockbuf_app_consume(&s->sb, (uint32_t)n, msg_len);
 				__atomic_store_n(&s->shm->fwd_cnt, s->shm->fwd_cnt + payload,
 						__ATOMIC_RELEASE);
 				notify_daemon(s, UVS_DWAIT_CONSUMED);
+				if (uvs_ring_used(&s->sb.rx, &left) == 0 && left == 0)
+					settle(s);
 			}
 			if (s->type == UVS_TYPE_SEQPACKET) {
 				msg->msg_flags = mflags;
@@ -1177,6 +1250,77 @@ timeval_set(struct timespec *ts, const void *val, socklen_t len)
 }
 
 static int
+gen_opt_index(int name)
+{
+	for (int i = 0; i < UVS_GEN_OPTS; i++)
+		if (gen_opt_names[i] == name)
+			return i;
+	return -ENOPROTOOPT;
+}
+
+static int
+gen_opt_set(struct usock *s, int name, const void *val, socklen_t len)
+{
+	int i = gen_opt_index(name), v;
+
+	if (name == SO_LINGER) {
+		if (len < (socklen_t)sizeof(s->linger))
+			return -EINVAL;
+		memcpy(&s->linger, val, sizeof(s->linger));
+		return 0;
+	}
+	if (i < 0)
+		return -ENOPROTOOPT;
+	if (len < (socklen_t)sizeof(int))
+		return -EINVAL;
+	memcpy(&v, val, sizeof(v));
+	switch (name) {
+	case SO_SNDBUF:
+	case SO_RCVBUF: {
+		int floor = name == SO_SNDBUF ? UVS_SOCK_MIN_SNDBUF : UVS_SOCK_MIN_RCVBUF;
+
+		v = v > INT32_MAX / 2 ? INT32_MAX : v * 2; /* Linux doubles it */
+		if (v < floor)
+			v = floor;
+		break;
+	}
+	case SO_RCVLOWAT:
+		if (v < 0)
+			v = INT32_MAX;
+		if (v == 0)
+			v = 1;
+		break;
+	default:
+		if (name != SO_PRIORITY)
+			v = v != 0;
+		break;
+	}
+	s->gen_opts[i] = v;
+	return 0;
+}
+
+static int
+gen_opt_get(struct usock *s, int name, void *val, socklen_t *len)
+{
+	int i = gen_opt_index(name);
+
+	if (name == SO_LINGER) {
+		if (*len < (socklen_t)sizeof(s->linger))
+			return -EINVAL;
+		memcpy(val, &s->linger, sizeof(s->linger));
+		*len = sizeof(s->linger);
+		return 0;
+	}
+	if (i < 0)
+		return -ENOPROTOOPT;
+	if (*len < (socklen_t)sizeof(int))
+		return -EINVAL;
+	memcpy(val, &s->gen_opts[i], sizeof(int));
+	*len = sizeof(int);
+	return 0;
+}
+
+static int
 sock_setsockopt(struct usock *s, int level, int name, const void *val, socklen_t len)
 {
 	uint64_t v;
@@ -1189,7 +1333,7 @@ sock_setsockopt(struct usock *s, int level, int name, const void *val, socklen_t
 		case SO_SNDTIMEO:
 			return timeval_set(&s->sndtimeo, val, len);
 		default:
-			return -ENOPROTOOPT;
+			return gen_opt_set(s, name, val, len);
 		}
 	}
 	if (level != AF_VSOCK)
@@ -1276,7 +1420,7 @@ sock_getsockopt(struct usock *s, int level, int name, void *val, socklen_t *len)
 			v = s->listening;
 			break;
 		default:
-			return -ENOPROTOOPT;
+			return gen_opt_get(s, name, val, len);
 		}
 		if (*len < (socklen_t)sizeof(v))
 			return -EINVAL;

@@ -200,6 +200,32 @@ wake_app(struct uvsd_sock *s)
 	if (__atomic_load_n(&s->shm->app_wait, __ATOMIC_RELAXED) &&
 			__atomic_exchange_n(&s->shm->app_wait, 0, __ATOMIC_SEQ_CST))
 		doorbell(s);
+	else if (__atomic_load_n(&s->shm->app_wait_tx, __ATOMIC_RELAXED) &&
+			__atomic_exchange_n(&s->shm->app_wait_tx, 0, __ATOMIC_SEQ_CST))
+		doorbell(s); /* a blocked sender must see state changes too */
+}
+
+/* Send space freed: ring only a sender that asked (not the fd's readability). */
+static void
+wake_app_tx(struct uvsd_sock *s)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&s->shm->app_wait_tx, __ATOMIC_RELAXED) &&
+			__atomic_exchange_n(&s->shm->app_wait_tx, 0, __ATOMIC_SEQ_CST))
+		doorbell(s);
+}
+
+/* Whether a receive on s would return at once (data, end of stream, or an error). */
+static bool
+sock_has_news(struct uvsd_sock *s)
+{
+	uint32_t space;
+
+	if (s->shm == NULL)
+		return false;
+	if (uvs_ring_space(&s->sb.rx, &space) < 0 || space < s->sb.rx.size)
+		return true;
+	return s->shm->state != UVS_SS_CONNECTED || s->shm->peer_shut != 0 || s->shm->err != 0;
 }
 
 static void
@@ -293,7 +319,7 @@ ops_tx_copy(void *ctx, struct uvs_conn *c, const struct iovec *iov, unsigned int
 
 	(void)ctx;
 	uvs_sockbuf_dev_take(&s->sb, iov, n, off, len);
-	wake_app(s); /* a sender may wait for space */
+	wake_app_tx(s); /* a sender may wait for space */
 }
 
 static void
@@ -408,6 +434,8 @@ uvsd_anchor_event(struct uvs_daemon *d, uint32_t idx, uint32_t gen, uint32_t eve
 		}
 		if (n < 0)
 			break;
+		if (buf[0] == UVS_KICK_RING_BACK)
+			doorbell(s); /* the program found news after arming and wants its fd readable */
 	}
 	if (hup) {
 		epoll_ctl(d->epfd, EPOLL_CTL_DEL, s->anchor, NULL);
@@ -550,9 +578,13 @@ req_accept(struct uvs_daemon *d, struct uvsd_client *cl, struct uvsd_sock *ls,
 	resp->sock = sock_id(s);
 	resp->a = child->peer_cid;
 	resp->b = child->peer_port;
-	/* Data may have arrived before the program had an fd to be told on. */
-	__atomic_store_n(&s->shm->app_wait, 0, __ATOMIC_RELAXED);
-	doorbell(s);
+	/* The fd must read as readable exactly when a receive would not block: ring now if
+	 * data or an end arrived before the program had an fd; otherwise the first change
+	 * rings (app_wait is still set from creation). */
+	if (sock_has_news(s)) {
+		__atomic_store_n(&s->shm->app_wait, 0, __ATOMIC_RELAXED);
+		doorbell(s);
+	}
 	if (!TAILQ_EMPTY(&ls->conn->accept_q))
 		doorbell(ls); /* keep the listener readable while connections wait */
 	return 0;

@@ -265,6 +265,21 @@ timeout_options(void **state)
 	assert_int_equal(uvs_getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &got, &len), 0);
 	assert_int_equal(got.tv_sec, 5);
 	assert_int_equal(got.tv_usec, 500);
+	/* generic options Linux accepts on any socket read back as set (socat sets
+	 * SO_REUSEADDR, for instance); unknown ones fail */
+	v = 1;
+	assert_int_equal(uvs_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &v, sizeof(v)), 0);
+	len = sizeof(v);
+	v = 0;
+	assert_int_equal(uvs_getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &v, &len), 0);
+	assert_int_equal(v, 1);
+	v = 100000;
+	assert_int_equal(uvs_setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v)), 0);
+	assert_int_equal(uvs_getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &len), 0);
+	assert_int_equal(v, 200000); /* doubled, as Linux reports it */
+	assert_int_equal(uvs_getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &len), 0);
+	assert_int_equal(v, 212992);
+	assert_int_equal(uvs_setsockopt(fd, SOL_SOCKET, 9999, &v, sizeof(v)), -ENOPROTOOPT);
 	len = sizeof(v);
 	assert_int_equal(uvs_getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len), 0);
 	assert_int_equal(v, SOCK_STREAM);
