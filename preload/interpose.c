@@ -16,6 +16,9 @@
  *
  * Work in progress (issue 3): see preload/README.md for what is covered so far.
  */
+/* The interposers must carry libc's own symbol names: without this, glibc's headers would rename
+ * open/openat/fcntl to their *64 variants (meson builds with _FILE_OFFSET_BITS=64). */
+#undef _FILE_OFFSET_BITS
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +37,33 @@
 #define EXPORT __attribute__((visibility("default")))
 
 static __thread int in_lib; /* > 0 while this thread runs libuvsock code */
+
+/* The host's CID, what IOCTL_VM_SOCKETS_GET_LOCAL_CID answers on a host with vhost-vsock. */
+#define UVS_PRELOAD_LOCAL_CID 2u
+/* fds the program opened as /dev/vsock: really /dev/null (the kernel's vsock device is never
+ * opened), answered here. A bit per fd below this bound. */
+#define UVS_DEVVSOCK_FDS 4096
+static uint8_t devvsock_fds[UVS_DEVVSOCK_FDS / 8];
+
+static bool
+is_devvsock(int fd)
+{
+	return fd >= 0 && fd < UVS_DEVVSOCK_FDS &&
+	       (__atomic_load_n(&devvsock_fds[fd / 8], __ATOMIC_ACQUIRE) & (1u << (fd % 8)));
+}
+
+static void
+mark_devvsock(int fd, bool on)
+{
+	if (fd < 0 || fd >= UVS_DEVVSOCK_FDS)
+		return;
+	if (on)
+		__atomic_fetch_or(
+				&devvsock_fds[fd / 8], (uint8_t)(1u << (fd % 8)), __ATOMIC_RELEASE);
+	else
+		__atomic_fetch_and(&devvsock_fds[fd / 8], (uint8_t) ~(1u << (fd % 8)),
+				__ATOMIC_RELEASE);
+}
 
 #define REAL(name, ret, ...)                                                                       \
 	static ret (*real_##name)(__VA_ARGS__);                                                    \
@@ -67,6 +97,11 @@ REAL(setsockopt, int, int, int, int, const void *, socklen_t)
 REAL(getsockname, int, int, struct sockaddr *, socklen_t *)
 REAL(getpeername, int, int, struct sockaddr *, socklen_t *)
 REAL(fcntl, int, int, int, ...)
+REAL(fcntl64, int, int, int, ...)
+REAL(open, int, const char *, int, ...)
+REAL(open64, int, const char *, int, ...)
+REAL(openat, int, int, const char *, int, ...)
+REAL(openat64, int, int, const char *, int, ...)
 REAL(ioctl, int, int, unsigned long, ...)
 
 /* Is fd ours, and are we outside libuvsock? */
@@ -340,8 +375,10 @@ close(int fd)
 {
 	int rc;
 
-	if (!ours(fd))
+	if (!ours(fd)) {
+		mark_devvsock(fd, false);
 		return get_close()(fd);
+	}
 	ENTER();
 	rc = uvs_close(fd);
 	LEAVE();
@@ -419,24 +456,43 @@ getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 	return (int)ret_errno(rc);
 }
 
-/* fcntl: everything goes to the kernel (the fd is real); O_NONBLOCK is mirrored. */
-EXPORT int
-fcntl(int fd, int cmd, ...)
+/* fcntl: everything goes to the kernel (the fd is real); O_NONBLOCK is mirrored. Programs
+ * built with 64-bit file offsets call fcntl64, the others fcntl. */
+static int
+fcntl_common(int fd, int cmd, long arg, bool lfs)
 {
-	va_list ap;
-	long arg;
-	int rc;
+	int rc = lfs ? get_fcntl64()(fd, cmd, arg) : get_fcntl()(fd, cmd, arg);
 
-	va_start(ap, cmd);
-	arg = va_arg(ap, long);
-	va_end(ap);
-	rc = get_fcntl()(fd, cmd, arg);
 	if (rc >= 0 && cmd == F_SETFL && ours(fd)) {
 		ENTER();
 		uvs_set_nonblock(fd, (arg & O_NONBLOCK) != 0);
 		LEAVE();
 	}
 	return rc;
+}
+
+EXPORT int
+fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	long arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, long);
+	va_end(ap);
+	return fcntl_common(fd, cmd, arg, false);
+}
+
+EXPORT int
+fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	long arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, long);
+	va_end(ap);
+	return fcntl_common(fd, cmd, arg, true);
 }
 
 EXPORT int
@@ -449,6 +505,14 @@ ioctl(int fd, unsigned long req, ...)
 	va_start(ap, req);
 	arg = va_arg(ap, void *);
 	va_end(ap);
+	if (req == IOCTL_VM_SOCKETS_GET_LOCAL_CID && is_devvsock(fd)) {
+		if (arg == NULL) {
+			errno = EFAULT;
+			return -1;
+		}
+		*(unsigned int *)arg = UVS_PRELOAD_LOCAL_CID;
+		return 0;
+	}
 	rc = get_ioctl()(fd, req, arg);
 	if (rc >= 0 && req == FIONBIO && arg != NULL && ours(fd)) {
 		ENTER();
@@ -456,4 +520,67 @@ ioctl(int fd, unsigned long req, ...)
 		LEAVE();
 	}
 	return rc;
+}
+
+/* open("/dev/vsock"): the program wants the local CID; it gets /dev/null under the hood, and
+ * its IOCTL_VM_SOCKETS_GET_LOCAL_CID is answered above. Everything else passes through. */
+static int
+open_common(int dirfd, const char *path, int flags, mode_t mode, bool at, bool lfs)
+{
+	int fd;
+
+	if (path != NULL && strcmp(path, "/dev/vsock") == 0 && in_lib == 0) {
+		fd = get_open()("/dev/null", (flags & ~(O_CREAT | O_TRUNC | O_EXCL)));
+		if (fd >= 0)
+			mark_devvsock(fd, true);
+		return fd;
+	}
+	if (at)
+		return lfs ? get_openat64()(dirfd, path, flags, mode)
+			   : get_openat()(dirfd, path, flags, mode);
+	return lfs ? get_open64()(path, flags, mode) : get_open()(path, flags, mode);
+}
+
+#define OPEN_MODE(flags, mode)                                                                     \
+	do {                                                                                       \
+		va_list ap;                                                                        \
+		va_start(ap, flags);                                                               \
+		mode = (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, mode_t) : 0;                   \
+		va_end(ap);                                                                        \
+	} while (0)
+
+EXPORT int
+open(const char *path, int flags, ...)
+{
+	mode_t mode;
+
+	OPEN_MODE(flags, mode);
+	return open_common(AT_FDCWD, path, flags, mode, false, false);
+}
+
+EXPORT int
+open64(const char *path, int flags, ...)
+{
+	mode_t mode;
+
+	OPEN_MODE(flags, mode);
+	return open_common(AT_FDCWD, path, flags, mode, false, true);
+}
+
+EXPORT int
+openat(int dirfd, const char *path, int flags, ...)
+{
+	mode_t mode;
+
+	OPEN_MODE(flags, mode);
+	return open_common(dirfd, path, flags, mode, true, false);
+}
+
+EXPORT int
+openat64(int dirfd, const char *path, int flags, ...)
+{
+	mode_t mode;
+
+	OPEN_MODE(flags, mode);
+	return open_common(dirfd, path, flags, mode, true, true);
 }

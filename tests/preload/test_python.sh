@@ -30,6 +30,22 @@ except OSError as e:
 [ "$out" = EAFNOSUPPORT ] || fail "socket(AF_VSOCK) without a daemon: $out, want EAFNOSUPPORT"
 echo "ok: no daemon -> EAFNOSUPPORT"
 
+# /dev/vsock's IOCTL_VM_SOCKETS_GET_LOCAL_CID answers 2 (the host). The shim opens /dev/null
+# instead, so the kernel's vsock device is never touched; refuse to run the check at all if the
+# shim does not interpose every open variant.
+for sym in open open64 openat openat64 ioctl; do
+	nm -D --defined-only "$SHIM" | grep -qE " T $sym\$" || fail "the shim does not export $sym"
+done
+out=$(LD_PRELOAD=$SHIM python3 -c '
+import array, fcntl, os
+fd = os.open("/dev/vsock", os.O_RDONLY)
+buf = array.array("I", [0]); fcntl.ioctl(fd, 0x7b9, buf, True); os.close(fd)
+with open("/dev/vsock", "rb") as f:
+    b = array.array("I", [0]); fcntl.ioctl(f.fileno(), 0x7b9, b, True)
+print(buf[0], b[0])') || fail "IOCTL_VM_SOCKETS_GET_LOCAL_CID: $out"
+[ "$out" = "2 2" ] || fail "IOCTL_VM_SOCKETS_GET_LOCAL_CID answered '$out', want '2 2'"
+echo "ok: /dev/vsock IOCTL_VM_SOCKETS_GET_LOCAL_CID -> 2 (os.open and open())"
+
 # other families pass through: a TCP echo on loopback under the shim
 out=$(LD_PRELOAD=$SHIM python3 -c '
 import socket, threading
