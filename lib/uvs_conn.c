@@ -316,6 +316,21 @@ conn_finish(struct uvs_conn *c)
 		conn_free(c);
 }
 
+/* Over on the wire: owe the peer an RST (it is the only packet c still sends), leave the
+ * tables and timers, and tell a socket layer that still holds c. */
+static void
+owe_rst(struct uvs_conn *c, bool was_established)
+{
+	c->owe = 0;
+	owe(c, UVS_OWE_RST);
+	hash_remove(c);
+	timer_cancel(c);
+	c->state = UVS_ST_DONE;
+	c->peer_shut = UVS_SHUTDOWN_BOTH;
+	if (was_established && !c->closed_by_app && c->listener == NULL)
+		event(c, UVS_EV_RESET);
+}
+
 /* Reset a connection we hold: RST to the peer, EOF/EPIPE to the application. */
 static void
 conn_reset(struct uvs_conn *c, enum uvs_drop why)
@@ -333,14 +348,7 @@ conn_reset(struct uvs_conn *c, enum uvs_drop why)
 		conn_free(c);
 		return;
 	}
-	c->owe = 0;
-	owe(c, UVS_OWE_RST);
-	hash_remove(c);
-	timer_cancel(c);
-	c->state = UVS_ST_DONE;
-	c->peer_shut = UVS_SHUTDOWN_BOTH;
-	if (was_established && !c->closed_by_app && c->listener == NULL)
-		event(c, UVS_EV_RESET);
+	owe_rst(c, was_established);
 }
 
 static void
@@ -980,14 +988,7 @@ uvs_conn_abort(struct uvs_conn *c)
 	 * tx_peek, and conn_tx() goes on with c. The owed RST frees it once sent. */
 	if (c->peer != NULL)
 		c->peer->drops[UVS_DROP_RX_NOBUFS]++;
-	c->owe = 0;
-	owe(c, UVS_OWE_RST);
-	hash_remove(c);
-	timer_cancel(c);
-	c->state = UVS_ST_DONE;
-	c->peer_shut = UVS_SHUTDOWN_BOTH;
-	if (was_established && !c->closed_by_app)
-		event(c, UVS_EV_RESET);
+	owe_rst(c, was_established);
 }
 
 void

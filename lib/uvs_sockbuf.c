@@ -133,8 +133,8 @@ uvs_sockbuf_app_write(struct uvs_sockbuf *sb, const struct iovec *iov, unsigned 
 }
 
 int64_t
-uvs_sockbuf_app_read(struct uvs_sockbuf *sb, const struct iovec *iov, unsigned int n, uint32_t skip,
-		uint32_t cap, int *msg_flags, uint32_t *msg_len)
+uvs_sockbuf_app_read(struct uvs_sockbuf *sb, const struct iovec *iov, unsigned int n, uint32_t cap,
+		int *msg_flags, uint32_t *msg_len)
 {
 	struct uvs_rec rec;
 	uint32_t used, len;
@@ -146,10 +146,10 @@ uvs_sockbuf_app_read(struct uvs_sockbuf *sb, const struct iovec *iov, unsigned i
 		return -EIO;
 	}
 	if (!seqpacket(sb)) {
-		if (used <= skip)
+		if (used == 0)
 			return -EAGAIN;
-		len = used - skip < cap ? used - skip : cap;
-		uvs_ring_get_iov(&sb->rx, skip, iov, n, 0, len);
+		len = used < cap ? used : cap;
+		uvs_ring_get_iov(&sb->rx, 0, iov, n, 0, len);
 		return len;
 	}
 	if (used == 0)

@@ -62,15 +62,15 @@ int64_t uvs_sockbuf_app_write(struct uvs_sockbuf *sb, const struct iovec *iov, u
 		uint32_t iov_off, uint32_t len, uint32_t msg_len, bool eor);
 
 /**
- * Read into iov (total capacity cap). STREAM: up to cap bytes from offset skip of the
- * queued bytes. SEQPACKET: the first whole message, truncated to cap (*msg_flags gets
+ * Read into iov (total capacity cap). STREAM: up to cap of the queued bytes. SEQPACKET:
+ * the first whole message, truncated to cap (*msg_flags gets
  * MSG_TRUNC, and MSG_EOR if it had EOR).
  * Nothing is consumed; uvs_sockbuf_app_consume() does that (MSG_PEEK skips it).
  * @return bytes copied (for SEQPACKET *msg_len gets the message length), -EAGAIN if nothing
  *   is queued, -EIO if the ring is corrupt.
  */
 int64_t uvs_sockbuf_app_read(struct uvs_sockbuf *sb, const struct iovec *iov, unsigned int n,
-		uint32_t skip, uint32_t cap, int *msg_flags, uint32_t *msg_len);
+		uint32_t cap, int *msg_flags, uint32_t *msg_len);
 
 /** Consume what app_read returned: STREAM bytes, or the SEQPACKET message of msg_len.
  * @return the payload bytes consumed (what the program's fwd_cnt must grow by). */

@@ -1019,11 +1019,11 @@ recv_locked(struct usock *s, struct msghdr *msg, int flags)
 				rest[nr++].iov_len = v->iov_len - skip;
 				skip = 0;
 			}
-			n = uvs_sockbuf_app_read(&s->sb, rest, nr, 0, (uint32_t)(cap - done),
-					&mflags, &msg_len);
+			n = uvs_sockbuf_app_read(&s->sb, rest, nr, (uint32_t)(cap - done), &mflags,
+					&msg_len);
 		} else {
-			n = uvs_sockbuf_app_read(&s->sb, msg->msg_iov, niov, 0, (uint32_t)cap,
-					&mflags, &msg_len);
+			n = uvs_sockbuf_app_read(&s->sb, msg->msg_iov, niov, (uint32_t)cap, &mflags,
+					&msg_len);
 		}
 		if (n == -EIO)
 			return -EIO;

@@ -78,14 +78,14 @@ stream_roundtrip_across_wrap(void **state)
 	p->dev.rx.own = p->app.rx.own = p->rx_idx.prod = p->rx_idx.cons = RING - 1000;
 	pattern(in, sizeof(in), 1);
 	assert_int_equal(dev_deliver(p, in, sizeof(in), 1024, 0), 1);
-	assert_int_equal(uvs_sockbuf_app_read(&p->app, &iov, 1, 0, sizeof(out), &mf, &ml), 3000);
+	assert_int_equal(uvs_sockbuf_app_read(&p->app, &iov, 1, sizeof(out), &mf, &ml), 3000);
 	assert_memory_equal(in, out, sizeof(in));
 	/* not consumed yet: a second read (MSG_PEEK) sees the same bytes */
 	memset(out, 0, sizeof(out));
-	assert_int_equal(uvs_sockbuf_app_read(&p->app, &iov, 1, 0, 100, &mf, &ml), 100);
+	assert_int_equal(uvs_sockbuf_app_read(&p->app, &iov, 1, 100, &mf, &ml), 100);
 	assert_memory_equal(in, out, 100);
 	assert_int_equal(uvs_sockbuf_app_consume(&p->app, 3000, 0), 3000);
-	assert_int_equal(uvs_sockbuf_app_read(&p->app, &iov, 1, 0, sizeof(out), &mf, &ml), -EAGAIN);
+	assert_int_equal(uvs_sockbuf_app_read(&p->app, &iov, 1, sizeof(out), &mf, &ml), -EAGAIN);
 	free(p);
 }
 
@@ -117,9 +117,9 @@ seqpacket_reassembly_visible_only_at_eom(void **state)
 	pattern(in, len, 3);
 	/* 64 KiB packets, then pieces of one guest rx buffer size, the last one with EOM|EOR */
 	assert_int_equal(dev_deliver(p, in, len - 5000, 65536, 0), 0);
-	assert_int_equal(uvs_sockbuf_app_read(&p->app, &iov, 1, 0, len + 1, &mf, &ml), -EAGAIN);
+	assert_int_equal(uvs_sockbuf_app_read(&p->app, &iov, 1, len + 1, &mf, &ml), -EAGAIN);
 	assert_int_equal(dev_deliver(p, in + len - 5000, 5000, 3732, UVS_SEQ_EOM | UVS_SEQ_EOR), 1);
-	assert_int_equal(uvs_sockbuf_app_read(&p->app, &iov, 1, 0, len + 1, &mf, &ml), len);
+	assert_int_equal(uvs_sockbuf_app_read(&p->app, &iov, 1, len + 1, &mf, &ml), len);
 	assert_int_equal(ml, len);
 	assert_int_equal(mf, MSG_EOR);
 	assert_memory_equal(in, out, len);
@@ -143,14 +143,14 @@ seqpacket_truncation_consumes_whole_message(void **state)
 	pattern(b, sizeof(b), 9);
 	assert_int_equal(dev_deliver(p, a, sizeof(a), 4096, UVS_SEQ_EOM), 1);
 	assert_int_equal(dev_deliver(p, b, sizeof(b), 4096, UVS_SEQ_EOM | UVS_SEQ_EOR), 1);
-	assert_int_equal(uvs_sockbuf_app_read(&p->app, &iov, 1, 0, 10, &mf, &ml), 10);
+	assert_int_equal(uvs_sockbuf_app_read(&p->app, &iov, 1, 10, &mf, &ml), 10);
 	assert_int_equal(mf, MSG_TRUNC); /* no EOR: sent without MSG_EOR */
 	assert_int_equal(ml, 100);
 	assert_memory_equal(a, out, 10);
 	/* the truncated bytes are dropped and count as consumed (fwd_cnt) */
 	assert_int_equal(uvs_sockbuf_app_consume(&p->app, 10, ml), 100);
 	iov.iov_len = sizeof(out);
-	assert_int_equal(uvs_sockbuf_app_read(&p->app, &iov, 1, 0, sizeof(out), &mf, &ml), 32);
+	assert_int_equal(uvs_sockbuf_app_read(&p->app, &iov, 1, sizeof(out), &mf, &ml), 32);
 	assert_int_equal(mf, MSG_EOR);
 	assert_memory_equal(b, out, 32);
 	free(p);
@@ -255,7 +255,7 @@ corrupt_indexes_and_records_detected(void **state)
 	/* the device claims to have produced more than the ring holds */
 	p->rx_idx.prod = RING + 1;
 	p->app.rx.own = 0;
-	assert_int_equal(uvs_sockbuf_app_read(&p->app, &iov, 1, 0, 8, &mf, &ml), -EIO);
+	assert_int_equal(uvs_sockbuf_app_read(&p->app, &iov, 1, 8, &mf, &ml), -EIO);
 	free(p);
 }
 
