@@ -6,7 +6,17 @@
  * Every socket has an anchor: one end of a unix SOCK_SEQPACKET socketpair that the daemon
  * creates and passes to the program. The program uses the anchor's fd as the socket's fd,
  * so poll/epoll/dup/fork/close are kernel operations on it; the daemon sees the program's
- * last close as a hang-up on its end. One-byte messages on the anchor are doorbells.
+ * last close as a hang-up on its end.
+ *
+ * The anchor's two directions have one job each, so that poll/select/epoll on the program's
+ * fd report what a kernel vsock socket would:
+ *  - daemon to program: one-byte doorbells. The fd is readable exactly while one is queued.
+ *  - program to daemon: only the "filler", a message big enough to make the program's end
+ *    not writable (its unread bytes pass a quarter of its send buffer, which the daemon sets
+ *    to UVS_ANCHOR_SNDBUF). The program sends it when it cannot send (ring full, connecting,
+ *    listening); the daemon reads it, making the fd writable again, once the program can.
+ * Program-to-daemon wake-ups (data queued, data consumed, ring back) therefore travel on the
+ * control connection as one-way UVS_CTL_NOTIFY messages.
  *
  * Wake-up protocol (no lost wake-ups, no system call while both sides are busy):
  * a side that is about to sleep sets its *_wait word, issues a full fence, re-checks what
@@ -24,7 +34,7 @@
 #include "uvs_ring.h"
 
 #define UVS_IPC_MAGIC 0x31737675u /* "uvs1" */
-#define UVS_IPC_VERSION 2u
+#define UVS_IPC_VERSION 3u
 #define UVS_CONTROL_DEFAULT "/run/uvsock/uvsock.sock"
 #define UVS_CONTROL_ENV "UVSOCK_CONTROL"
 
@@ -36,13 +46,22 @@ enum uvs_sock_state {
 	UVS_SS_DISCONNECTED, /* over on the wire; remaining data can still be read */
 };
 
-/* A message of this byte from the program asks the daemon to ring its doorbell back: the
- * program armed, found news on its re-check, and wants its fd readable (poll/select). */
-#define UVS_KICK_RING_BACK 'K'
-
-/* daemon_wait bits: what the daemon wants a doorbell for. */
+/* daemon_wait bits: what the daemon wants a notification for; also UVS_CTL_NOTIFY's bits. */
 #define UVS_DWAIT_TX 1u	      /* the program queued data in tx */
 #define UVS_DWAIT_CONSUMED 2u /* the program consumed rx data (credit can be returned) */
+/* UVS_CTL_NOTIFY only: ring the doorbell back. The program armed, found news on its re-check,
+ * and wants its fd readable (poll/select). */
+#define UVS_NOTE_RING_BACK 4u
+#define UVS_NOTE_ALL (UVS_DWAIT_TX | UVS_DWAIT_CONSUMED | UVS_NOTE_RING_BACK)
+
+/* The program's end of an anchor gets this SO_SNDBUF (the kernel doubles it to 8 KiB):
+ * small, so that a small filler makes it unwritable. */
+#define UVS_ANCHOR_SNDBUF 4096
+/* Filler size: above a quarter of the doubled buffer (poll's writable threshold for unix
+ * sockets), below the buffer itself (so it always fits). */
+#define UVS_FILLER_SIZE 4096u
+/* tx_need for "never" (a listener: never writable, as in Linux). */
+#define UVS_NEED_NEVER UINT32_MAX
 
 /* A SEQPACKET message in a ring: this header, then len payload bytes. In rx (daemon to
  * program) a record is one whole message; in tx a message may be several records, the last
@@ -78,8 +97,18 @@ struct uvs_shm {
 	_Alignas(UVS_CACHE_LINE) uint32_t daemon_wait; /* UVS_DWAIT_* */
 	_Alignas(UVS_CACHE_LINE) uint32_t fwd_cnt;     /* payload bytes the program consumed */
 
+	/* The filler (see above): tx_filler is 1 from the program's decision to send one until
+	 * the daemon has read it back; the daemon reads it once tx has tx_need free bytes (or
+	 * the connection is no longer connected-and-sending). Written before the filler. */
+	_Alignas(UVS_CACHE_LINE) uint32_t tx_filler;
+	uint32_t tx_need;
+
 	struct uvs_ring_idx rx; /* daemon produces, program consumes */
 	struct uvs_ring_idx tx; /* program produces, daemon consumes */
+
+	/* The program's own area: the daemon never reads or writes it. libuvsock keeps the
+	 * process-shared locks of the socket there (several processes may share it after fork). */
+	_Alignas(UVS_CACHE_LINE) uint8_t app_area[512];
 };
 static_assert(offsetof(struct uvs_shm, state) == 64, "published state on its own line");
 static_assert(offsetof(struct uvs_shm, rx) % UVS_CACHE_LINE == 0, "ring indexes aligned");
@@ -101,6 +130,10 @@ enum uvs_ctl_op {
 	UVS_CTL_CLOSE,	   /* sock: the program closed its fd; if that was the last reference
 			    * (the anchor hung up), the daemon closes the socket before
 			    * answering, so a following bind finds the port free */
+	UVS_CTL_NOTIFY,	   /* sock, a: UVS_DWAIT_* | UVS_NOTE_RING_BACK; one-way: no answer */
+	UVS_CTL_ATTACH,	   /* sock, fd: its anchor -> b: 1 if listening. Proves possession of
+			    * the socket after fork: the daemon then accepts this client's
+			    * requests for it too. */
 	UVS_CTL_OP_MAX,
 };
 

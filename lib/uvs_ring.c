@@ -27,6 +27,12 @@ uvs_ring_attach(struct uvs_ring *r, struct uvs_ring_idx *idx, void *data, uint32
 	r->own = __atomic_load_n(producer ? &idx->prod : &idx->cons, __ATOMIC_RELAXED);
 }
 
+void
+uvs_ring_resync(struct uvs_ring *r, bool producer)
+{
+	r->own = __atomic_load_n(producer ? &r->idx->prod : &r->idx->cons, __ATOMIC_ACQUIRE);
+}
+
 int
 uvs_ring_used(const struct uvs_ring *r, uint32_t *used)
 {

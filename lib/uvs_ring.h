@@ -30,6 +30,9 @@ struct uvs_ring {
 /** Attach to a ring; own starts at the current shared value of the index we write. */
 void uvs_ring_attach(struct uvs_ring *r, struct uvs_ring_idx *idx, void *data, uint32_t size,
 		bool producer);
+/** Take own back from the shared index: for a side shared by several processes (fork),
+ * which take turns under a lock; never for a side that does not trust the other. */
+void uvs_ring_resync(struct uvs_ring *r, bool producer);
 /** Consumer: bytes readable, or -EIO if the producer's index is impossible. */
 int uvs_ring_used(const struct uvs_ring *r, uint32_t *used);
 /** Producer: bytes writable, or -EIO if the consumer's index is impossible. */

@@ -6,11 +6,23 @@
  * fd -> socket table). The table is two-level (UVS_FDT_CHUNK entries per chunk), chunks
  * are allocated on first use and never freed, so a lookup is two loads and no lock.
  *
+ * fds: the program's fd is the anchor the daemon handed over, and dup() gives more fds for
+ * the same socket (each a table entry holding a reference). libuvsock does its own I/O on
+ * a private copy of the anchor (s->fd, close-on-exec, at a high number, marked reserved in
+ * the table), closed with the last reference: a program closing its fd while another thread
+ * is inside a call cannot make that call touch a reused fd number, and the daemon sees the
+ * hang-up only once no copy and no call is left, as Linux frees a socket.
+ *
  * Control path: one synchronous request/response at a time on the control socket, under
- * client.lock. Data path: the rings of the socket's segment, under the socket's send or
- * receive lock (two threads sending on one socket must not interleave their bytes); no
- * system call while the ring has data or space. Waiting follows the protocol in uvs_ipc.h:
- * drain doorbells, set app_wait, fence, re-check, then poll() on the anchor.
+ * client.lock; one-way notifications (UVS_CTL_NOTIFY) go on the same socket. A process that
+ * reached a socket through fork proves it holds the anchor (UVS_CTL_ATTACH) before its first
+ * request for it on its own control connection.
+ *
+ * Data path: the rings of the socket's segment, under the segment's process-shared send or
+ * receive lock (threads or forked processes sending on one socket must not interleave their
+ * bytes); no system call while the ring has data or space. Waiting follows the protocol in
+ * uvs_ipc.h: drain doorbells, set app_wait, fence, re-check, then poll() on the anchor.
+ * Writability is the filler's (uvs_ipc.h): sent when a send finds the ring full.
  *
  * The daemon's end of the anchor closes when the daemon dies: the anchor then reports
  * hang-up, and the socket behaves as one reset by its peer (EOF, then EPIPE).
@@ -21,7 +33,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -57,18 +72,33 @@ static const int gen_opt_names[UVS_GEN_OPTS] = { SO_REUSEADDR, SO_REUSEPORT, SO_
 #define UVS_RECV_MAX_IOV 1024
 /* Doorbells drained per read: they are one byte each. */
 #define UVS_DOORBELL_BATCH 64
+/* The private anchor copies and the control socket sit at or above min(RLIMIT_NOFILE / 2,
+ * this): out of the way of programs that dup2() onto low numbers, and low enough that the
+ * kernel's fd table does not grow to megabytes under a large limit. */
+#define UVS_PRIVATE_FD_FLOOR 1024
+/* Table mark of an fd libuvsock keeps for itself (private anchor, control socket). */
+#define UVS_FDT_RESERVED ((struct usock *)(uintptr_t)1)
+
+/* The process-shared locks of a connected socket, in its segment's app_area. */
+struct uvs_app_locks {
+	pthread_mutex_t tx, rx;
+};
+_Static_assert(sizeof(struct uvs_app_locks) <= sizeof(((struct uvs_shm *)0)->app_area),
+		"locks fit the program's area");
 
 struct usock {
-	int fd;
+	int fd; /* private copy of the anchor */
 	int type;
 	uint64_t id;
 	bool nonblock;
 	bool listening;
+	bool listen_filler; /* a listener's filler is sent (it is never writable) */
 	bool shut_rd, shut_wr;
 	bool daemon_gone;
-	uint32_t refs;		 /* the fd table's, plus one per call in progress */
-	struct usock *next_free; /* recycling list */
-	pthread_mutex_t tx_lock, rx_lock;
+	uint32_t refs;		     /* one per fd table entry, plus one per call in progress */
+	uint64_t attach_gen;	     /* client.conn_gen of the connection that may operate it */
+	struct usock *next_free;     /* recycling list */
+	struct uvs_app_locks *locks; /* in the segment, once connected */
 	/* Several threads may wait on one socket (a reader and a writer): only one sleeps on the
 	 * anchor, the others on wait_cond until it wakes, because draining the doorbells on
 	 * behalf of one waiter would otherwise swallow another's wake-up. */
@@ -87,16 +117,18 @@ struct usock {
 };
 
 static struct {
-	pthread_mutex_t lock; /* control connection */
+	pthread_mutex_t lock; /* control connection, table updates */
 	int ctl_fd;
 	uint32_t seq;
 	uint32_t local_cid;
+	uint64_t conn_gen; /* bumped by every new control connection (and by fork) */
+	int fd_floor;	   /* where private fds go; 0 until computed */
 	struct usock **chunks[UVS_FDT_CHUNKS];
 	struct usock *free_socks; /* recycled socket objects */
 } client = { .lock = PTHREAD_MUTEX_INITIALIZER, .ctl_fd = -1 };
 
 static struct usock *
-fdt_get(int fd)
+fdt_raw(int fd)
 {
 	struct usock **chunk;
 
@@ -106,6 +138,14 @@ fdt_get(int fd)
 	if (chunk == NULL)
 		return NULL;
 	return __atomic_load_n(&chunk[fd % UVS_FDT_CHUNK], __ATOMIC_ACQUIRE);
+}
+
+static struct usock *
+fdt_get(int fd)
+{
+	struct usock *s = fdt_raw(fd);
+
+	return s == UVS_FDT_RESERVED ? NULL : s;
 }
 
 /* Called with client.lock held. */
@@ -127,7 +167,60 @@ fdt_set(int fd, struct usock *s)
 	return 0;
 }
 
+/* --- private fds --- */
+
+static int
+fd_floor(void)
+{
+	struct rlimit rl;
+	int f = client.fd_floor;
+
+	if (f == 0) {
+		f = UVS_PRIVATE_FD_FLOOR;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur / 2 < (rlim_t)f)
+			f = (int)(rl.rlim_cur / 2);
+		if (f < 3)
+			f = 3;
+		client.fd_floor = f;
+	}
+	return f;
+}
+
+/* A close-on-exec copy of fd at a high number, marked reserved. Called with client.lock. */
+static int
+private_dup_locked(int fd)
+{
+	int p = fcntl(fd, F_DUPFD_CLOEXEC, fd_floor());
+
+	if (p < 0)
+		p = fcntl(fd, F_DUPFD_CLOEXEC, 0); /* a small RLIMIT_NOFILE: anywhere */
+	if (p < 0)
+		return -errno;
+	if (fdt_set(p, UVS_FDT_RESERVED) < 0) {
+		close(p);
+		return -EMFILE;
+	}
+	return p;
+}
+
+/* Close a private fd. Called with client.lock. */
+static void
+private_close_locked(int p)
+{
+	fdt_set(p, NULL);
+	/* Not close(): the LD_PRELOAD shim would refuse a reserved fd's close. */
+	syscall(SYS_close, p);
+}
+
 /* --- control connection --- */
+
+static void
+ctl_drop_locked(void)
+{
+	if (client.ctl_fd >= 0)
+		private_close_locked(client.ctl_fd);
+	client.ctl_fd = -1;
+}
 
 static int
 ctl_connect_locked(void)
@@ -137,7 +230,7 @@ ctl_connect_locked(void)
 	struct uvs_ctl_req req = { .op = UVS_CTL_HELLO, .a = UVS_IPC_VERSION };
 	struct uvs_ctl_resp resp;
 	ssize_t n;
-	int fd;
+	int fd, p;
 
 	if (client.ctl_fd >= 0)
 		return 0;
@@ -163,22 +256,91 @@ ctl_connect_locked(void)
 		close(fd);
 		return -EAFNOSUPPORT;
 	}
+	/* out of the program's way: a high, reserved number */
+	p = private_dup_locked(fd);
+	close(fd);
+	if (p < 0)
+		return p;
 	client.local_cid = resp.b;
-	client.ctl_fd = fd;
+	client.ctl_fd = p;
+	client.conn_gen++;
 	return 0;
 }
 
-/* One request, one response with up to two fds. The control connection is reopened once
- * if the daemon restarted since it was opened. */
+/* Send one request (with send_fd, if >= 0) and receive its response with up to two fds.
+ * Called with client.lock and a connection. @return 0, or -ECONNRESET (connection lost). */
 static int
-ctl_call(struct uvs_ctl_req *req, struct uvs_ctl_resp *resp, int fds[2])
+ctl_xfer_locked(struct uvs_ctl_req *req, int send_fd, struct uvs_ctl_resp *resp, int fds[2])
 {
 	char cbuf[CMSG_SPACE(2 * sizeof(int))];
-	struct iovec iov = { .iov_base = resp, .iov_len = sizeof(*resp) };
+	struct iovec iov = { .iov_base = req, .iov_len = sizeof(*req) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 	struct cmsghdr *cm;
-	int rc, attempt;
 	ssize_t n;
+
+	req->seq = ++client.seq;
+	if (send_fd >= 0) {
+		msg.msg_control = cbuf;
+		msg.msg_controllen = CMSG_SPACE(sizeof(int));
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &send_fd, sizeof(int));
+	}
+	if (sendmsg(client.ctl_fd, &msg, MSG_NOSIGNAL) != sizeof(*req))
+		return -ECONNRESET;
+	iov = (struct iovec){ .iov_base = resp, .iov_len = sizeof(*resp) };
+	msg = (struct msghdr){ .msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cbuf,
+		.msg_controllen = sizeof(cbuf) };
+	do {
+		n = recvmsg(client.ctl_fd, &msg, MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	for (cm = CMSG_FIRSTHDR(&msg); n > 0 && cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+			size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+			memcpy(fds, CMSG_DATA(cm), (nfd > 2 ? 2 : nfd) * sizeof(int));
+		}
+	}
+	if (n != sizeof(*resp) || resp->seq != req->seq) {
+		for (int i = 0; i < 2; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		fds[0] = fds[1] = -1;
+		return -ECONNRESET;
+	}
+	return 0;
+}
+
+/* s was reached through fork (or the control connection is new): show the daemon that this
+ * process holds its anchor. Called with client.lock and a connection. */
+static int
+attach_locked(struct usock *s)
+{
+	struct uvs_ctl_req req = { .op = UVS_CTL_ATTACH, .sock = s->id };
+	struct uvs_ctl_resp resp;
+	int fds[2] = { -1, -1 }, rc;
+
+	rc = ctl_xfer_locked(&req, s->fd, &resp, fds);
+	if (rc == 0)
+		rc = resp.rc;
+	if (rc == 0)
+		s->attach_gen = client.conn_gen;
+	return rc;
+}
+
+/*
+ * One request, one response with up to two fds. For a request about socket s (s may be
+ * NULL), the socket is attached first if needed. The control connection is reopened once if
+ * the daemon restarted since it was opened.
+ */
+static int
+ctl_call_sock(struct usock *s, struct uvs_ctl_req *req, struct uvs_ctl_resp *resp, int fds[2])
+{
+	int rc = 0, attempt;
 
 	fds[0] = fds[1] = -1;
 	pthread_mutex_lock(&client.lock);
@@ -186,39 +348,59 @@ ctl_call(struct uvs_ctl_req *req, struct uvs_ctl_resp *resp, int fds[2])
 		rc = ctl_connect_locked();
 		if (rc < 0)
 			goto out;
-		req->seq = ++client.seq;
-		if (send(client.ctl_fd, req, sizeof(*req), MSG_NOSIGNAL) == sizeof(*req))
-			break;
-		close(client.ctl_fd);
-		client.ctl_fd = -1;
-	}
-	if (attempt == 2) {
-		rc = -ECONNRESET;
-		goto out;
-	}
-	msg.msg_control = cbuf;
-	msg.msg_controllen = sizeof(cbuf);
-	do {
-		n = recvmsg(client.ctl_fd, &msg, MSG_CMSG_CLOEXEC);
-	} while (n < 0 && errno == EINTR);
-	if (n != sizeof(*resp) || resp->seq != req->seq) {
-		close(client.ctl_fd);
-		client.ctl_fd = -1;
-		rc = -ECONNRESET;
-		goto out;
-	}
-	fds[0] = fds[1] = -1;
-	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
-		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-			size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-			memcpy(fds, CMSG_DATA(cm), (nfd > 2 ? 2 : nfd) * sizeof(int));
+		if (s != NULL && s->attach_gen != client.conn_gen) {
+			rc = attach_locked(s);
+			if (rc == -ECONNRESET) {
+				ctl_drop_locked();
+				continue;
+			}
+			if (rc < 0)
+				goto out;
 		}
+		rc = ctl_xfer_locked(req, -1, resp, fds);
+		if (rc == 0)
+			break;
+		ctl_drop_locked();
 	}
-	rc = resp->rc;
+	if (rc == 0)
+		rc = resp->rc;
 out:
 	pthread_mutex_unlock(&client.lock);
 	return rc;
+}
+
+static int
+ctl_call(struct uvs_ctl_req *req, struct uvs_ctl_resp *resp, int fds[2])
+{
+	return ctl_call_sock(NULL, req, resp, fds);
+}
+
+/* One-way: tell the daemon about s (UVS_DWAIT_* | UVS_NOTE_RING_BACK). Lost only if the
+ * daemon is gone, which the anchor's hang-up reports anyway. */
+static void
+ctl_notify(struct usock *s, uint32_t bits)
+{
+	struct uvs_ctl_req req = { .op = UVS_CTL_NOTIFY, .sock = s->id, .a = bits };
+
+	pthread_mutex_lock(&client.lock);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (ctl_connect_locked() < 0)
+			break;
+		if (s->attach_gen != client.conn_gen) {
+			int rc = attach_locked(s);
+
+			if (rc == -ECONNRESET) {
+				ctl_drop_locked();
+				continue;
+			}
+			if (rc < 0)
+				break;
+		}
+		if (send(client.ctl_fd, &req, sizeof(req), MSG_NOSIGNAL) == sizeof(req))
+			break;
+		ctl_drop_locked();
+	}
+	pthread_mutex_unlock(&client.lock);
 }
 
 /* --- segment --- */
@@ -229,6 +411,30 @@ seg_unmap(struct usock *s)
 	if (s->shm != NULL)
 		munmap(s->shm, s->shm_size);
 	s->shm = NULL;
+	s->locks = NULL;
+}
+
+/* The segment is new (only this process maps it): its send and receive locks are
+ * process-shared, for forked children, and robust, so that one dying inside a call does not
+ * block the others (the rings' shared indexes are only written at the end of a step). */
+static void
+app_locks_init(struct uvs_app_locks *l)
+{
+	pthread_mutexattr_t a;
+
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(&l->tx, &a);
+	pthread_mutex_init(&l->rx, &a);
+	pthread_mutexattr_destroy(&a);
+}
+
+static void
+app_lock(pthread_mutex_t *m)
+{
+	if (pthread_mutex_lock(m) == EOWNERDEAD)
+		pthread_mutex_consistent(m);
 }
 
 static int
@@ -259,12 +465,72 @@ seg_map(struct usock *s, int memfd)
 		return -EPROTO;
 	}
 	seg_unmap(s);
+	app_locks_init((struct uvs_app_locks *)shm->app_area);
+	s->locks = (struct uvs_app_locks *)shm->app_area;
 	s->shm = shm;
 	s->shm_size = st.st_size;
 	s->sb = (struct uvs_sockbuf){ .type = (uint16_t)s->type };
 	uvs_ring_attach(&s->sb.rx, &shm->rx, (uint8_t *)shm + rx_off, rx_size, false);
 	uvs_ring_attach(&s->sb.tx, &shm->tx, (uint8_t *)shm + tx_off, tx_size, true);
 	return 0;
+}
+
+/* The per-process waiting state (see wait_until()). */
+static void
+wait_init(struct usock *s)
+{
+	pthread_condattr_t ca;
+
+	pthread_mutex_init(&s->wait_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* deadlines are monotonic */
+	pthread_cond_init(&s->wait_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	s->polling = false;
+}
+
+/* --- fork --- */
+
+/* No fork while a thread is inside a control exchange: the child would inherit the lock. */
+static void
+atfork_prepare(void)
+{
+	pthread_mutex_lock(&client.lock);
+}
+
+static void
+atfork_parent(void)
+{
+	pthread_mutex_unlock(&client.lock);
+}
+
+/*
+ * The child: one thread, a copy of the parent's memory. The control connection is the
+ * parent's (its exchanges would mix with the parent's): the child opens its own on first
+ * use, and attaches each socket it uses (conn_gen moves). Waiting state that other threads
+ * held is reset; the rings' locks are process-shared and need nothing.
+ */
+static void
+atfork_child(void)
+{
+	pthread_mutex_init(&client.lock, NULL);
+	if (client.ctl_fd >= 0)
+		private_close_locked(client.ctl_fd);
+	client.ctl_fd = -1;
+	client.conn_gen++;
+	for (unsigned int c = 0; c < UVS_FDT_CHUNKS; c++) {
+		struct usock **chunk = client.chunks[c];
+
+		for (unsigned int i = 0; chunk != NULL && i < UVS_FDT_CHUNK; i++)
+			if (chunk[i] != NULL && chunk[i] != UVS_FDT_RESERVED)
+				wait_init(chunk[i]);
+	}
+}
+
+__attribute__((constructor)) static void
+uvs_lib_init(void)
+{
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
 /* Socket objects are recycled, never freed: a thread that looked one up just before another
@@ -280,23 +546,18 @@ usock_new(int fd, int type, uint64_t id)
 		client.free_socks = s->next_free;
 	pthread_mutex_unlock(&client.lock);
 	if (s == NULL) {
-		pthread_condattr_t ca;
-
 		s = calloc(1, sizeof(*s));
 		if (s == NULL)
 			return NULL;
-		pthread_mutex_init(&s->tx_lock, NULL);
-		pthread_mutex_init(&s->rx_lock, NULL);
-		pthread_mutex_init(&s->wait_lock, NULL);
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* deadlines are monotonic */
-		pthread_cond_init(&s->wait_cond, &ca);
-		pthread_condattr_destroy(&ca);
+		wait_init(s);
 	}
 	s->fd = fd;
 	s->type = type;
 	s->id = id;
+	s->attach_gen = client.conn_gen;
+	s->locks = NULL;
 	s->nonblock = s->listening = s->shut_rd = s->shut_wr = s->daemon_gone = false;
+	s->listen_filler = false;
 	s->polling = false;
 	s->shm = NULL;
 	s->shm_size = 0;
@@ -311,16 +572,20 @@ usock_new(int fd, int type, uint64_t id)
 	s->gen_opts[7] = s->gen_opts[8] = UVS_SOCK_BUF_DEFAULT; /* SO_SNDBUF, SO_RCVBUF */
 	s->gen_opts[9] = 1;					/* SO_RCVLOWAT */
 	memset(&s->linger, 0, sizeof(s->linger));
-	__atomic_store_n(&s->refs, 1, __ATOMIC_RELEASE); /* the fd table's reference */
+	__atomic_store_n(&s->refs, 1, __ATOMIC_RELEASE); /* the first fd table entry's */
 	return s;
 }
 
-/* The last reference is gone: unmap the segment and keep the object for reuse. */
+/* The last reference is gone: close the private anchor (the daemon sees the socket closed
+ * once every other process's copy is closed too), unmap the segment, keep the object. */
 static void
 usock_release(struct usock *s)
 {
 	seg_unmap(s);
 	pthread_mutex_lock(&client.lock);
+	if (s->fd >= 0)
+		private_close_locked(s->fd);
+	s->fd = -1;
 	s->next_free = client.free_socks;
 	client.free_socks = s;
 	pthread_mutex_unlock(&client.lock);
@@ -360,15 +625,38 @@ sock_get(int fd)
 	return s;
 }
 
-/* --- waiting --- */
-
-static void
-doorbell_ring(struct usock *s)
+/*
+ * Give a new socket its fds: the program's (app_fd, which gets O_NONBLOCK and close-on-exec
+ * as asked) and the private copy. Takes the object's first reference as app_fd's table
+ * entry. On failure the object is released and app_fd closed.
+ */
+static int
+sock_install(struct usock *s, int app_fd, int flags)
 {
-	char b = 0;
+	int p, rc;
 
-	(void)send(s->fd, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (!(flags & SOCK_CLOEXEC))
+		fcntl(app_fd, F_SETFD, 0);
+	if (flags & SOCK_NONBLOCK)
+		fcntl(app_fd, F_SETFL, O_NONBLOCK); /* F_GETFL tells the truth */
+	s->nonblock = (flags & SOCK_NONBLOCK) != 0;
+	pthread_mutex_lock(&client.lock);
+	p = private_dup_locked(app_fd);
+	rc = p;
+	if (p >= 0) {
+		s->fd = p;
+		rc = fdt_set(app_fd, s);
+	}
+	pthread_mutex_unlock(&client.lock);
+	if (rc < 0) {
+		close(app_fd);
+		sock_put(s);
+		return rc;
+	}
+	return app_fd;
 }
+
+/* --- waiting --- */
 
 /* Drain doorbells. Notices the daemon's death (hang-up or EOF on the anchor). */
 static void
@@ -404,7 +692,29 @@ notify_daemon(struct usock *s, uint32_t bit)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if ((__atomic_load_n(&s->shm->daemon_wait, __ATOMIC_RELAXED) & bit) &&
 			(__atomic_fetch_and(&s->shm->daemon_wait, ~bit, __ATOMIC_SEQ_CST) & bit))
-		doorbell_ring(s);
+		ctl_notify(s, bit);
+}
+
+/*
+ * Make the fd read as not writable until the daemon reads the filler back: once tx has need
+ * free bytes, or never while listening or shut down for sending (see uvs_ipc.h).
+ */
+static void
+filler_send(struct usock *s, uint32_t need)
+{
+	static const char filler[UVS_FILLER_SIZE];
+
+	if (s->shm == NULL) {
+		if (!s->listening || s->listen_filler)
+			return;
+		s->listen_filler = true;
+	} else {
+		__atomic_store_n(&s->shm->tx_need, need, __ATOMIC_RELEASE);
+		if (__atomic_exchange_n(&s->shm->tx_filler, 1, __ATOMIC_ACQ_REL) != 0)
+			return; /* one is queued already; the daemon reads the new need */
+	}
+	if (send(s->fd, filler, sizeof(filler), MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && s->shm != NULL)
+		__atomic_store_n(&s->shm->tx_filler, 0, __ATOMIC_RELEASE); /* daemon gone */
 }
 
 static int64_t
@@ -479,8 +789,6 @@ settle(struct usock *s)
 static void
 settle_if(struct usock *s, bool tx_rung)
 {
-	char k = UVS_KICK_RING_BACK;
-
 	/* Doorbells are only sent by the daemon taking app_wait or app_wait_tx (1 -> 0), and
 	 * arm() drains before setting app_wait again: while app_wait reads 1 and no send-space
 	 * doorbell was taken, no doorbell is pending, nothing to do. */
@@ -490,7 +798,7 @@ settle_if(struct usock *s, bool tx_rung)
 	if (s->shm != NULL && rx_ready(s) && !s->daemon_gone) {
 		/* the doorbell asked for goes with app_wait 0, like every doorbell */
 		__atomic_store_n(&s->shm->app_wait, 0, __ATOMIC_RELEASE);
-		(void)send(s->fd, &k, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+		ctl_notify(s, UVS_NOTE_RING_BACK);
 	}
 }
 
@@ -570,27 +878,16 @@ uvs_socket(int type)
 	rc = ctl_call(&req, &resp, fds);
 	if (rc < 0)
 		return rc;
-	if (fds[0] < 0)
-		return -EPROTO;
-	if (!(type & SOCK_CLOEXEC))
-		fcntl(fds[0], F_SETFD, 0);
 	if (fds[1] >= 0)
 		close(fds[1]);
-	s = usock_new(fds[0], req.a, resp.sock);
+	if (fds[0] < 0)
+		return -EPROTO;
+	s = usock_new(-1, req.a, resp.sock);
 	if (s == NULL) {
 		close(fds[0]);
 		return -ENOMEM;
 	}
-	s->nonblock = (type & SOCK_NONBLOCK) != 0;
-	pthread_mutex_lock(&client.lock);
-	rc = fdt_set(fds[0], s);
-	pthread_mutex_unlock(&client.lock);
-	if (rc < 0) {
-		close(fds[0]);
-		sock_put(s);
-		return rc;
-	}
-	return fds[0];
+	return sock_install(s, fds[0], type);
 }
 
 static int
@@ -609,12 +906,11 @@ simple_call(struct usock *s, uint32_t op, uint32_t a, uint32_t b, struct uvs_ctl
 	struct uvs_ctl_req req = { .op = op, .sock = s->id, .a = a, .b = b };
 	struct uvs_ctl_resp r;
 	int fds[2];
-	int rc = ctl_call(&req, resp != NULL ? resp : &r, fds);
+	int rc = ctl_call_sock(s, &req, resp != NULL ? resp : &r, fds);
 
-	if (rc >= 0 || rc != -ECONNRESET) {
-		if (fds[0] >= 0 && rc >= 0)
-			close(fds[0]);
-	}
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0)
+			close(fds[i]); /* none expected */
 	return rc;
 }
 
@@ -650,8 +946,10 @@ sock_listen(struct usock *s, int backlog)
 	if (backlog < 0)
 		backlog = 0;
 	rc = simple_call(s, UVS_CTL_LISTEN, (uint32_t)backlog, 0, NULL);
-	if (rc == 0)
+	if (rc == 0) {
 		s->listening = true;
+		filler_send(s, UVS_NEED_NEVER); /* a listener is never writable */
+	}
 	return rc;
 }
 
@@ -685,7 +983,7 @@ sock_accept(struct usock *s, struct sockaddr_vm *addr, int flags)
 		 * queued since (the daemon rings when the queue becomes non-empty). */
 		doorbell_drain(s);
 		req = (struct uvs_ctl_req){ .op = UVS_CTL_ACCEPT, .sock = s->id };
-		rc = ctl_call(&req, &resp, fds);
+		rc = ctl_call_sock(s, &req, &resp, fds);
 		if (rc != -EAGAIN)
 			break;
 		if (s->nonblock)
@@ -705,29 +1003,24 @@ sock_accept(struct usock *s, struct sockaddr_vm *addr, int flags)
 			close(fds[1]);
 		return -EPROTO;
 	}
-	if (!(flags & SOCK_CLOEXEC))
-		fcntl(fds[0], F_SETFD, 0);
-	ns = usock_new(fds[0], s->type, resp.sock);
+	ns = usock_new(-1, s->type, resp.sock);
 	if (ns == NULL) {
 		close(fds[0]);
 		close(fds[1]);
 		return -ENOMEM;
 	}
-	ns->nonblock = (flags & SOCK_NONBLOCK) != 0;
 	ns->buf_size = s->buf_size;
 	ns->buf_min = s->buf_min;
 	ns->buf_max = s->buf_max;
 	rc = seg_map(ns, fds[1]);
-	if (rc == 0) {
-		pthread_mutex_lock(&client.lock);
-		rc = fdt_set(fds[0], ns);
-		pthread_mutex_unlock(&client.lock);
-	}
 	if (rc < 0) {
 		close(fds[0]);
 		sock_put(ns);
 		return rc;
 	}
+	rc = sock_install(ns, fds[0], flags);
+	if (rc < 0)
+		return rc;
 	if (addr != NULL) {
 		memset(addr, 0, sizeof(*addr));
 		addr->svm_family = AF_VSOCK;
@@ -771,7 +1064,7 @@ sock_connect(struct usock *s, const struct sockaddr_vm *addr)
 	req = (struct uvs_ctl_req){
 		.op = UVS_CTL_CONNECT, .sock = s->id, .a = addr->svm_cid, .b = addr->svm_port
 	};
-	rc = ctl_call(&req, &resp, fds);
+	rc = ctl_call_sock(s, &req, &resp, fds);
 	if (fds[1] >= 0)
 		close(fds[1]);
 	if (rc < 0)
@@ -781,8 +1074,10 @@ sock_connect(struct usock *s, const struct sockaddr_vm *addr)
 	rc = seg_map(s, fds[0]);
 	if (rc < 0)
 		return rc;
-	if (s->nonblock)
+	if (s->nonblock) {
+		filler_send(s, 1); /* writable when the connection is made (or fails) */
 		return -EINPROGRESS;
+	}
 	while (!connect_done(s) && !s->daemon_gone) {
 		rc = wait_until(s, connect_done, UVS_NO_DEADLINE);
 		if (rc < 0)
@@ -864,7 +1159,8 @@ send_iov_locked(struct usock *s, const struct iovec *iov, unsigned int n, size_t
 	/* SEQPACKET: a nonblocking send that fits the ring is all or nothing */
 	if (seq && dontwait && len + UVS_REC_SIZE <= s->sb.tx.size &&
 			(uvs_ring_space(&s->sb.tx, &space) < 0 || space < len + UVS_REC_SIZE)) {
-		arm(s);
+		/* not writable until this message fits; then look once more */
+		filler_send(s, (uint32_t)len + UVS_REC_SIZE);
 		if (uvs_ring_space(&s->sb.tx, &space) < 0 || space < len + UVS_REC_SIZE)
 			return -EAGAIN;
 	}
@@ -881,13 +1177,16 @@ send_iov_locked(struct usock *s, const struct iovec *iov, unsigned int n, size_t
 		}
 		if (w == 0) {
 			if (dontwait && done > 0 && !seq)
-				return (ssize_t)done;
+				break; /* a short write */
 			if (dontwait) {
+				uint64_t need = seq ? (uint64_t)(len - done) + UVS_REC_SIZE : 1;
+
 				if (armed)
 					return -EAGAIN;
-				arm(s); /* then look once more: space may have freed meanwhile */
-				__atomic_store_n(&s->shm->app_wait_tx, 1, __ATOMIC_RELAXED);
-				__atomic_thread_fence(__ATOMIC_SEQ_CST);
+				/* not writable until there is room; then look once more: space
+				 * may have freed meanwhile */
+				filler_send(s, need < s->sb.tx.size ? (uint32_t)need
+								    : s->sb.tx.size);
 				armed = true;
 				continue;
 			}
@@ -906,6 +1205,10 @@ send_iov_locked(struct usock *s, const struct iovec *iov, unsigned int n, size_t
 
 		settle_if(s, rung);
 	}
+	/* A full ring: not writable (as a kernel socket without send space) until it drains. */
+	if (done > 0 && uvs_ring_space(&s->sb.tx, &space) == 0 &&
+			space < (seq ? UVS_REC_SIZE + 1 : 1))
+		filler_send(s, seq ? UVS_REC_SIZE + 1 : 1);
 	if (rc < 0)
 		return done > 0 && !seq && rc != -EIO ? (ssize_t)done : rc;
 	return (ssize_t)done;
@@ -923,9 +1226,10 @@ sock_do_sendmsg(struct usock *s, const struct iovec *iov, unsigned int n, int fl
 		len += iov[i].iov_len;
 	if (s->shm == NULL)
 		return -ENOTCONN;
-	pthread_mutex_lock(&s->tx_lock);
+	app_lock(&s->locks->tx);
+	uvs_ring_resync(&s->sb.tx, true); /* another process may have sent since */
 	rc = send_iov_locked(s, iov, n, len, flags);
-	pthread_mutex_unlock(&s->tx_lock);
+	pthread_mutex_unlock(&s->locks->tx);
 	return rc;
 }
 
@@ -1074,9 +1378,10 @@ sock_recvmsg(struct usock *s, struct msghdr *msg, int flags)
 		return -EOPNOTSUPP;
 	if (s->shm == NULL)
 		return s->shut_rd ? 0 : -ENOTCONN;
-	pthread_mutex_lock(&s->rx_lock);
+	app_lock(&s->locks->rx);
+	uvs_ring_resync(&s->sb.rx, false); /* another process may have received since */
 	rc = recv_locked(s, msg, flags);
-	pthread_mutex_unlock(&s->rx_lock);
+	pthread_mutex_unlock(&s->locks->rx);
 	return rc;
 }
 
@@ -1117,8 +1422,10 @@ sock_shutdown(struct usock *s, int how)
 	if (rc == 0) {
 		if (bits & UVS_SHUTDOWN_RCV)
 			s->shut_rd = true;
-		if (bits & UVS_SHUTDOWN_SEND)
+		if (bits & UVS_SHUTDOWN_SEND) {
 			s->shut_wr = true;
+			filler_send(s, UVS_NEED_NEVER); /* as Linux: no POLLOUT after SHUT_WR */
+		}
 	}
 	return rc;
 }
@@ -1140,6 +1447,10 @@ int
 uvs_close(int fd)
 {
 	struct usock *s = sock_get(fd);
+	struct uvs_ctl_req req;
+	struct uvs_ctl_resp resp;
+	int fds[2];
+	bool last, attached;
 
 	if (s == NULL)
 		return -ENOTSOCK;
@@ -1151,14 +1462,130 @@ uvs_close(int fd)
 		return -ENOTSOCK;
 	}
 	fdt_set(fd, NULL);
+	attached = s->attach_gen == client.conn_gen && client.ctl_fd >= 0;
 	pthread_mutex_unlock(&client.lock);
 	close(fd);
+	sock_put(s); /* the table entry's */
+	req = (struct uvs_ctl_req){ .op = UVS_CTL_CLOSE, .sock = s->id };
+	/* only this call's reference left: no other fd and no call in progress */
+	last = __atomic_load_n(&s->refs, __ATOMIC_ACQUIRE) == 1;
+	sock_put(s); /* this call's: the last one closes the private anchor */
 	/* The anchor's hang-up is what closes the socket in the daemon (whoever holds the
-	 * last copy); this call only makes it synchronous, as close(2) is for Linux. */
-	simple_call(s, UVS_CTL_CLOSE, 0, 0, NULL);
-	sock_put(s); /* this call's */
-	sock_put(s); /* the table's: the segment goes when calls in progress end */
+	 * last copy, in any process); this call only makes it synchronous, as close(2) is for
+	 * Linux, so that the port is free when it returns. */
+	if (last && attached)
+		(void)ctl_call(&req, &resp, fds);
 	return 0;
+}
+
+int
+uvs_fd_dup(int oldfd, int newfd)
+{
+	struct usock *s = sock_get(oldfd), *prev;
+	int rc;
+
+	if (s == NULL)
+		return -ENOTSOCK;
+	pthread_mutex_lock(&client.lock);
+	prev = fdt_get(newfd);
+	__atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL); /* newfd's entry */
+	rc = fdt_set(newfd, s);
+	pthread_mutex_unlock(&client.lock);
+	if (rc < 0)
+		sock_put(s);
+	else if (prev != NULL)
+		sock_put(prev); /* dup2() over another socket's fd closed that fd */
+	sock_put(s);
+	return rc;
+}
+
+void
+uvs_fd_forget(int fd)
+{
+	struct usock *s;
+
+	pthread_mutex_lock(&client.lock);
+	s = fdt_get(fd);
+	if (s != NULL)
+		fdt_set(fd, NULL);
+	pthread_mutex_unlock(&client.lock);
+	if (s != NULL)
+		sock_put(s);
+}
+
+/* Unread payload bytes: STREAM, what the ring holds; SEQPACKET, the messages' payloads
+ * (record headers walked, under the receive lock). */
+static int
+rx_bytes(struct usock *s, int *val)
+{
+	uint32_t used, off = 0, total = 0;
+	struct uvs_rec r;
+
+	app_lock(&s->locks->rx);
+	uvs_ring_resync(&s->sb.rx, false);
+	if (uvs_ring_used(&s->sb.rx, &used) < 0)
+		used = 0;
+	if (s->type == UVS_TYPE_STREAM) {
+		total = used;
+	} else {
+		while (off + UVS_REC_SIZE <= used) {
+			uvs_ring_get(&s->sb.rx, off, &r, sizeof(r));
+			if (r.len > used - off - UVS_REC_SIZE)
+				break; /* corrupt: the next read reports it */
+			total += r.len;
+			off += UVS_REC_SIZE + r.len;
+		}
+	}
+	pthread_mutex_unlock(&s->locks->rx);
+	*val = total > INT32_MAX ? INT32_MAX : (int)total;
+	return 0;
+}
+
+int
+uvs_ioctl(int fd, unsigned long req, int *val)
+{
+	struct usock *s = sock_get(fd);
+	int rc = 0;
+
+	if (s == NULL)
+		return -ENOTSOCK;
+	switch (req) {
+	case FIONREAD: /* SIOCINQ */
+		if (s->listening)
+			rc = -EINVAL;
+		else if (s->shm == NULL)
+			*val = 0;
+		else
+			rc = rx_bytes(s, val);
+		break;
+	case TIOCOUTQ: /* SIOCOUTQ: bytes not yet sent */
+		if (s->listening) {
+			rc = -EINVAL;
+		} else if (s->shm == NULL) {
+			*val = 0;
+		} else {
+			uint32_t space;
+
+			uvs_ring_resync(&s->sb.tx, true);
+			*val = uvs_ring_space(&s->sb.tx, &space) < 0 ? 0
+								     : (int)(s->sb.tx.size - space);
+		}
+		break;
+	case FIONBIO:
+		s->nonblock = *val != 0;
+		break;
+	default:
+		rc = -ENOTTY;
+		break;
+	}
+	sock_put(s);
+	return rc;
+}
+
+bool
+uvs_fd_reserved(int fd)
+{
+	return fdt_raw(fd) == UVS_FDT_RESERVED;
 }
 
 static void
@@ -1367,7 +1794,7 @@ sock_setsockopt(struct usock *s, int level, int name, const void *val, socklen_t
 		struct uvs_ctl_resp resp;
 		int fds[2];
 
-		rc = ctl_call(&req, &resp, fds);
+		rc = ctl_call_sock(s, &req, &resp, fds);
 		if (rc < 0)
 			return rc;
 		/* the daemon clamps as Linux does and tells the resulting values */
@@ -1441,7 +1868,7 @@ sock_getsockopt(struct usock *s, int level, int name, void *val, socklen_t *len)
 		if (name == SO_VM_SOCKETS_CONNECT_TIMEOUT) {
 			struct timespec ts;
 
-			rc = ctl_call(&req, &resp, fds);
+			rc = ctl_call_sock(s, &req, &resp, fds);
 			if (rc < 0)
 				return rc;
 			ts.tv_sec = (time_t)(resp.val / 1000000000ull);
@@ -1453,7 +1880,7 @@ sock_getsockopt(struct usock *s, int level, int name, void *val, socklen_t *len)
 			return -ENOPROTOOPT;
 		if (*len < (socklen_t)sizeof(uint64_t))
 			return -EINVAL;
-		rc = ctl_call(&req, &resp, fds);
+		rc = ctl_call_sock(s, &req, &resp, fds);
 		if (rc < 0)
 			return rc;
 		memcpy(val, &resp.val, sizeof(uint64_t));

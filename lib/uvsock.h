@@ -5,11 +5,11 @@
  * Each call mirrors the Linux socket call of the same name on an AF_VSOCK socket, with the
  * same semantics and errno values, except that errors are returned as negative errno
  * values instead of through errno. A socket is a real file descriptor (one end of a unix
- * socketpair held with the daemon), so it can be passed to poll/epoll/select: it becomes
- * readable when the socket's state changes after a call returned -EAGAIN (data or a
- * connection arrived, send space freed, the peer shut down or reset). That call re-arms the
- * fd for every kind of change at once, so a program waiting for several (say, data and send
- * space) checks all of them, e.g. with uvs_poll_events(), before it sleeps.
+ * socketpair held with the daemon), so it can be passed to poll/epoll/select, and reports
+ * what a kernel vsock socket would: readable exactly when a receive (or accept) would not
+ * block, writable when a send would not (never while connecting or listening, nor after
+ * SHUT_WR), hang-up when the daemon is gone. fork() works: parent and child both keep the
+ * socket (libuvsock attaches it to the child's own control connection on first use).
  *
  * The daemon is found through the UVSOCK_CONTROL environment variable, default
  * /run/uvsock/uvsock.sock. Without a daemon, uvs_socket() fails with -EAFNOSUPPORT, what a
@@ -52,6 +52,19 @@ int uvs_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
 int uvs_set_nonblock(int fd, bool on);
 /** Whether fd is a uvsock socket of this process. */
 bool uvs_is_socket(int fd);
+/** ioctl(): FIONREAD (SIOCINQ, unread bytes), TIOCOUTQ (SIOCOUTQ, unsent bytes), FIONBIO;
+ * -EINVAL for the first two on a listener, -ENOTTY for others, as Linux 6.17. */
+int uvs_ioctl(int fd, unsigned long req, int *val);
+
+/* fd bookkeeping, for a libc-level interposer (the LD_PRELOAD shim) that sees the program's
+ * dup()/dup2()/dup3()/fcntl(F_DUPFD) and close_range() succeed in the kernel. */
+/** newfd is now another fd of oldfd's socket (a previous socket at newfd is dropped). */
+int uvs_fd_dup(int oldfd, int newfd);
+/** The kernel closed fd behind libuvsock's back: drop it from the table. */
+void uvs_fd_forget(int fd);
+/** Whether fd is one libuvsock keeps for itself (a private anchor copy or the control
+ * socket), which the program never got and must not close or replace. */
+bool uvs_fd_reserved(int fd);
 /** Readiness now, as poll(2) bits (POLLIN, POLLOUT, POLLRDHUP, POLLHUP, POLLERR), without
  * blocking; if nothing is ready, the fd is armed to become readable on the next change. */
 int uvs_poll_events(int fd);

@@ -93,9 +93,14 @@ sock_lookup(struct uvs_daemon *d, uint64_t id, uint64_t owner)
 	if (idx >= d->nsocks_alloc)
 		return NULL;
 	s = d->socks[idx];
-	if (s == NULL || s->gen != (uint32_t)(id >> 32) || s->owner != owner || s->anchor < 0)
+	if (s == NULL || s->gen != (uint32_t)(id >> 32) || s->anchor < 0)
 		return NULL;
-	return s;
+	if (s->owner == owner)
+		return s;
+	for (uint32_t i = 0; i < s->n_more_owners; i++)
+		if (s->more_owners[i] == owner)
+			return s;
+	return NULL;
 }
 
 static void
@@ -119,6 +124,7 @@ sock_free(struct uvs_daemon *d, struct uvsd_sock *s)
 	seg_unmap(s);
 	d->socks[s->idx] = NULL;
 	d->nsocks_live--;
+	free(s->more_owners);
 	free(s);
 }
 
@@ -213,6 +219,71 @@ wake_app_tx(struct uvsd_sock *s)
 	if (__atomic_load_n(&s->shm->app_wait_tx, __ATOMIC_RELAXED) &&
 			__atomic_exchange_n(&s->shm->app_wait_tx, 0, __ATOMIC_SEQ_CST))
 		doorbell(s);
+}
+
+/* Whether the program's fd may read as writable, as Linux's vsock_poll() says: not while
+ * listening, connecting or shut down for sending, nor while connected with a full send
+ * buffer (fewer free bytes than the program said it needs). */
+static bool
+filler_may_go(const struct uvsd_sock *s)
+{
+	uint32_t used, need, st;
+
+	if (s->listening || (s->conn != NULL && (s->conn->local_shut & UVS_SHUTDOWN_SEND)))
+		return false;
+	if (s->shm == NULL)
+		return true;
+	st = __atomic_load_n(&s->shm->state, __ATOMIC_ACQUIRE);
+	if (st == UVS_SS_CONNECTING)
+		return false;
+	if (st != UVS_SS_CONNECTED)
+		return true;
+	need = __atomic_load_n(&s->shm->tx_need, __ATOMIC_ACQUIRE);
+	if (uvs_ring_used(&s->sb.tx, &used) < 0)
+		return true; /* the reset that follows makes it writable anyway */
+	return (uint64_t)s->sb.tx.size - used >= need;
+}
+
+static void
+anchor_watch(struct uvs_daemon *d, struct uvsd_sock *s, bool filler_too)
+{
+	struct epoll_event ev = { .events = filler_too ? EPOLLIN : 0 };
+
+	ev.data.u64 = UVSD_EP_TAG(UVSD_EP_ANCHOR, UVSD_ANCHOR_KEY(s));
+	epoll_ctl(d->epfd, EPOLL_CTL_MOD, s->anchor, &ev);
+}
+
+/*
+ * The program's filler arrived, or something changed that may let it go: read it back (the
+ * fd becomes writable) when the program can send, otherwise leave it unread and stop
+ * watching the anchor for input (hang-up is still reported) until it can.
+ */
+static void
+filler_check(struct uvs_daemon *d, struct uvsd_sock *s)
+{
+	char b;
+
+	if (s->anchor < 0)
+		return;
+	if (!filler_may_go(s)) {
+		if (!s->filler_held) {
+			s->filler_held = true;
+			anchor_watch(d, s, false);
+		}
+		return;
+	}
+	/* Only fillers travel this way; a program sending more gets them read as such, a batch
+	 * per pass (level-triggered epoll brings the rest). */
+	for (int i = 0; i < UVSD_DOORBELL_BATCH; i++) {
+		if (recv(s->anchor, &b, 1, MSG_DONTWAIT | MSG_TRUNC) < 0)
+			break;
+		if (s->shm != NULL)
+			__atomic_store_n(&s->shm->tx_filler, 0, __ATOMIC_RELEASE);
+	}
+	if (s->filler_held) {
+		s->filler_held = false;
+		anchor_watch(d, s, true);
+	}
 }
 
 /* Whether a receive on s would return at once (data, end of stream, or an error). */
@@ -320,6 +391,8 @@ ops_tx_copy(void *ctx, struct uvs_conn *c, const struct iovec *iov, unsigned int
 	(void)ctx;
 	uvs_sockbuf_dev_take(&s->sb, iov, n, off, len);
 	wake_app_tx(s); /* a sender may wait for space */
+	if (s->filler_held)
+		filler_check(ctx, s);
 }
 
 static void
@@ -390,8 +463,10 @@ ops_event(void *ctx, struct uvs_conn *c, enum uvs_event ev)
 		c->sock = NULL;
 		if (s->anchor < 0)
 			sock_free(d, s);
-		break;
+		return;
 	}
+	if (ev != UVS_EV_ACCEPTABLE && s->filler_held)
+		filler_check(d, s); /* connected, failed or reset: writable again */
 }
 
 static void
@@ -412,32 +487,18 @@ const struct uvs_engine_ops uvsd_engine_ops = {
 	.kick = ops_kick,
 };
 
-/* --- the program closed its socket, or rang its doorbell --- */
+/* --- the program closed its socket, or sent its filler --- */
 
 void
 uvsd_anchor_event(struct uvs_daemon *d, uint32_t idx, uint32_t gen, uint32_t events)
 {
 	struct uvsd_sock *s = idx < d->nsocks_alloc ? d->socks[idx] : NULL;
-	char buf[64];
-	ssize_t n;
-	bool hup = (events & (EPOLLHUP | EPOLLERR)) != 0;
 
 	if (s == NULL || s->anchor < 0 || s->gen != gen)
 		return; /* a stale event for a slot that was reused */
-	/* Bounded: a program ringing without pause must not hold the polling thread; epoll is
-	 * level-triggered and reports the rest on the next pass. */
-	for (int i = 0; i < UVSD_DOORBELL_BATCH; i++) {
-		n = recv(s->anchor, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n == 0) {
-			hup = true;
-			break;
-		}
-		if (n < 0)
-			break;
-		if (buf[0] == UVS_KICK_RING_BACK)
-			doorbell(s); /* the program found news after arming and wants its fd readable */
-	}
-	if (hup) {
+	if (events & (EPOLLHUP | EPOLLERR)) {
+		/* Hang-up: every copy of the program's end is closed. A filler may still be
+		 * queued; the socket goes with it. */
 		epoll_ctl(d->epfd, EPOLL_CTL_DEL, s->anchor, NULL);
 		close(s->anchor);
 		s->anchor = -1;
@@ -447,8 +508,55 @@ uvsd_anchor_event(struct uvs_daemon *d, uint32_t idx, uint32_t gen, uint32_t eve
 			sock_free(d, s);
 		return;
 	}
-	if (s->conn != NULL && s->shm != NULL)
+	filler_check(d, s);
+}
+
+/* A program's UVS_CTL_NOTIFY: it queued data, consumed some, or wants its doorbell back. */
+static void
+notify(struct uvsd_sock *s, uint32_t bits)
+{
+	if (bits & UVS_NOTE_RING_BACK)
+		doorbell(s);
+	if ((bits & (UVS_DWAIT_TX | UVS_DWAIT_CONSUMED)) && s->conn != NULL && s->shm != NULL)
 		uvs_conn_tx_wake(s->conn);
+}
+
+/* A socket's app end was created: small send buffer (for the filler), inode recorded. */
+static void
+anchor_prepare(struct uvsd_sock *s, int app_end)
+{
+	int sndbuf = UVS_ANCHOR_SNDBUF;
+	struct stat st;
+
+	setsockopt(app_end, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	s->app_ino = fstat(app_end, &st) == 0 ? st.st_ino : 0;
+}
+
+/* UVS_CTL_ATTACH: the client shows it holds the socket's anchor (a fork child): from now on
+ * it may operate the socket too. Possession of the fd is the capability, as for any fd. */
+static int
+req_attach(struct uvs_daemon *d, struct uvsd_client *cl, const struct uvs_ctl_req *req,
+		struct uvs_ctl_resp *resp, int fd)
+{
+	uint32_t idx = (uint32_t)req->sock;
+	struct uvsd_sock *s = idx < d->nsocks_alloc ? d->socks[idx] : NULL;
+	struct stat st;
+	uint64_t *o;
+
+	if (s == NULL || s->gen != (uint32_t)(req->sock >> 32) || s->anchor < 0 || fd < 0 ||
+			fstat(fd, &st) < 0 || st.st_ino != s->app_ino || s->app_ino == 0)
+		return -EBADF;
+	resp->b = s->listening;
+	if (sock_lookup(d, req->sock, cl->serial) != NULL)
+		return 0;
+	if (s->n_more_owners >= UVSD_MAX_OWNERS)
+		return -ETOOMANYREFS;
+	o = realloc(s->more_owners, (s->n_more_owners + 1) * sizeof(*o));
+	if (o == NULL)
+		return -ENOMEM;
+	o[s->n_more_owners++] = cl->serial;
+	s->more_owners = o;
+	return 0;
 }
 
 /* --- control requests --- */
@@ -479,6 +587,7 @@ req_socket(struct uvs_daemon *d, struct uvsd_client *cl, const struct uvs_ctl_re
 		return -ENOBUFS;
 	}
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	anchor_prepare(s, sv[1]);
 	s->anchor = sv[0];
 	ev.data.u64 = UVSD_EP_TAG(UVSD_EP_ANCHOR, UVSD_ANCHOR_KEY(s));
 	epoll_ctl(d->epfd, EPOLL_CTL_ADD, s->anchor, &ev);
@@ -568,6 +677,7 @@ req_accept(struct uvs_daemon *d, struct uvsd_client *cl, struct uvsd_sock *ls,
 		return -EMFILE;
 	}
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	anchor_prepare(s, sv[1]);
 	s->anchor = sv[0];
 	s->owner = cl->serial;
 	ev.data.u64 = UVSD_EP_TAG(UVSD_EP_ANCHOR, UVSD_ANCHOR_KEY(s));
@@ -665,11 +775,13 @@ req_getopt(struct uvsd_sock *s, const struct uvs_ctl_req *req, struct uvs_ctl_re
 
 static int
 handle(struct uvs_daemon *d, struct uvsd_client *cl, const struct uvs_ctl_req *req,
-		struct uvs_ctl_resp *resp, int *fds)
+		struct uvs_ctl_resp *resp, int *fds, int in_fd)
 {
 	struct uvsd_sock *s;
 
 	switch (req->op) {
+	case UVS_CTL_ATTACH:
+		return req_attach(d, cl, req, resp, in_fd);
 	case UVS_CTL_HELLO:
 		if (req->a != UVS_IPC_VERSION)
 			return -EPROTONOSUPPORT;
@@ -682,6 +794,13 @@ handle(struct uvs_daemon *d, struct uvsd_client *cl, const struct uvs_ctl_req *r
 		break;
 	}
 	s = sock_lookup(d, req->sock, cl->serial);
+	if (req->op == UVS_CTL_NOTIFY) {
+		if (s != NULL)
+			notify(s, req->a);
+		else
+			d->ctl_drops[UVSD_CTL_DROP_NOTIFY]++;
+		return 0;
+	}
 	if (s != NULL && req->op == UVS_CTL_CLOSE) {
 		struct pollfd pfd = { .fd = s->anchor, .events = POLLIN };
 
@@ -703,12 +822,17 @@ handle(struct uvs_daemon *d, struct uvsd_client *cl, const struct uvs_ctl_req *r
 			s->listening = true;
 		return rc;
 	}
+	case UVS_CTL_SHUTDOWN: {
+		int rc = uvs_conn_shutdown(s->conn, (uint8_t)req->a);
+
+		if (rc == 0 && s->filler_held)
+			filler_check(d, s);
+		return rc;
+	}
 	case UVS_CTL_CONNECT:
 		return req_connect(d, s, req, fds);
 	case UVS_CTL_ACCEPT:
 		return req_accept(d, cl, s, resp, fds);
-	case UVS_CTL_SHUTDOWN:
-		return uvs_conn_shutdown(s->conn, (uint8_t)req->a);
 	case UVS_CTL_SETOPT:
 		return req_setopt(s, req, resp);
 	case UVS_CTL_GETOPT:
@@ -724,6 +848,43 @@ handle(struct uvs_daemon *d, struct uvsd_client *cl, const struct uvs_ctl_req *r
 	}
 }
 
+/* Receive one request and the fds that came with it (at most UVSD_CTL_MAX_IN_FDS are kept,
+ * the rest closed). @return its length, 0 on EOF, -errno. */
+static ssize_t
+ctl_recv(int fd, void *buf, size_t len, int *in_fds)
+{
+	char cbuf[CMSG_SPACE(UVSD_CTL_MAX_IN_FDS * sizeof(int))];
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cbuf,
+		.msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm;
+	int nin = 0;
+	ssize_t n;
+
+	n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return -errno;
+	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
+		size_t k;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (k = 0; k < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); k++) {
+			int f;
+
+			memcpy(&f, CMSG_DATA(cm) + k * sizeof(int), sizeof(f));
+			if (nin < UVSD_CTL_MAX_IN_FDS)
+				in_fds[nin++] = f;
+			else
+				close(f);
+		}
+	}
+	/* a truncated control message may have lost fds: they were never installed */
+	return n;
+}
+
 void
 uvsd_client_readable(struct uvs_daemon *d, struct uvsd_client *cl)
 {
@@ -733,6 +894,7 @@ uvsd_client_readable(struct uvs_daemon *d, struct uvsd_client *cl)
 	struct iovec iov = { .iov_base = &resp, .iov_len = sizeof(resp) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 	int fds[2] = { -1, -1 };
+	int in_fds[UVSD_CTL_MAX_IN_FDS];
 	int nfds;
 	ssize_t n;
 
@@ -740,8 +902,10 @@ uvsd_client_readable(struct uvs_daemon *d, struct uvsd_client *cl)
 	for (int nreq = 0; nreq < UVSD_CTL_BATCH; nreq++) {
 		char raw[sizeof(req) + 1];
 
-		n = recv(cl->fd, raw, sizeof(raw), MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		for (int i = 0; i < UVSD_CTL_MAX_IN_FDS; i++)
+			in_fds[i] = -1;
+		n = ctl_recv(cl->fd, raw, sizeof(raw), in_fds);
+		if (n == -EAGAIN || n == -EINTR)
 			return;
 		if (n <= 0)
 			goto drop; /* closed or failed */
@@ -749,13 +913,22 @@ uvsd_client_readable(struct uvs_daemon *d, struct uvsd_client *cl)
 		if (uvs_ctl_req_check(raw, (size_t)n) < 0) {
 			LOG(WARNING, "client %lu: malformed request (%zd bytes), closing",
 					(unsigned long)cl->serial, n);
+			d->ctl_drops[UVSD_CTL_DROP_MALFORMED]++;
+			for (int i = 0; i < UVSD_CTL_MAX_IN_FDS; i++)
+				if (in_fds[i] >= 0)
+					close(in_fds[i]);
 			goto drop;
 		}
 		memcpy(&req, raw, sizeof(req));
 		resp.op = req.op;
 		resp.seq = req.seq;
 		fds[0] = fds[1] = -1;
-		resp.rc = handle(d, cl, &req, &resp, fds);
+		resp.rc = handle(d, cl, &req, &resp, fds, in_fds[0]);
+		for (int i = 0; i < UVSD_CTL_MAX_IN_FDS; i++)
+			if (in_fds[i] >= 0)
+				close(in_fds[i]);
+		if (req.op == UVS_CTL_NOTIFY)
+			continue; /* one-way */
 		nfds = (fds[0] >= 0) + (fds[1] >= 0);
 		resp.nfds = (uint32_t)nfds;
 		msg.msg_control = NULL;

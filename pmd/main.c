@@ -259,7 +259,10 @@ run(struct uvs_daemon *d)
 			d->dump = 0;
 			for (unsigned int i = 0; i < d->nguests; i++)
 				uvsd_guest_dump(&d->guests[i], stdout);
-			printf("host sockets %u\n", d->nsocks_live);
+			printf("host sockets %u; requests refused: malformed %lu, notify %lu\n",
+					d->nsocks_live,
+					(unsigned long)d->ctl_drops[UVSD_CTL_DROP_MALFORMED],
+					(unsigned long)d->ctl_drops[UVSD_CTL_DROP_NOTIFY]);
 			fflush(stdout);
 		}
 

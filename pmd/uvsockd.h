@@ -35,6 +35,18 @@ _Static_assert(UVSD_MAX_SOCKS <= (1u << 24), "socket index fits UVSD_ANCHOR_IDX_
  * busy program can take from the polling thread (epoll is level-triggered). */
 #define UVSD_DOORBELL_BATCH 64
 #define UVSD_CTL_BATCH 16
+/* Processes that may operate one socket besides its creator (fork children that attached):
+ * a prefork server's workers. Beyond this, UVS_CTL_ATTACH fails with ETOOMANYREFS. */
+#define UVSD_MAX_OWNERS 256
+/* fds a control request may carry (UVS_CTL_ATTACH has one); more are closed unread. */
+#define UVSD_CTL_MAX_IN_FDS 2
+
+/* Host-side requests refused, by reason (SIGUSR1 prints them). */
+enum uvsd_ctl_drop {
+	UVSD_CTL_DROP_MALFORMED, /* wrong size or op: the client is disconnected */
+	UVSD_CTL_DROP_NOTIFY,	 /* a notification for a socket the client may not operate */
+	UVSD_CTL_DROP_MAX,
+};
 /* Empty polling passes before sleeping on eventfds: about 50-100 us of spinning here. */
 #define UVSD_IDLE_SPINS 512
 /* Sleep bound while idle, so timers (connect 2 s, close 8 s) fire on time. */
@@ -70,10 +82,14 @@ struct uvsd_guest {
 
 /* A host program's socket, as the daemon sees it. */
 struct uvsd_sock {
-	uint32_t idx, gen; /* id = gen << 32 | idx */
-	uint64_t owner;	   /* serial of the control client allowed to operate it */
+	uint32_t idx, gen;     /* id = gen << 32 | idx */
+	uint64_t owner;	       /* serial of the control client that created or accepted it */
+	uint64_t *more_owners; /* clients that proved possession of the anchor (UVS_CTL_ATTACH) */
+	uint32_t n_more_owners;
 	uint16_t type;
-	int anchor; /* daemon's end; -1 once the program closed every copy */
+	int anchor;	  /* daemon's end; -1 once the program closed every copy */
+	ino_t app_ino;	  /* the program's end, to recognise it in UVS_CTL_ATTACH */
+	bool filler_held; /* the program's filler is left unread: its fd is not writable */
 	struct uvs_conn *conn;
 	uint32_t bound_cid;
 	bool listening;
@@ -115,6 +131,7 @@ struct uvs_daemon {
 	uint32_t nsocks_alloc;
 	uint32_t nsocks_live;
 	uint64_t next_serial;
+	uint64_t ctl_drops[UVSD_CTL_DROP_MAX];
 
 	/* vhost thread -> polling thread */
 	pthread_mutex_t mail_lock;

@@ -11,10 +11,15 @@
  * Those calls resolve to these same interposers, so a thread-local depth counter marks
  * "inside libuvsock": there every interposer passes straight through to libc.
  *
- * The kernel's own AF_VSOCK is never used: socket(AF_VSOCK, ...) is always answered here
- * (SOCK_DGRAM with ENODEV, as a KVM host has no datagram transport).
+ * The kernel's own AF_VSOCK is never used unless UVSOCK_KERNEL_FALLBACK=1 asks for it when
+ * no daemon answers: socket(AF_VSOCK, ...) is answered here (SOCK_DGRAM with ENODEV, as a
+ * KVM host has no datagram transport).
  *
- * Work in progress (issue 3): see preload/README.md for what is covered so far.
+ * Readiness is the kernel's: poll/select/epoll are not interposed; the fd is a real socket
+ * whose readable/writable state libuvsock and the daemon keep equal to a vsock socket's.
+ * The fd calls that create or destroy fd numbers (dup*, F_DUPFD*, close, close_range) keep
+ * libuvsock's table in step; libuvsock's own fds (reserved) cannot be closed or replaced by
+ * the program, which never got them. See doc/preload.md for the whole contract.
  */
 /* The interposers must carry libc's own symbol names: without this, glibc's headers would rename
  * open/openat/fcntl to their *64 variants (meson builds with _FILE_OFFSET_BITS=64). */
@@ -27,7 +32,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -103,6 +110,35 @@ REAL(open64, int, const char *, int, ...)
 REAL(openat, int, int, const char *, int, ...)
 REAL(openat64, int, int, const char *, int, ...)
 REAL(ioctl, int, int, unsigned long, ...)
+REAL(dup, int, int)
+REAL(dup2, int, int, int)
+REAL(dup3, int, int, int, int)
+REAL(close_range, int, unsigned int, unsigned int, int)
+REAL(__read_chk, ssize_t, int, void *, size_t, size_t)
+REAL(__recv_chk, ssize_t, int, void *, size_t, size_t, int)
+REAL(__recvfrom_chk, ssize_t, int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *)
+REAL(sendfile, ssize_t, int, int, off_t *, size_t)
+REAL(sendfile64, ssize_t, int, int, off64_t *, size_t)
+REAL(recvmmsg, int, int, struct mmsghdr *, unsigned int, int, struct timespec *)
+REAL(sendmmsg, int, int, struct mmsghdr *, unsigned int, int)
+
+/* UVSOCK_KERNEL_FALLBACK=1: without a daemon, use the kernel's AF_VSOCK. Off by default. */
+static bool
+kernel_fallback(void)
+{
+	const char *v = getenv("UVSOCK_KERNEL_FALLBACK");
+
+	return v != NULL && strcmp(v, "1") == 0;
+}
+
+/* glibc's fortify entry points (no public declarations). */
+extern void __chk_fail(void) __attribute__((noreturn));
+ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);
+ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+		struct sockaddr *addr, socklen_t *alen);
+
+static int dup_done(int oldfd, int rc);
 
 /* Is fd ours, and are we outside libuvsock? */
 static bool
@@ -171,6 +207,8 @@ socket(int domain, int type, int protocol)
 	ENTER();
 	rc = uvs_socket(type);
 	LEAVE();
+	if (rc == -EAFNOSUPPORT && kernel_fallback())
+		return get_socket()(domain, type, protocol); /* explicitly asked for */
 	return (int)ret_errno(rc);
 }
 
@@ -370,11 +408,20 @@ writev(int fd, const struct iovec *iov, int n)
 	return sendmsg(fd, &msg, 0);
 }
 
+/* One of libuvsock's own fds: the program never got it, so for the program it is not open. */
+static bool
+reserved(int fd)
+{
+	return in_lib == 0 && uvs_fd_reserved(fd);
+}
+
 EXPORT int
 close(int fd)
 {
 	int rc;
 
+	if (reserved(fd))
+		return (int)ret_errno(-EBADF);
 	if (!ours(fd)) {
 		mark_devvsock(fd, false);
 		return get_close()(fd);
@@ -461,8 +508,13 @@ getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 static int
 fcntl_common(int fd, int cmd, long arg, bool lfs)
 {
-	int rc = lfs ? get_fcntl64()(fd, cmd, arg) : get_fcntl()(fd, cmd, arg);
+	int rc;
 
+	if (reserved(fd))
+		return (int)ret_errno(-EBADF);
+	rc = lfs ? get_fcntl64()(fd, cmd, arg) : get_fcntl()(fd, cmd, arg);
+	if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && !in_lib)
+		return dup_done(fd, rc);
 	if (rc >= 0 && cmd == F_SETFL && ours(fd)) {
 		ENTER();
 		uvs_set_nonblock(fd, (arg & O_NONBLOCK) != 0);
@@ -512,6 +564,14 @@ ioctl(int fd, unsigned long req, ...)
 		}
 		*(unsigned int *)arg = UVS_PRELOAD_LOCAL_CID;
 		return 0;
+	}
+	if (ours(fd) && (req == FIONREAD || req == TIOCOUTQ)) {
+		if (arg == NULL)
+			return (int)ret_errno(-EFAULT);
+		ENTER();
+		rc = uvs_ioctl(fd, req, arg);
+		LEAVE();
+		return (int)ret_errno(rc);
 	}
 	rc = get_ioctl()(fd, req, arg);
 	if (rc >= 0 && req == FIONBIO && arg != NULL && ours(fd)) {
@@ -583,4 +643,240 @@ openat64(int dirfd, const char *path, int flags, ...)
 
 	OPEN_MODE(flags, mode);
 	return open_common(dirfd, path, flags, mode, true, true);
+}
+
+/* --- fd numbers: dup and friends keep libuvsock's table in step with the kernel's --- */
+
+/* The kernel made newfd a copy of oldfd (rc >= 0; rc is newfd) or failed (rc < 0). */
+static int
+dup_done(int oldfd, int rc)
+{
+	if (rc < 0 || in_lib)
+		return rc;
+	ENTER();
+	if (uvs_is_socket(oldfd))
+		uvs_fd_dup(oldfd, rc);
+	else
+		uvs_fd_forget(rc); /* a socket that was at rc is closed now */
+	LEAVE();
+	mark_devvsock(rc, is_devvsock(oldfd));
+	return rc;
+}
+
+EXPORT int
+dup(int fd)
+{
+	if (reserved(fd))
+		return (int)ret_errno(-EBADF);
+	return dup_done(fd, get_dup()(fd));
+}
+
+/* dup2/dup3 onto one of libuvsock's own fds would take it away: refused with EBUSY (what
+ * Linux answers when the target is being opened), documented. */
+EXPORT int
+dup2(int oldfd, int newfd)
+{
+	if (reserved(oldfd))
+		return (int)ret_errno(-EBADF);
+	if (reserved(newfd))
+		return (int)ret_errno(-EBUSY);
+	if (oldfd == newfd)
+		return get_dup2()(oldfd, newfd); /* no change, whatever oldfd is */
+	return dup_done(oldfd, get_dup2()(oldfd, newfd));
+}
+
+EXPORT int
+dup3(int oldfd, int newfd, int flags)
+{
+	if (reserved(oldfd))
+		return (int)ret_errno(-EBADF);
+	if (reserved(newfd) && oldfd != newfd)
+		return (int)ret_errno(-EBUSY);
+	return dup_done(oldfd, get_dup3()(oldfd, newfd, flags));
+}
+
+/* close_range()/closefrom() skip libuvsock's own fds: the kernel closes the gaps. */
+static int
+close_span(unsigned int first, unsigned int last, int flags)
+{
+	unsigned int fd, lo = first;
+	int rc = 0;
+
+	/* libuvsock's table is bounded: nothing of ours lies beyond it */
+	for (fd = first; fd <= last && fd < (1u << 20); fd++) {
+		if (!uvs_fd_reserved((int)fd))
+			continue;
+		if (fd > lo && get_close_range()(lo, fd - 1, flags) < 0)
+			rc = -1;
+		lo = fd + 1;
+	}
+	if (lo <= last && lo >= first && get_close_range()(lo, last, flags) < 0)
+		rc = -1;
+	return rc;
+}
+
+EXPORT int
+close_range(unsigned int first, unsigned int last, int flags)
+{
+	int rc;
+
+	if (in_lib || first > last)
+		return get_close_range()(first, last, flags);
+	rc = close_span(first, last, flags);
+	if (rc == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) {
+		ENTER();
+		for (unsigned int fd = first; fd <= last && fd < (1u << 20); fd++) {
+			if (uvs_is_socket((int)fd))
+				uvs_fd_forget((int)fd);
+			mark_devvsock((int)fd, false);
+		}
+		LEAVE();
+	}
+	return rc;
+}
+
+EXPORT void
+closefrom(int lowfd)
+{
+	if (lowfd < 0)
+		lowfd = 0;
+	if (close_range((unsigned int)lowfd, ~0u, 0) < 0) {
+		/* no close_range (old kernel): one by one up to the table's bound */
+		for (int fd = lowfd; fd < (1 << 20); fd++)
+			if (!uvs_fd_reserved(fd))
+				close(fd);
+	}
+}
+
+/* --- fortified variants (_FORTIFY_SOURCE): same checks as glibc's, then the call --- */
+
+EXPORT ssize_t
+__read_chk(int fd, void *buf, size_t len, size_t buflen)
+{
+	if (!ours(fd))
+		return get___read_chk()(fd, buf, len, buflen);
+	if (len > buflen)
+		__chk_fail();
+	return read(fd, buf, len);
+}
+
+EXPORT ssize_t
+__recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
+{
+	if (!ours(fd))
+		return get___recv_chk()(fd, buf, len, buflen, flags);
+	if (len > buflen)
+		__chk_fail();
+	return recv(fd, buf, len, flags);
+}
+
+EXPORT ssize_t
+__recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags, struct sockaddr *addr,
+		socklen_t *alen)
+{
+	if (!ours(fd))
+		return get___recvfrom_chk()(fd, buf, len, buflen, flags, addr, alen);
+	if (len > buflen)
+		__chk_fail();
+	return recvfrom(fd, buf, len, flags, addr, alen);
+}
+
+/* --- batch and zero-copy calls, emulated on the single-message ones --- */
+
+EXPORT int
+recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timespec *timeout)
+{
+	unsigned int i;
+	ssize_t rc = 0;
+
+	if (!ours(fd))
+		return get_recvmmsg()(fd, v, n, flags, timeout);
+	/* as Linux: MSG_WAITFORONE makes every message after the first nonblocking */
+	for (i = 0; i < n; i++) {
+		rc = recvmsg(fd, &v[i].msg_hdr, flags & ~MSG_WAITFORONE);
+		if (rc < 0)
+			break;
+		v[i].msg_len = (unsigned int)rc;
+		if (flags & MSG_WAITFORONE)
+			flags |= MSG_DONTWAIT;
+	}
+	return i > 0 ? (int)i : (int)rc;
+}
+
+EXPORT int
+sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
+{
+	unsigned int i;
+	ssize_t rc = 0;
+
+	if (!ours(fd))
+		return get_sendmmsg()(fd, v, n, flags);
+	for (i = 0; i < n; i++) {
+		rc = sendmsg(fd, &v[i].msg_hdr, flags);
+		if (rc < 0)
+			break;
+		v[i].msg_len = (unsigned int)rc;
+	}
+	return i > 0 ? (int)i : (int)rc;
+}
+
+/* Bytes per step of an emulated sendfile(). */
+#define UVS_SENDFILE_CHUNK 65536
+
+/* sendfile() to a vsock socket: read the file, send the bytes. From a vsock socket: EINVAL,
+ * as Linux answers for an input that cannot be mapped. */
+static ssize_t
+sendfile_emul(int out_fd, int in_fd, off64_t *off, size_t count)
+{
+	char buf[UVS_SENDFILE_CHUNK];
+	size_t done = 0;
+	ssize_t r, w;
+
+	if (ours(in_fd))
+		return ret_errno(-EINVAL);
+	while (done < count) {
+		size_t want = count - done < sizeof(buf) ? count - done : sizeof(buf);
+
+		r = off != NULL ? pread(in_fd, buf, want, *off) : read(in_fd, buf, want);
+		if (r <= 0)
+			return done > 0 ? (ssize_t)done : r;
+		w = send(out_fd, buf, (size_t)r, 0);
+		if (w <= 0) {
+			if (off == NULL && w < 0) /* put back what was read and not sent */
+				lseek(in_fd, -(off_t)r, SEEK_CUR);
+			return done > 0 ? (ssize_t)done : w;
+		}
+		if (w < r && off == NULL)
+			lseek(in_fd, -(off_t)(r - w), SEEK_CUR);
+		if (off != NULL)
+			*off += w;
+		done += (size_t)w;
+		if (w < r)
+			break;
+	}
+	return (ssize_t)done;
+}
+
+EXPORT ssize_t
+sendfile(int out_fd, int in_fd, off_t *off, size_t count)
+{
+	off64_t o;
+	ssize_t rc;
+
+	if (!ours(out_fd) && !ours(in_fd))
+		return get_sendfile()(out_fd, in_fd, off, count);
+	if (off == NULL)
+		return sendfile_emul(out_fd, in_fd, NULL, count);
+	o = *off;
+	rc = sendfile_emul(out_fd, in_fd, &o, count);
+	*off = (off_t)o;
+	return rc;
+}
+
+EXPORT ssize_t
+sendfile64(int out_fd, int in_fd, off64_t *off, size_t count)
+{
+	if (!ours(out_fd) && !ours(in_fd))
+		return get_sendfile64()(out_fd, in_fd, off, count);
+	return sendfile_emul(out_fd, in_fd, off, count);
 }

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Unmodified socat through libuvsock-preload.so: as a VSOCK-LISTEN echo server (PIPE) for a
-# real guest's STREAM scenarios, and as a VSOCK-CONNECT client that sends 256 KiB to the
-# guest's echo server and gets the same bytes back. (The shim does not emulate POLLOUT yet:
-# the fd always selects writable, so socat's single-threaded loop would block in a send
-# once more than the buffers hold is in flight to an echo; see preload/README.md.)
+# real guest's STREAM scenarios, and as a VSOCK-CONNECT client that sends 8 MiB to the
+# guest's echo server and gets the same bytes back. 8 MiB is far more than every buffer on
+# the way holds: socat's single-threaded select() loop only gets through if the fd stops
+# selecting writable when the send ring is full (the filler), as a kernel socket does.
 # shellcheck source-path=SCRIPTDIR disable=SC2034,SC2154
 set -euo pipefail
 UVSOCKD=$1
@@ -29,11 +29,11 @@ bash "$guest/run-guest.sh" --socket "$tmp/vm3.sock" --timeout 300 --log "$tmp/g.
 g=$!
 pids+=("$g")
 wait_for "$tmp/g.log" "UVT READY listen" 240 || fail "guest never reached its listen scenario"
-head -c 262144 /dev/urandom >"$tmp/blob"
+head -c 8388608 /dev/urandom >"$tmp/blob"
 LD_PRELOAD=$SHIM timeout 60 socat -t 5 - VSOCK-CONNECT:3:7000 <"$tmp/blob" >"$tmp/blob.back" ||
 	fail "socat client"
 cmp -s "$tmp/blob" "$tmp/blob.back" || fail "socat client: echo differs"
-echo "ok: socat VSOCK-CONNECT: 256 KiB to the guest and back, identical"
+echo "ok: socat VSOCK-CONNECT: 8 MiB to the guest and back, identical"
 wait "$g" || fail "guest: $(tail -1 "$tmp/g.out")"
 grep -a "UVT RESULT" "$tmp/g.log"
 echo "1 passed, 0 failed"
