@@ -52,8 +52,8 @@ for k in "${kinds[@]}"; do
 	cmd+="concurrent port=${port[$k]} n=$n; stream-echo port=${port[$k]} sizes=$sizes; "
 done
 cmd+="listen port=7000 n=1"
-bash "$guest/run-guest.sh" --socket "$tmp/vm3.sock" --timeout 240 --log "$tmp/g.log" -- "$cmd" \
-	>"$tmp/g.out" 2>&1 &
+bash "$guest/run-guest.sh" --socket "$tmp/vm3.sock" --timeout 240 --log "$tmp/g.log" \
+	-- "$cmd" >"$tmp/g.out" 2>&1 &
 g=$!
 pids+=("$g")
 wait_for "$tmp/g.log" "UVT READY listen" 200 || fail "guest never reached its listen scenario"
