@@ -3,11 +3,13 @@
 # - clang-format clean (the repo's .clang-format);
 # - lib/ and tests' shared code include no DPDK header; only pmd/ does;
 # - fallible functions return negative errno values, not -1 (DPDK callbacks excepted, marked);
-# - lib/ writes nothing to stdout/stderr and sets no errno except at the libc edge.
+# - lib/ writes nothing to stdout/stderr and sets no errno except at the libc edge;
+# - shell scripts are shellcheck-clean.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fail=0
 files=$(git ls-files '*.c' '*.h')
+# shellcheck disable=SC2086 # one word per file
 if ! clang-format --dry-run --Werror $files 2>/tmp/uvsock-lint.$$; then
 	head -20 /tmp/uvsock-lint.$$
 	echo "lint: clang-format differences (run: clang-format -i \$(git ls-files '*.c' '*.h'))"
@@ -28,6 +30,12 @@ if grep -nE '\b(f?printf|puts|perror)\(' lib/*.c; then
 fi
 if grep -nE '\berrno = ' lib/*.c pmd/*.c | grep -v 'errno = 0;'; then
 	echo "lint: errno is set only at the libc edge (preload/, issue 3), never in lib/ or pmd/"
+	fail=1
+fi
+scripts=$(git ls-files '*.sh')
+# shellcheck disable=SC2086 # one word per file
+if ! shellcheck -x $scripts; then
+	echo "lint: shellcheck findings"
 	fail=1
 fi
 if [ "$fail" = 0 ]; then

@@ -70,6 +70,8 @@ static const int gen_opt_names[UVS_GEN_OPTS] = { SO_REUSEADDR, SO_REUSEPORT, SO_
 #define UVS_MAX_RW_COUNT 0x7ffff000u
 /* iovec entries a STREAM MSG_WAITALL receive can resume into (IOV_MAX is 1024). */
 #define UVS_RECV_MAX_IOV 1024
+/* Writable threshold cap (see tx_lowat()): the largest write most programs make at once. */
+#define UVS_TX_LOWAT_MAX 65536u
 /* Doorbells drained per read: they are one byte each. */
 #define UVS_DOORBELL_BATCH 64
 /* The private anchor copies and the control socket sit at or above min(RLIMIT_NOFILE / 2,
@@ -123,6 +125,7 @@ static struct {
 	uint32_t local_cid;
 	uint64_t conn_gen; /* bumped by every new control connection (and by fork) */
 	int fd_floor;	   /* where private fds go; 0 until computed */
+	pid_t daemon_pid;  /* from HELLO: the peer of every anchor */
 	struct usock **chunks[UVS_FDT_CHUNKS];
 	struct usock *free_socks; /* recycled socket objects */
 } client = { .lock = PTHREAD_MUTEX_INITIALIZER, .ctl_fd = -1 };
@@ -262,6 +265,7 @@ ctl_connect_locked(void)
 	if (p < 0)
 		return p;
 	client.local_cid = resp.b;
+	client.daemon_pid = (pid_t)resp.a;
 	client.ctl_fd = p;
 	client.conn_gen++;
 	return 0;
@@ -332,6 +336,15 @@ attach_locked(struct usock *s)
 	return rc;
 }
 
+/* Whether the daemon's end of s's anchor is closed (the daemon died). */
+static bool
+anchor_hung_up(struct usock *s)
+{
+	struct pollfd pfd = { .fd = s->fd, .events = 0 };
+
+	return s->daemon_gone || (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP));
+}
+
 /*
  * One request, one response with up to two fds. For a request about socket s (s may be
  * NULL), the socket is attached first if needed. The control connection is reopened once if
@@ -366,6 +379,12 @@ ctl_call_sock(struct usock *s, struct uvs_ctl_req *req, struct uvs_ctl_resp *res
 		rc = resp->rc;
 out:
 	pthread_mutex_unlock(&client.lock);
+	if (rc < 0 && s != NULL && anchor_hung_up(s)) {
+		/* The daemon that served this socket died (a new one may run): the socket is
+		 * dead, as one reset by its peer. */
+		s->daemon_gone = true;
+		rc = req->op == UVS_CTL_ACCEPT ? -ECONNABORTED : -ECONNRESET;
+	}
 	return rc;
 }
 
@@ -438,7 +457,7 @@ app_lock(pthread_mutex_t *m)
 }
 
 static int
-seg_map(struct usock *s, int memfd)
+seg_map(struct usock *s, int memfd, bool fresh)
 {
 	struct uvs_shm *shm;
 	struct stat st;
@@ -465,7 +484,8 @@ seg_map(struct usock *s, int memfd)
 		return -EPROTO;
 	}
 	seg_unmap(s);
-	app_locks_init((struct uvs_app_locks *)shm->app_area);
+	if (fresh) /* else another process (before exec) set them up and may hold them */
+		app_locks_init((struct uvs_app_locks *)shm->app_area);
 	s->locks = (struct uvs_app_locks *)shm->app_area;
 	s->shm = shm;
 	s->shm_size = st.st_size;
@@ -735,16 +755,32 @@ deadline_from(const struct timespec *t)
 }
 
 /*
- * Sleep until ready(s), a doorbell, or the deadline (-1: none). The anchor is polled with
- * the rest of the time, so signals interrupt as they would a socket call: -EINTR.
- * @return 0 when ready or woken (the caller re-checks), -EAGAIN on timeout, -EINTR.
+ * Sleep until a doorbell, or the deadline (-1: none), as the socket call would, signals
+ * included (signal(7)): without a deadline, a restartable call (recv, send, accept) sleeps
+ * in a blocking recv(MSG_PEEK) on the anchor, which the kernel restarts after a handler
+ * installed with SA_RESTART and fails with EINTR otherwise; a timed wait (SO_RCVTIMEO,
+ * SO_SNDTIMEO) and connect sleep in poll(), never restarted: -EINTR.
+ * @return 0 when woken (the caller re-checks), -EAGAIN on timeout, -EINTR.
  */
 static int
-anchor_sleep(struct usock *s, int64_t deadline)
+anchor_sleep(struct usock *s, int64_t deadline, bool restartable)
 {
 	struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
 	int timeout = -1, rc;
+	ssize_t n;
+	char b;
 
+	if (deadline == UVS_NO_DEADLINE && restartable) {
+		n = recv(s->fd, &b, 1, MSG_PEEK);
+		if (n == 0)
+			s->daemon_gone = true;
+		if (n >= 0)
+			return 0;
+		if (errno == EINTR)
+			return -EINTR;
+		/* EAGAIN: the file was made nonblocking behind our back (another process):
+		 * fall back to poll */
+	}
 	if (deadline != UVS_NO_DEADLINE) {
 		int64_t left = deadline - now_ns();
 
@@ -803,7 +839,7 @@ settle_if(struct usock *s, bool tx_rung)
 }
 
 static int
-wait_until(struct usock *s, bool (*ready)(struct usock *), int64_t deadline)
+wait_until(struct usock *s, bool (*ready)(struct usock *), int64_t deadline, bool restartable)
 {
 	uint64_t gen;
 	int rc = 0;
@@ -837,7 +873,7 @@ wait_until(struct usock *s, bool (*ready)(struct usock *), int64_t deadline)
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	}
 	if (!ready(s) && !s->daemon_gone)
-		rc = anchor_sleep(s, deadline); /* woken: the caller looks again */
+		rc = anchor_sleep(s, deadline, restartable); /* woken: the caller looks again */
 	pthread_mutex_lock(&s->wait_lock);
 	s->polling = false;
 	s->wake_gen++;
@@ -988,7 +1024,7 @@ sock_accept(struct usock *s, struct sockaddr_vm *addr, int flags)
 			break;
 		if (s->nonblock)
 			return -EAGAIN;
-		rc = anchor_sleep(s, deadline);
+		rc = anchor_sleep(s, deadline, true);
 		if (rc < 0)
 			return rc;
 		if (s->daemon_gone)
@@ -1012,7 +1048,7 @@ sock_accept(struct usock *s, struct sockaddr_vm *addr, int flags)
 	ns->buf_size = s->buf_size;
 	ns->buf_min = s->buf_min;
 	ns->buf_max = s->buf_max;
-	rc = seg_map(ns, fds[1]);
+	rc = seg_map(ns, fds[1], true);
 	if (rc < 0) {
 		close(fds[0]);
 		sock_put(ns);
@@ -1071,7 +1107,7 @@ sock_connect(struct usock *s, const struct sockaddr_vm *addr)
 		return rc;
 	if (fds[0] < 0)
 		return -EPROTO;
-	rc = seg_map(s, fds[0]);
+	rc = seg_map(s, fds[0], true);
 	if (rc < 0)
 		return rc;
 	if (s->nonblock) {
@@ -1079,7 +1115,7 @@ sock_connect(struct usock *s, const struct sockaddr_vm *addr)
 		return -EINPROGRESS;
 	}
 	while (!connect_done(s) && !s->daemon_gone) {
-		rc = wait_until(s, connect_done, UVS_NO_DEADLINE);
+		rc = wait_until(s, connect_done, UVS_NO_DEADLINE, false);
 		if (rc < 0)
 			return rc; /* EINTR: the connection goes on, as in Linux */
 	}
@@ -1134,6 +1170,23 @@ tx_ready(struct usock *s)
 	return uvs_ring_space(&s->sb.tx, &space) < 0 || space > UVS_REC_SIZE;
 }
 
+/*
+ * Free send space below which the fd stops being writable. Linux's vsock reports writable
+ * with a single byte of credit, and a program that then writes a buffer blocks until all
+ * of it fits: a single-threaded program that selects for writing and also reads the
+ * peer's replies (socat, ncat) can then deadlock against an echoing peer. TCP avoids that
+ * by asking for a useful amount of space (sk_stream_min_wspace()); so do we: a quarter of
+ * the ring, at most UVS_TX_LOWAT_MAX. A send never depends on it: it goes as far as space
+ * allows.
+ */
+static uint32_t
+tx_lowat(const struct usock *s)
+{
+	uint32_t q = s->sb.tx.size / 4;
+
+	return q < UVS_TX_LOWAT_MAX ? q : UVS_TX_LOWAT_MAX;
+}
+
 static ssize_t
 send_iov_locked(struct usock *s, const struct iovec *iov, unsigned int n, size_t len, int flags)
 {
@@ -1181,6 +1234,9 @@ send_iov_locked(struct usock *s, const struct iovec *iov, unsigned int n, size_t
 			if (dontwait) {
 				uint64_t need = seq ? (uint64_t)(len - done) + UVS_REC_SIZE : 1;
 
+				if (need < tx_lowat(s))
+					need = tx_lowat(s);
+
 				if (armed)
 					return -EAGAIN;
 				/* not writable until there is room; then look once more: space
@@ -1191,7 +1247,7 @@ send_iov_locked(struct usock *s, const struct iovec *iov, unsigned int n, size_t
 				continue;
 			}
 			waited = true;
-			rc = wait_until(s, tx_ready, deadline);
+			rc = wait_until(s, tx_ready, deadline, true);
 			if (rc < 0)
 				break;
 			continue;
@@ -1205,10 +1261,9 @@ send_iov_locked(struct usock *s, const struct iovec *iov, unsigned int n, size_t
 
 		settle_if(s, rung);
 	}
-	/* A full ring: not writable (as a kernel socket without send space) until it drains. */
-	if (done > 0 && uvs_ring_space(&s->sb.tx, &space) == 0 &&
-			space < (seq ? UVS_REC_SIZE + 1 : 1))
-		filler_send(s, seq ? UVS_REC_SIZE + 1 : 1);
+	/* Little room left: not writable until it drains (see tx_lowat()). */
+	if (done > 0 && uvs_ring_space(&s->sb.tx, &space) == 0 && space < tx_lowat(s))
+		filler_send(s, tx_lowat(s));
 	if (rc < 0)
 		return done > 0 && !seq && rc != -EIO ? (ssize_t)done : rc;
 	return (ssize_t)done;
@@ -1363,7 +1418,7 @@ recv_locked(struct usock *s, struct msghdr *msg, int flags)
 			armed = true;
 			continue;
 		}
-		rc = wait_until(s, rx_ready, deadline);
+		rc = wait_until(s, rx_ready, deadline, true);
 		if (rc < 0)
 			return done > 0 ? (ssize_t)done : rc;
 	}
@@ -1580,6 +1635,65 @@ uvs_ioctl(int fd, unsigned long req, int *val)
 	}
 	sock_put(s);
 	return rc;
+}
+
+int
+uvs_fd_adopt(int fd)
+{
+	struct uvs_ctl_req req = { .op = UVS_CTL_ATTACH, .sock = 0 };
+	struct uvs_ctl_resp resp;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int fds[2] = { -1, -1 }, rc, fl;
+	struct usock *s;
+
+	if (fdt_raw(fd) != NULL)
+		return -EEXIST;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -ENOTSOCK;
+	pthread_mutex_lock(&client.lock);
+	rc = ctl_connect_locked();
+	if (rc == 0 && cred.pid != client.daemon_pid)
+		rc = -ENOTSOCK; /* some other unix socket */
+	if (rc == 0)
+		rc = ctl_xfer_locked(&req, fd, &resp, fds);
+	if (rc == 0)
+		rc = resp.rc;
+	pthread_mutex_unlock(&client.lock);
+	if (rc < 0)
+		return rc == -EBADF ? -ENOTSOCK : rc;
+	if (fds[1] >= 0)
+		close(fds[1]);
+	s = usock_new(-1, (int)resp.a, resp.sock);
+	if (s == NULL) {
+		if (fds[0] >= 0)
+			close(fds[0]);
+		return -ENOMEM;
+	}
+	s->listening = resp.b != 0;
+	s->listen_filler = s->listening; /* the one sent before exec is still queued */
+	if (fds[0] >= 0) {
+		rc = seg_map(s, fds[0], false);
+		if (rc < 0) {
+			sock_put(s);
+			return rc;
+		}
+	}
+	fl = fcntl(fd, F_GETFL);
+	s->nonblock = fl >= 0 && (fl & O_NONBLOCK);
+	pthread_mutex_lock(&client.lock);
+	s->attach_gen = client.conn_gen;
+	rc = private_dup_locked(fd);
+	if (rc >= 0) {
+		s->fd = rc;
+		rc = fdt_set(fd, s);
+	}
+	pthread_mutex_unlock(&client.lock);
+	if (rc < 0) {
+		sock_put(s);
+		return rc;
+	}
+	return 0;
 }
 
 bool
@@ -1905,7 +2019,11 @@ uvs_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 static int
 sock_set_nonblock(struct usock *s, bool on)
 {
+	int fl = fcntl(s->fd, F_GETFL);
 
+	/* the open file is shared with the program's fd: F_GETFL tells the truth */
+	if (fl >= 0)
+		fcntl(s->fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
 	s->nonblock = on;
 	return 0;
 }

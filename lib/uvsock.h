@@ -60,6 +60,10 @@ int uvs_ioctl(int fd, unsigned long req, int *val);
  * dup()/dup2()/dup3()/fcntl(F_DUPFD) and close_range() succeed in the kernel. */
 /** newfd is now another fd of oldfd's socket (a previous socket at newfd is dropped). */
 int uvs_fd_dup(int oldfd, int newfd);
+/** fd came from elsewhere (inherited across exec, received with SCM_RIGHTS): if it is a
+ * socket's anchor from the running daemon, take it in as that socket (options set before
+ * exec are not carried over). @return 0, -ENOTSOCK if it is not one, or -errno. */
+int uvs_fd_adopt(int fd);
 /** The kernel closed fd behind libuvsock's back: drop it from the table. */
 void uvs_fd_forget(int fd);
 /** Whether fd is one libuvsock keeps for itself (a private anchor copy or the control

@@ -532,21 +532,45 @@ anchor_prepare(struct uvsd_sock *s, int app_end)
 	s->app_ino = fstat(app_end, &st) == 0 ? st.st_ino : 0;
 }
 
-/* UVS_CTL_ATTACH: the client shows it holds the socket's anchor (a fork child): from now on
- * it may operate the socket too. Possession of the fd is the capability, as for any fd. */
+/*
+ * UVS_CTL_ATTACH: the client shows it holds the socket's anchor: from now on it may operate
+ * the socket too. Possession of the fd is the capability, as for any fd. A fork child names
+ * the socket; a program that got the fd across exec does not know it (sock 0): it is found
+ * by the anchor's inode, and told its id, type, state and segment.
+ */
 static int
 req_attach(struct uvs_daemon *d, struct uvsd_client *cl, const struct uvs_ctl_req *req,
-		struct uvs_ctl_resp *resp, int fd)
+		struct uvs_ctl_resp *resp, int fd, int *fds)
 {
 	uint32_t idx = (uint32_t)req->sock;
-	struct uvsd_sock *s = idx < d->nsocks_alloc ? d->socks[idx] : NULL;
+	struct uvsd_sock *s = NULL;
 	struct stat st;
 	uint64_t *o;
 
-	if (s == NULL || s->gen != (uint32_t)(req->sock >> 32) || s->anchor < 0 || fd < 0 ||
-			fstat(fd, &st) < 0 || st.st_ino != s->app_ino || s->app_ino == 0)
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return -EBADF;
+	if (req->sock == 0) {
+		for (idx = 0; idx < d->nsocks_alloc && s == NULL; idx++)
+			if (d->socks[idx] != NULL && d->socks[idx]->anchor >= 0 &&
+					d->socks[idx]->app_ino == st.st_ino)
+				s = d->socks[idx];
+	} else if (idx < d->nsocks_alloc) {
+		s = d->socks[idx];
+		if (s != NULL && s->gen != (uint32_t)(req->sock >> 32))
+			s = NULL;
+	}
+	if (s == NULL || s->anchor < 0 || st.st_ino != s->app_ino || s->app_ino == 0)
 		return -EBADF;
 	resp->b = s->listening;
+	if (req->sock == 0) {
+		resp->sock = sock_id(s);
+		resp->a = s->type;
+		if (s->shm != NULL && s->memfd >= 0) {
+			fds[0] = fcntl(s->memfd, F_DUPFD_CLOEXEC, 0);
+			if (fds[0] < 0)
+				return -EMFILE;
+		}
+	}
 	if (sock_lookup(d, req->sock, cl->serial) != NULL)
 		return 0;
 	if (s->n_more_owners >= UVSD_MAX_OWNERS)
@@ -644,11 +668,10 @@ req_connect(struct uvs_daemon *d, struct uvsd_sock *s, const struct uvs_ctl_req 
 		return rc;
 	}
 	publish_conn(s, s->conn);
-	/* The program gets the daemon's memfd; the daemon keeps only its mapping, so a
-	 * connection costs the daemon one fd (the anchor). */
-	fds[0] = s->memfd;
-	s->memfd = -1;
-	return 0;
+	/* The program gets a copy of the memfd; the daemon keeps one for a program that
+	 * inherits the socket across exec (UVS_CTL_ATTACH by inode). */
+	fds[0] = fcntl(s->memfd, F_DUPFD_CLOEXEC, 0);
+	return fds[0] < 0 ? -EMFILE : 0;
 }
 
 static int
@@ -683,8 +706,7 @@ req_accept(struct uvs_daemon *d, struct uvsd_client *cl, struct uvsd_sock *ls,
 	ev.data.u64 = UVSD_EP_TAG(UVSD_EP_ANCHOR, UVSD_ANCHOR_KEY(s));
 	epoll_ctl(d->epfd, EPOLL_CTL_ADD, s->anchor, &ev);
 	fds[0] = sv[1];
-	fds[1] = s->memfd; /* handed over: the daemon keeps only its mapping */
-	s->memfd = -1;
+	fds[1] = fcntl(s->memfd, F_DUPFD_CLOEXEC, 0); /* the daemon keeps one (exec) */
 	resp->sock = sock_id(s);
 	resp->a = child->peer_cid;
 	resp->b = child->peer_port;
@@ -781,7 +803,7 @@ handle(struct uvs_daemon *d, struct uvsd_client *cl, const struct uvs_ctl_req *r
 
 	switch (req->op) {
 	case UVS_CTL_ATTACH:
-		return req_attach(d, cl, req, resp, in_fd);
+		return req_attach(d, cl, req, resp, in_fd, fds);
 	case UVS_CTL_HELLO:
 		if (req->a != UVS_IPC_VERSION)
 			return -EPROTONOSUPPORT;

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -259,8 +260,8 @@ run(struct uvs_daemon *d)
 			d->dump = 0;
 			for (unsigned int i = 0; i < d->nguests; i++)
 				uvsd_guest_dump(&d->guests[i], stdout);
-			printf("host sockets %u; requests refused: malformed %lu, notify %lu\n",
-					d->nsocks_live,
+			printf("host sockets %u\n", d->nsocks_live);
+			printf("host requests refused: malformed %lu, notify %lu\n",
 					(unsigned long)d->ctl_drops[UVSD_CTL_DROP_MALFORMED],
 					(unsigned long)d->ctl_drops[UVSD_CTL_DROP_NOTIFY]);
 			fflush(stdout);
@@ -308,7 +309,13 @@ main(int argc, char **argv)
 	char prefix[64];
 	int eal_argc = 0, sep = -1, rc;
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = UVSD_EP_TAG(UVSD_EP_MAIL, 0) };
+	struct rlimit rl;
 
+	/* Every host socket costs two fds (anchor, segment): take all the fds we may. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0) {
 			sep = i;

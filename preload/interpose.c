@@ -24,9 +24,11 @@
 /* The interposers must carry libc's own symbol names: without this, glibc's headers would rename
  * open/openat/fcntl to their *64 variants (meson builds with _FILE_OFFSET_BITS=64). */
 #undef _FILE_OFFSET_BITS
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -36,6 +38,7 @@
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -408,11 +411,32 @@ writev(int fd, const struct iovec *iov, int n)
 	return sendmsg(fd, &msg, 0);
 }
 
+/* The process whose memory (and libuvsock's fd table) this is; see vfork_child(). */
+static pid_t shim_pid;
+
+static void
+shim_atfork_child(void)
+{
+	shim_pid = getpid();
+}
+
+/*
+ * A vfork() child (posix_spawn, python's subprocess, system()) runs in its parent's memory
+ * with its own fd table until it execs: its dup2()/close()/close_range() on the way must
+ * only touch its fds, never the parent's table. Checked only for calls on vsock or reserved
+ * fds (a system call).
+ */
+static bool
+vfork_child(void)
+{
+	return shim_pid != 0 && getpid() != shim_pid;
+}
+
 /* One of libuvsock's own fds: the program never got it, so for the program it is not open. */
 static bool
 reserved(int fd)
 {
-	return in_lib == 0 && uvs_fd_reserved(fd);
+	return in_lib == 0 && uvs_fd_reserved(fd) && !vfork_child();
 }
 
 EXPORT int
@@ -422,7 +446,7 @@ close(int fd)
 
 	if (reserved(fd))
 		return (int)ret_errno(-EBADF);
-	if (!ours(fd)) {
+	if (!ours(fd) || vfork_child()) {
 		mark_devvsock(fd, false);
 		return get_close()(fd);
 	}
@@ -653,13 +677,18 @@ dup_done(int oldfd, int rc)
 {
 	if (rc < 0 || in_lib)
 		return rc;
+	if (is_devvsock(oldfd) || is_devvsock(rc))
+		mark_devvsock(rc, is_devvsock(oldfd));
+	if (!uvs_is_socket(oldfd) && !uvs_is_socket(rc))
+		return rc; /* nothing of ours: no lock, no system call */
+	if (vfork_child())
+		return rc;
 	ENTER();
 	if (uvs_is_socket(oldfd))
 		uvs_fd_dup(oldfd, rc);
 	else
-		uvs_fd_forget(rc); /* a socket that was at rc is closed now */
+		uvs_fd_forget(rc); /* the socket that was at rc is closed now */
 	LEAVE();
-	mark_devvsock(rc, is_devvsock(oldfd));
 	return rc;
 }
 
@@ -720,7 +749,7 @@ close_range(unsigned int first, unsigned int last, int flags)
 {
 	int rc;
 
-	if (in_lib || first > last)
+	if (in_lib || first > last || vfork_child())
 		return get_close_range()(first, last, flags);
 	rc = close_span(first, last, flags);
 	if (rc == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) {
@@ -879,4 +908,74 @@ sendfile64(int out_fd, int in_fd, off64_t *off, size_t count)
 	if (!ours(out_fd) && !ours(in_fd))
 		return get_sendfile64()(out_fd, in_fd, off, count);
 	return sendfile_emul(out_fd, in_fd, off, count);
+}
+
+/* --- sockets inherited across exec --- */
+
+/* Inherited sockets recognised as copies of one another at startup (more: separate objects,
+ * which works too, only less cheaply). */
+#define UVS_ADOPT_DEDUP 64
+
+/* A unix SOCK_SEQPACKET socket: maybe a vsock anchor (the daemon tells). */
+static bool
+maybe_anchor(int fd)
+{
+	struct stat st;
+	int v;
+	socklen_t len = sizeof(v);
+
+	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return false;
+	if (get_getsockopt()(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 || v != AF_UNIX)
+		return false;
+	len = sizeof(v);
+	return get_getsockopt()(fd, SOL_SOCKET, SO_TYPE, &v, &len) == 0 && v == SOCK_SEQPACKET;
+}
+
+/*
+ * A program started by exec() from one that had vsock sockets (ncat --exec, socat EXEC:,
+ * inetd-style services) holds their anchors without knowing them: take them in before main()
+ * runs, so that its reads and writes are vsock I/O and not the anchor's doorbells. Only
+ * candidates (unix SOCK_SEQPACKET sockets) cost a request to the daemon, which recognises
+ * its own anchors.
+ */
+__attribute__((constructor)) static void
+uvs_preload_init(void)
+{
+	struct adopted {
+		ino_t ino;
+		int fd;
+	} seen[UVS_ADOPT_DEDUP];
+	unsigned int nseen = 0;
+	DIR *dir;
+	struct dirent *e;
+	int dfd;
+
+	shim_pid = getpid();
+	pthread_atfork(NULL, NULL, shim_atfork_child);
+	dir = opendir("/proc/self/fd");
+	if (dir == NULL)
+		return;
+	dfd = dirfd(dir);
+	while ((e = readdir(dir)) != NULL) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+		struct stat st;
+		unsigned int i;
+
+		if (*end != '\0' || end == e->d_name || fd == dfd || fd < 0 || fd > INT32_MAX)
+			continue;
+		if (!maybe_anchor((int)fd) || fstat((int)fd, &st) < 0)
+			continue;
+		/* stdin and stdout are often the same socket: one object, two fds */
+		for (i = 0; i < nseen && seen[i].ino != st.st_ino; i++)
+			;
+		ENTER();
+		if (i < nseen)
+			(void)uvs_fd_dup(seen[i].fd, (int)fd);
+		else if (uvs_fd_adopt((int)fd) == 0 && nseen < UVS_ADOPT_DEDUP)
+			seen[nseen++] = (struct adopted){ .ino = st.st_ino, .fd = (int)fd };
+		LEAVE();
+	}
+	closedir(dir);
 }

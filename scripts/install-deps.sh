@@ -7,7 +7,7 @@ PKGS=(
 	dpdk-dev libdpdk-dev libnuma-dev libcmocka-dev
 	qemu-system-x86 busybox-static
 	python3 socat ncat
-	clang-format git util-linux valgrind
+	clang-format shellcheck git util-linux valgrind
 )
 
 if [ "$(id -u)" != 0 ]; then

@@ -36,7 +36,7 @@ for _ in $(seq 100); do
 done
 [ -S "$tmp/ctl.sock" ] || fail "control socket never appeared"
 grep -q "uvsockd: ready" "$tmp/log" || fail "no ready line"
-[ -S "$tmp/vm3.sock" ] && [ -S "$tmp/vm4.sock" ] || fail "vhost-user sockets missing"
+{ [ -S "$tmp/vm3.sock" ] && [ -S "$tmp/vm4.sock" ]; } || fail "vhost-user sockets missing"
 echo "ok: ready with two guests"
 # idle cost: the daemon must sleep when nothing happens
 t0=$(awk '{print $14+$15}' /proc/$pid/stat)

@@ -15,13 +15,10 @@
 # not depend on it, but the client's non-blocking connect does (see the client below).
 # shellcheck source-path=SCRIPTDIR disable=SC2034,SC2154
 set -euo pipefail
-UVSOCKD=$1
-SHIM=$2
 here=$(cd "$(dirname "$0")" && pwd)
-guest=$here/../guest
-# shellcheck source=../guest/common.sh
-. "$guest/common.sh"
-uvt_init ncat
+# shellcheck source=common.sh
+. "$here/common.sh"
+uvp_init ncat "$@"
 passed=0
 fail() {
 	local f
@@ -37,7 +34,6 @@ ok() {
 	passed=$((passed + 1))
 }
 command -v ncat >/dev/null || fail "ncat is not installed (scripts/install-deps.sh installs it)"
-[ -f "$SHIM" ] || fail "no shim at $SHIM"
 # wait_exit PID SECONDS: PID's exit status, 124 if it still runs after SECONDS
 wait_exit() {
 	local _

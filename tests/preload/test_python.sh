@@ -6,12 +6,10 @@
 # untouched by the shim.
 # shellcheck source-path=SCRIPTDIR disable=SC2034,SC2154
 set -euo pipefail
-UVSOCKD=$1
-SHIM=$2
 here=$(cd "$(dirname "$0")" && pwd)
-guest=$here/../guest
-. "$guest/common.sh"
-uvt_init py
+# shellcheck source=common.sh
+. "$here/common.sh"
+uvp_init py "$@"
 fail() {
 	echo "FAIL: $*"
 	echo "--- python server"; cat "$tmp/py.log" 2>/dev/null || true

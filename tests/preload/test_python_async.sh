@@ -10,13 +10,10 @@
 # MSG_DONTWAIT) against the guest's echo server.
 # shellcheck source-path=SCRIPTDIR disable=SC2034,SC2154
 set -euo pipefail
-UVSOCKD=$1
-SHIM=$2
 here=$(cd "$(dirname "$0")" && pwd)
-guest=$here/../guest
-# shellcheck source=../guest/common.sh
-. "$guest/common.sh"
-uvt_init pyasync
+# shellcheck source=common.sh
+. "$here/common.sh"
+uvp_init pyasync "$@"
 kinds=(selectors asyncio asyncio-sock)
 declare -A port=([selectors]=5000 [asyncio]=5100 [asyncio-sock]=5200) spid=()
 sizes=1,100,4096,65536,300000
@@ -35,7 +32,6 @@ ok() {
 	echo "ok: $*"
 	passed=$((passed + 1))
 }
-[ -f "$SHIM" ] || fail "no shim at $SHIM"
 
 uvt_start_daemon --vm "cid=3,socket=$tmp/vm3.sock" || fail "uvsockd not ready"
 for k in "${kinds[@]}"; do

@@ -6,12 +6,10 @@
 # selecting writable when the send ring is full (the filler), as a kernel socket does.
 # shellcheck source-path=SCRIPTDIR disable=SC2034,SC2154
 set -euo pipefail
-UVSOCKD=$1
-SHIM=$2
 here=$(cd "$(dirname "$0")" && pwd)
-guest=$here/../guest
-. "$guest/common.sh"
-uvt_init socat
+# shellcheck source=common.sh
+. "$here/common.sh"
+uvp_init socat "$@"
 fail() {
 	echo "FAIL: $*"
 	echo "--- socat server"; cat "$tmp/socat.log" 2>/dev/null || true
