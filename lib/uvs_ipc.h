@@ -11,10 +11,14 @@
  * The anchor's two directions have one job each, so that poll/select/epoll on the program's
  * fd report what a kernel vsock socket would:
  *  - daemon to program: one-byte doorbells. The fd is readable exactly while one is queued.
- *  - program to daemon: only the "filler", a message big enough to make the program's end
- *    not writable (its unread bytes pass a quarter of its send buffer, which the daemon sets
- *    to UVS_ANCHOR_SNDBUF). The program sends it when it cannot send (ring full, connecting,
- *    listening); the daemon reads it, making the fd writable again, once the program can.
+ *    When the peer shuts down sending (or resets), the daemon shuts its end for writing: the
+ *    fd then reads as POLLIN|POLLRDHUP for good, as a vsock socket does.
+ *  - program to daemon: the "filler", a message big enough to make the program's end not
+ *    writable (its unread bytes fill its send buffer, which the daemon sets to
+ *    UVS_ANCHOR_SNDBUF). The program sends it when it cannot send (ring full, connecting,
+ *    listening, shut down); the daemon reads it, making the fd writable again, once the
+ *    program can. A sender blocked behind it sends a one-byte token, which the daemon reads
+ *    and drops. When the program shuts down sending, it shuts its end for writing too.
  * Program-to-daemon wake-ups (data queued, data consumed, ring back) therefore travel on the
  * control connection as one-way UVS_CTL_NOTIFY messages.
  *
@@ -57,9 +61,11 @@ enum uvs_sock_state {
 /* The program's end of an anchor gets this SO_SNDBUF (the kernel doubles it to 8 KiB):
  * small, so that a small filler makes it unwritable. */
 #define UVS_ANCHOR_SNDBUF 4096
-/* Filler size: above a quarter of the doubled buffer (poll's writable threshold for unix
- * sockets), below the buffer itself (so it always fits). */
-#define UVS_FILLER_SIZE 4096u
+/* Filler size: the largest message the doubled buffer takes (8192 - 32, unix_dgram_sendmsg's
+ * limit). Its memory then exceeds the buffer: poll() reports the fd not writable (that needs
+ * only a quarter), and a blocking send on it sleeps until the daemon reads the filler back,
+ * which is how a blocked sender waits for send space. */
+#define UVS_FILLER_SIZE 8160u
 /* tx_need for "never" (a listener: never writable, as in Linux). */
 #define UVS_NEED_NEVER UINT32_MAX
 
@@ -89,11 +95,9 @@ struct uvs_shm {
 	uint32_t peer_shut;	 /* UVS_SHUTDOWN_* received from the peer */
 	uint32_t peer_buf_alloc; /* the peer's receive buffer: SEQPACKET EMSGSIZE limit */
 
-	/* The program sleeps: doorbell it. app_wait is for news that make a receive return (data,
-	 * end, state): only those may make the fd readable. app_wait_tx is for send space, asked
-	 * for only by a sender about to block (who drains that doorbell afterwards). */
+	/* The program sleeps: doorbell it. Only for news that make a receive return (data, end,
+	 * state): doorbells are what makes the fd readable. (Send space is the filler's.) */
 	_Alignas(UVS_CACHE_LINE) uint32_t app_wait;
-	uint32_t app_wait_tx;
 	_Alignas(UVS_CACHE_LINE) uint32_t daemon_wait; /* UVS_DWAIT_* */
 	_Alignas(UVS_CACHE_LINE) uint32_t fwd_cnt;     /* payload bytes the program consumed */
 

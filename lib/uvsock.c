@@ -170,6 +170,22 @@ fdt_set(int fd, struct usock *s)
 	return 0;
 }
 
+/*
+ * Whether the anchor hung up: both directions shut. That is the daemon's death, or both
+ * ends of the socket shut down for sending (the daemon shut its end when the peer did, we
+ * shut ours on SHUT_WR), after which nothing can come or go either. End of file alone is
+ * only the peer's SHUT_WR: sending goes on.
+ */
+static bool
+anchor_hup(struct usock *s)
+{
+	struct pollfd pfd = { .fd = s->fd, .events = 0 };
+
+	if (!s->daemon_gone && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP))
+		s->daemon_gone = true;
+	return s->daemon_gone;
+}
+
 /* --- private fds --- */
 
 static int
@@ -336,15 +352,6 @@ attach_locked(struct usock *s)
 	return rc;
 }
 
-/* Whether the daemon's end of s's anchor is closed (the daemon died). */
-static bool
-anchor_hung_up(struct usock *s)
-{
-	struct pollfd pfd = { .fd = s->fd, .events = 0 };
-
-	return s->daemon_gone || (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP));
-}
-
 /*
  * One request, one response with up to two fds. For a request about socket s (s may be
  * NULL), the socket is attached first if needed. The control connection is reopened once if
@@ -379,7 +386,7 @@ ctl_call_sock(struct usock *s, struct uvs_ctl_req *req, struct uvs_ctl_resp *res
 		rc = resp->rc;
 out:
 	pthread_mutex_unlock(&client.lock);
-	if (rc < 0 && s != NULL && anchor_hung_up(s)) {
+	if (rc < 0 && s != NULL && anchor_hup(s)) {
 		/* The daemon that served this socket died (a new one may run): the socket is
 		 * dead, as one reset by its peer. */
 		s->daemon_gone = true;
@@ -678,7 +685,7 @@ sock_install(struct usock *s, int app_fd, int flags)
 
 /* --- waiting --- */
 
-/* Drain doorbells. Notices the daemon's death (hang-up or EOF on the anchor). */
+/* Drain doorbells. */
 static void
 doorbell_drain(struct usock *s)
 {
@@ -697,7 +704,7 @@ doorbell_drain(struct usock *s)
 			return;
 		for (int i = 0; i < n; i++) {
 			if (mm[i].msg_len == 0) {
-				s->daemon_gone = true;
+				anchor_hup(s); /* end of file: maybe more */
 				return;
 			}
 		}
@@ -762,25 +769,14 @@ deadline_from(const struct timespec *t)
  * SO_SNDTIMEO) and connect sleep in poll(), never restarted: -EINTR.
  * @return 0 when woken (the caller re-checks), -EAGAIN on timeout, -EINTR.
  */
+/* poll() the anchor for events until the deadline (-1: none).
+ * @return 0 when ready, -EAGAIN on timeout, -EINTR. */
 static int
-anchor_sleep(struct usock *s, int64_t deadline, bool restartable)
+anchor_poll(struct usock *s, short events, int64_t deadline)
 {
-	struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
+	struct pollfd pfd = { .fd = s->fd, .events = events };
 	int timeout = -1, rc;
-	ssize_t n;
-	char b;
 
-	if (deadline == UVS_NO_DEADLINE && restartable) {
-		n = recv(s->fd, &b, 1, MSG_PEEK);
-		if (n == 0)
-			s->daemon_gone = true;
-		if (n >= 0)
-			return 0;
-		if (errno == EINTR)
-			return -EINTR;
-		/* EAGAIN: the file was made nonblocking behind our back (another process):
-		 * fall back to poll */
-	}
 	if (deadline != UVS_NO_DEADLINE) {
 		int64_t left = deadline - now_ns();
 
@@ -791,9 +787,29 @@ anchor_sleep(struct usock *s, int64_t deadline, bool restartable)
 	rc = poll(&pfd, 1, timeout);
 	if (rc < 0 && errno == EINTR)
 		return -EINTR;
-	if (rc > 0 && (pfd.revents & (POLLHUP | POLLERR)))
-		s->daemon_gone = true;
+	if (rc > 0 && (pfd.revents & POLLHUP))
+		anchor_hup(s);
 	return rc == 0 ? -EAGAIN : 0;
+}
+
+static int
+anchor_sleep(struct usock *s, int64_t deadline, bool restartable)
+{
+	ssize_t n;
+	char b;
+
+	if (deadline == UVS_NO_DEADLINE && restartable) {
+		n = recv(s->fd, &b, 1, MSG_PEEK);
+		if (n == 0)
+			anchor_hup(s);
+		if (n >= 0)
+			return 0;
+		if (errno == EINTR)
+			return -EINTR;
+		/* EAGAIN: the file was made nonblocking behind our back (another process):
+		 * fall back to poll */
+	}
+	return anchor_poll(s, POLLIN, deadline);
 }
 
 /* About to report -EAGAIN: make the fd readable on the next change (see uvsock.h). */
@@ -809,13 +825,6 @@ arm(struct usock *s)
 
 static bool rx_ready(struct usock *s);
 static bool tx_ready(struct usock *s);
-static void settle_if(struct usock *s, bool tx_rung);
-
-static void
-settle(struct usock *s)
-{
-	settle_if(s, false);
-}
 
 /*
  * Keep the fd's readability exact (what poll/select/epoll report): after the program took
@@ -823,12 +832,11 @@ settle(struct usock *s)
  * ring back so the fd stays readable. One system call per emptying, none while data flows.
  */
 static void
-settle_if(struct usock *s, bool tx_rung)
+settle(struct usock *s)
 {
-	/* Doorbells are only sent by the daemon taking app_wait or app_wait_tx (1 -> 0), and
-	 * arm() drains before setting app_wait again: while app_wait reads 1 and no send-space
-	 * doorbell was taken, no doorbell is pending, nothing to do. */
-	if (s->shm != NULL && !tx_rung && __atomic_load_n(&s->shm->app_wait, __ATOMIC_ACQUIRE) != 0)
+	/* Doorbells are only sent by the daemon taking app_wait (1 -> 0), and arm() drains
+	 * before setting it again: while app_wait reads 1, no doorbell is pending. */
+	if (s->shm != NULL && __atomic_load_n(&s->shm->app_wait, __ATOMIC_ACQUIRE) != 0)
 		return;
 	arm(s);
 	if (s->shm != NULL && rx_ready(s) && !s->daemon_gone) {
@@ -868,10 +876,6 @@ wait_until(struct usock *s, bool (*ready)(struct usock *), int64_t deadline, boo
 	s->polling = true;
 	pthread_mutex_unlock(&s->wait_lock);
 	arm(s);
-	if (ready == tx_ready && s->shm != NULL) {
-		__atomic_store_n(&s->shm->app_wait_tx, 1, __ATOMIC_RELAXED);
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	}
 	if (!ready(s) && !s->daemon_gone)
 		rc = anchor_sleep(s, deadline, restartable); /* woken: the caller looks again */
 	pthread_mutex_lock(&s->wait_lock);
@@ -1187,6 +1191,34 @@ tx_lowat(const struct usock *s)
 	return q < UVS_TX_LOWAT_MAX ? q : UVS_TX_LOWAT_MAX;
 }
 
+/*
+ * Wait for need free bytes in tx (or for a state in which sending cannot block): the filler
+ * asks the daemon, which reads it back when they are there. Without a deadline, a blocking
+ * one-byte send on the anchor sleeps until then (the filler fills its send buffer), which the
+ * kernel restarts after an SA_RESTART handler as it would the send itself; with one
+ * (SO_SNDTIMEO), poll() for POLLOUT, never restarted (signal(7)).
+ * @return 0 (look again), -EAGAIN on timeout, -EINTR.
+ */
+static int
+tx_wait(struct usock *s, uint32_t need, int64_t deadline)
+{
+	filler_send(s, need);
+	if (tx_ready(s))
+		return 0;
+	if (deadline == UVS_NO_DEADLINE) {
+		if (send(s->fd, "w", 1, MSG_NOSIGNAL) >= 0)
+			return 0;
+		if (errno == EINTR)
+			return -EINTR;
+		if (errno != EAGAIN) {
+			anchor_hup(s); /* the daemon is gone */
+			return 0;
+		}
+		/* the file was made nonblocking behind our back (another process): poll */
+	}
+	return anchor_poll(s, POLLOUT, deadline);
+}
+
 static ssize_t
 send_iov_locked(struct usock *s, const struct iovec *iov, unsigned int n, size_t len, int flags)
 {
@@ -1194,7 +1226,7 @@ send_iov_locked(struct usock *s, const struct iovec *iov, unsigned int n, size_t
 	bool dontwait = s->nonblock || (flags & MSG_DONTWAIT);
 	int64_t deadline = deadline_from(&s->sndtimeo);
 	uint32_t done = 0, space;
-	bool armed = false, waited = false;
+	bool armed = false;
 	int64_t w;
 	int rc;
 
@@ -1246,20 +1278,19 @@ send_iov_locked(struct usock *s, const struct iovec *iov, unsigned int n, size_t
 				armed = true;
 				continue;
 			}
-			waited = true;
-			rc = wait_until(s, tx_ready, deadline, true);
+			{
+				uint64_t need = (uint64_t)(len - done) + (seq ? UVS_REC_SIZE : 0);
+
+				if (need > tx_lowat(s))
+					need = tx_lowat(s);
+				rc = tx_wait(s, (uint32_t)need, deadline);
+			}
 			if (rc < 0)
 				break;
 			continue;
 		}
 		done += (uint32_t)w;
 		notify_daemon(s, UVS_DWAIT_TX);
-	}
-	if (waited) {
-		/* disarm; if the daemon took it, its doorbell must not leave the fd readable */
-		bool rung = __atomic_exchange_n(&s->shm->app_wait_tx, 0, __ATOMIC_ACQ_REL) == 0;
-
-		settle_if(s, rung);
 	}
 	/* Little room left: not writable until it drains (see tx_lowat()). */
 	if (done > 0 && uvs_ring_space(&s->sb.tx, &space) == 0 && space < tx_lowat(s))
@@ -1356,8 +1387,8 @@ recv_locked(struct usock *s, struct msghdr *msg, int flags)
 	if (cap > UVS_MAX_RW_COUNT)
 		cap = UVS_MAX_RW_COUNT;
 	msg->msg_flags = 0;
-	if (cap == 0 && s->type == UVS_TYPE_STREAM)
-		return 0;
+	if (cap == 0)
+		return 0; /* as Linux, for both types: nothing consumed */
 	for (;;) {
 		if (s->shut_rd)
 			return done;
@@ -1475,11 +1506,17 @@ sock_shutdown(struct usock *s, int how)
 	bits = (uint32_t)how + 1; /* SHUT_RD -> RCV(1), SHUT_WR -> SEND(2), SHUT_RDWR -> 3 */
 	rc = simple_call(s, UVS_CTL_SHUTDOWN, bits, 0, NULL);
 	if (rc == 0) {
-		if (bits & UVS_SHUTDOWN_RCV)
+		/* The anchor shows it to poll as a vsock socket would: SHUT_RD makes the fd
+		 * readable with POLLRDHUP; SHUT_WR leaves it unwritable (the filler is never read
+		 * back), and with the peer's SHUT_WR (the daemon shuts its end) gives POLLHUP. */
+		if (bits & UVS_SHUTDOWN_RCV) {
 			s->shut_rd = true;
+			shutdown(s->fd, SHUT_RD);
+		}
 		if (bits & UVS_SHUTDOWN_SEND) {
 			s->shut_wr = true;
-			filler_send(s, UVS_NEED_NEVER); /* as Linux: no POLLOUT after SHUT_WR */
+			filler_send(s, UVS_NEED_NEVER);
+			shutdown(s->fd, SHUT_WR);
 		}
 	}
 	return rc;

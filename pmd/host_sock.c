@@ -206,19 +206,18 @@ wake_app(struct uvsd_sock *s)
 	if (__atomic_load_n(&s->shm->app_wait, __ATOMIC_RELAXED) &&
 			__atomic_exchange_n(&s->shm->app_wait, 0, __ATOMIC_SEQ_CST))
 		doorbell(s);
-	else if (__atomic_load_n(&s->shm->app_wait_tx, __ATOMIC_RELAXED) &&
-			__atomic_exchange_n(&s->shm->app_wait_tx, 0, __ATOMIC_SEQ_CST))
-		doorbell(s); /* a blocked sender must see state changes too */
 }
 
-/* Send space freed: ring only a sender that asked (not the fd's readability). */
+/* Nothing more will arrive (the peer shut down sending, or the connection is over): shut
+ * the anchor for writing, so the program's fd reads as POLLIN|POLLRDHUP from now on (and
+ * POLLHUP once the program shut down sending too), as Linux's vsock_poll() says. */
 static void
-wake_app_tx(struct uvsd_sock *s)
+anchor_rx_end(struct uvsd_sock *s)
 {
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&s->shm->app_wait_tx, __ATOMIC_RELAXED) &&
-			__atomic_exchange_n(&s->shm->app_wait_tx, 0, __ATOMIC_SEQ_CST))
-		doorbell(s);
+	if (s->anchor >= 0 && !s->anchor_rx_ended) {
+		s->anchor_rx_ended = true;
+		shutdown(s->anchor, SHUT_WR);
+	}
 }
 
 /* Whether the program's fd may read as writable, as Linux's vsock_poll() says: not while
@@ -236,7 +235,8 @@ filler_may_go(const struct uvsd_sock *s)
 	st = __atomic_load_n(&s->shm->state, __ATOMIC_ACQUIRE);
 	if (st == UVS_SS_CONNECTING)
 		return false;
-	if (st != UVS_SS_CONNECTED)
+	/* over, or the peer stopped receiving: a send fails at once (EPIPE) */
+	if (st != UVS_SS_CONNECTED || (s->shm->peer_shut & UVS_SHUTDOWN_RCV))
 		return true;
 	need = __atomic_load_n(&s->shm->tx_need, __ATOMIC_ACQUIRE);
 	if (uvs_ring_used(&s->sb.tx, &used) < 0)
@@ -272,12 +272,21 @@ filler_check(struct uvs_daemon *d, struct uvsd_sock *s)
 		}
 		return;
 	}
-	/* Only fillers travel this way; a program sending more gets them read as such, a batch
-	 * per pass (level-triggered epoll brings the rest). */
+	/* Only fillers and blocked senders' tokens travel this way; anything else is read and
+	 * dropped the same, a batch per pass (level-triggered epoll brings the rest). */
 	for (int i = 0; i < UVSD_DOORBELL_BATCH; i++) {
-		if (recv(s->anchor, &b, 1, MSG_DONTWAIT | MSG_TRUNC) < 0)
+		ssize_t n = recv(s->anchor, &b, 1, MSG_DONTWAIT | MSG_TRUNC);
+
+		if (n == 0) {
+			/* the program shut its end for writing (SHUT_WR): nothing more comes;
+			 * stop watching for input, hang-up is still reported */
+			s->filler_held = true;
+			anchor_watch(d, s, false);
+			return;
+		}
+		if (n < 0)
 			break;
-		if (s->shm != NULL)
+		if (n >= UVS_FILLER_SIZE && s->shm != NULL)
 			__atomic_store_n(&s->shm->tx_filler, 0, __ATOMIC_RELEASE);
 	}
 	if (s->filler_held) {
@@ -390,8 +399,7 @@ ops_tx_copy(void *ctx, struct uvs_conn *c, const struct iovec *iov, unsigned int
 
 	(void)ctx;
 	uvs_sockbuf_dev_take(&s->sb, iov, n, off, len);
-	wake_app_tx(s); /* a sender may wait for space */
-	if (s->filler_held)
+	if (s->filler_held) /* a sender may wait for space */
 		filler_check(ctx, s);
 }
 
@@ -443,6 +451,10 @@ ops_event(void *ctx, struct uvs_conn *c, enum uvs_event ev)
 	case UVS_EV_PEER_SHUTDOWN:
 		if (s->shm != NULL) {
 			__atomic_store_n(&s->shm->peer_shut, c->peer_shut, __ATOMIC_RELEASE);
+			/* end of stream first: a poller woken by a doorbell before it would
+			 * see POLLIN without POLLRDHUP */
+			if (c->peer_shut & UVS_SHUTDOWN_SEND)
+				anchor_rx_end(s);
 			wake_app(s);
 		}
 		break;
@@ -450,6 +462,7 @@ ops_event(void *ctx, struct uvs_conn *c, enum uvs_event ev)
 		if (s->shm != NULL) {
 			__atomic_store_n(&s->shm->peer_shut, UVS_SHUTDOWN_BOTH, __ATOMIC_RELEASE);
 			__atomic_store_n(&s->shm->state, UVS_SS_DISCONNECTED, __ATOMIC_RELEASE);
+			anchor_rx_end(s);
 			wake_app(s);
 		}
 		break;
@@ -717,6 +730,8 @@ req_accept(struct uvs_daemon *d, struct uvsd_client *cl, struct uvsd_sock *ls,
 		__atomic_store_n(&s->shm->app_wait, 0, __ATOMIC_RELAXED);
 		doorbell(s);
 	}
+	if ((s->shm->peer_shut & UVS_SHUTDOWN_SEND) || s->shm->state == UVS_SS_DISCONNECTED)
+		anchor_rx_end(s); /* the peer finished before the program accepted */
 	if (!TAILQ_EMPTY(&ls->conn->accept_q))
 		doorbell(ls); /* keep the listener readable while connections wait */
 	return 0;

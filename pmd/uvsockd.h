@@ -87,9 +87,10 @@ struct uvsd_sock {
 	uint64_t *more_owners; /* clients that proved possession of the anchor (UVS_CTL_ATTACH) */
 	uint32_t n_more_owners;
 	uint16_t type;
-	int anchor;	  /* daemon's end; -1 once the program closed every copy */
-	ino_t app_ino;	  /* the program's end, to recognise it in UVS_CTL_ATTACH */
-	bool filler_held; /* the program's filler is left unread: its fd is not writable */
+	int anchor;	      /* daemon's end; -1 once the program closed every copy */
+	ino_t app_ino;	      /* the program's end, to recognise it in UVS_CTL_ATTACH */
+	bool filler_held;     /* the program's filler is left unread: its fd is not writable */
+	bool anchor_rx_ended; /* our end is shut for writing: nothing more will arrive */
 	struct uvs_conn *conn;
 	uint32_t bound_cid;
 	bool listening;

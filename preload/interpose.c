@@ -142,6 +142,7 @@ ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
 		struct sockaddr *addr, socklen_t *alen);
 
 static int dup_done(int oldfd, int rc);
+static void adopt_passed(struct msghdr *msg);
 
 /* Is fd ours, and are we outside libuvsock? */
 static bool
@@ -292,8 +293,12 @@ recvmsg(int fd, struct msghdr *msg, int flags)
 	struct sockaddr_vm vm;
 	ssize_t rc;
 
-	if (!ours(fd))
-		return get_recvmsg()(fd, msg, flags);
+	if (!ours(fd)) {
+		rc = get_recvmsg()(fd, msg, flags);
+		if (rc >= 0 && msg->msg_controllen > 0 && in_lib == 0)
+			adopt_passed(msg);
+		return rc;
+	}
 	ENTER();
 	rc = uvs_recvmsg(fd, msg, flags);
 	if (rc >= 0 && msg->msg_name != NULL) {
@@ -930,6 +935,31 @@ maybe_anchor(int fd)
 		return false;
 	len = sizeof(v);
 	return get_getsockopt()(fd, SOL_SOCKET, SO_TYPE, &v, &len) == 0 && v == SOCK_SEQPACKET;
+}
+
+/* fds received with SCM_RIGHTS on a unix socket may be vsock sockets of another process:
+ * take them in (only unix SOCK_SEQPACKET ones cost a request). */
+static void
+adopt_passed(struct msghdr *msg)
+{
+	struct cmsghdr *cm;
+
+	for (cm = CMSG_FIRSTHDR(msg); cm != NULL; cm = CMSG_NXTHDR(msg, cm)) {
+		size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+			if (!maybe_anchor(fd))
+				continue;
+			ENTER();
+			(void)uvs_fd_adopt(fd);
+			LEAVE();
+		}
+	}
 }
 
 /*
