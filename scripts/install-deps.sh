@@ -6,7 +6,7 @@ PKGS=(
 	build-essential pkg-config meson ninja-build
 	dpdk-dev libdpdk-dev libnuma-dev libcmocka-dev
 	qemu-system-x86 busybox-static
-	python3 socat ncat
+	python3 socat ncat strace
 	clang-format shellcheck git util-linux valgrind
 )
 
