@@ -81,9 +81,11 @@ static const int gen_opt_names[UVS_GEN_OPTS] = { SO_REUSEADDR, SO_REUSEPORT, SO_
 /* Table mark of an fd libuvsock keeps for itself (private anchor, control socket). */
 #define UVS_FDT_RESERVED ((struct usock *)(uintptr_t)1)
 
-/* The process-shared locks of a connected socket, in its segment's app_area. */
+/* What the processes sharing a connected socket share, in its segment's app_area: the send
+ * and receive locks, and the local shutdown (a socket's, not a process's). */
 struct uvs_app_locks {
 	pthread_mutex_t tx, rx;
+	uint32_t local_shut; /* UVS_SHUTDOWN_* done by any process */
 };
 _Static_assert(sizeof(struct uvs_app_locks) <= sizeof(((struct uvs_shm *)0)->app_area),
 		"locks fit the program's area");
@@ -95,11 +97,12 @@ struct usock {
 	bool nonblock;
 	bool listening;
 	bool listen_filler; /* a listener's filler is sent (it is never writable) */
-	bool shut_rd, shut_wr;
 	bool daemon_gone;
 	uint32_t refs;		     /* one per fd table entry, plus one per call in progress */
 	uint64_t attach_gen;	     /* client.conn_gen of the connection that may operate it */
 	struct usock *next_free;     /* recycling list */
+	struct usock *next_all;	     /* every object ever allocated (for fork) */
+	uint32_t fork_entries;	     /* scratch: table entries, counted in a fork child */
 	struct uvs_app_locks *locks; /* in the segment, once connected */
 	/* Several threads may wait on one socket (a reader and a writer): only one sleeps on the
 	 * anchor, the others on wait_cond until it wakes, because draining the doorbells on
@@ -128,6 +131,7 @@ static struct {
 	pid_t daemon_pid;  /* from HELLO: the peer of every anchor */
 	struct usock **chunks[UVS_FDT_CHUNKS];
 	struct usock *free_socks; /* recycled socket objects */
+	struct usock *all_socks;  /* every socket object, linked by next_all */
 } client = { .lock = PTHREAD_MUTEX_INITIALIZER, .ctl_fd = -1 };
 
 static struct usock *
@@ -299,6 +303,7 @@ ctl_xfer_locked(struct uvs_ctl_req *req, int send_fd, struct uvs_ctl_resp *resp,
 	ssize_t n;
 
 	req->seq = ++client.seq;
+	memset(cbuf, 0, sizeof(cbuf)); /* the padding after the fd goes out too */
 	if (send_fd >= 0) {
 		msg.msg_control = cbuf;
 		msg.msg_controllen = CMSG_SPACE(sizeof(int));
@@ -401,15 +406,17 @@ ctl_call(struct uvs_ctl_req *req, struct uvs_ctl_resp *resp, int fds[2])
 	return ctl_call_sock(NULL, req, resp, fds);
 }
 
-/* One-way: tell the daemon about s (UVS_DWAIT_* | UVS_NOTE_RING_BACK). Lost only if the
- * daemon is gone, which the anchor's hang-up reports anyway. */
-static void
+/* One-way: tell the daemon about s (UVS_DWAIT_* | UVS_NOTE_RING_BACK).
+ * @return false if it could not be sent (no control connection): the caller puts back the
+ * wait bit it took, so the next change tries again. */
+static bool
 ctl_notify(struct usock *s, uint32_t bits)
 {
 	struct uvs_ctl_req req = { .op = UVS_CTL_NOTIFY, .sock = s->id, .a = bits };
+	bool sent = false;
 
 	pthread_mutex_lock(&client.lock);
-	for (int attempt = 0; attempt < 2; attempt++) {
+	for (int attempt = 0; attempt < 2 && !sent; attempt++) {
 		if (ctl_connect_locked() < 0)
 			break;
 		if (s->attach_gen != client.conn_gen) {
@@ -422,11 +429,12 @@ ctl_notify(struct usock *s, uint32_t bits)
 			if (rc < 0)
 				break;
 		}
-		if (send(client.ctl_fd, &req, sizeof(req), MSG_NOSIGNAL) == sizeof(req))
-			break;
-		ctl_drop_locked();
+		sent = send(client.ctl_fd, &req, sizeof(req), MSG_NOSIGNAL) == sizeof(req);
+		if (!sent)
+			ctl_drop_locked();
 	}
 	pthread_mutex_unlock(&client.lock);
+	return sent;
 }
 
 /* --- segment --- */
@@ -461,6 +469,13 @@ app_lock(pthread_mutex_t *m)
 {
 	if (pthread_mutex_lock(m) == EOWNERDEAD)
 		pthread_mutex_consistent(m);
+}
+
+/* UVS_SHUTDOWN_* done on this socket (by any process sharing it). */
+static uint32_t
+local_shut(const struct usock *s)
+{
+	return s->locks != NULL ? __atomic_load_n(&s->locks->local_shut, __ATOMIC_ACQUIRE) : 0;
 }
 
 static int
@@ -516,6 +531,8 @@ wait_init(struct usock *s)
 	s->polling = false;
 }
 
+static void usock_release(struct usock *s);
+
 /* --- fork --- */
 
 /* No fork while a thread is inside a control exchange: the child would inherit the lock. */
@@ -545,12 +562,25 @@ atfork_child(void)
 		private_close_locked(client.ctl_fd);
 	client.ctl_fd = -1;
 	client.conn_gen++;
+	/* References: the child has one per fd table entry, and none of the calls the
+	 * parent's other threads were in. A socket that only such a call kept alive (its fds
+	 * closed meanwhile) is released here, or its private anchor would keep it open. */
+	for (struct usock *s = client.all_socks; s != NULL; s = s->next_all)
+		s->fork_entries = 0;
 	for (unsigned int c = 0; c < UVS_FDT_CHUNKS; c++) {
 		struct usock **chunk = client.chunks[c];
 
 		for (unsigned int i = 0; chunk != NULL && i < UVS_FDT_CHUNK; i++)
 			if (chunk[i] != NULL && chunk[i] != UVS_FDT_RESERVED)
-				wait_init(chunk[i]);
+				chunk[i]->fork_entries++;
+	}
+	for (struct usock *s = client.all_socks; s != NULL; s = s->next_all) {
+		if (s->refs == 0)
+			continue; /* on the free list */
+		wait_init(s);
+		s->refs = s->fork_entries;
+		if (s->refs == 0)
+			usock_release(s);
 	}
 }
 
@@ -577,13 +607,17 @@ usock_new(int fd, int type, uint64_t id)
 		if (s == NULL)
 			return NULL;
 		wait_init(s);
+		pthread_mutex_lock(&client.lock);
+		s->next_all = client.all_socks;
+		client.all_socks = s;
+		pthread_mutex_unlock(&client.lock);
 	}
 	s->fd = fd;
 	s->type = type;
 	s->id = id;
 	s->attach_gen = client.conn_gen;
 	s->locks = NULL;
-	s->nonblock = s->listening = s->shut_rd = s->shut_wr = s->daemon_gone = false;
+	s->nonblock = s->listening = s->daemon_gone = false;
 	s->listen_filler = false;
 	s->polling = false;
 	s->shm = NULL;
@@ -718,8 +752,9 @@ notify_daemon(struct usock *s, uint32_t bit)
 {
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if ((__atomic_load_n(&s->shm->daemon_wait, __ATOMIC_RELAXED) & bit) &&
-			(__atomic_fetch_and(&s->shm->daemon_wait, ~bit, __ATOMIC_SEQ_CST) & bit))
-		ctl_notify(s, bit);
+			(__atomic_fetch_and(&s->shm->daemon_wait, ~bit, __ATOMIC_SEQ_CST) & bit) &&
+			!ctl_notify(s, bit))
+		__atomic_fetch_or(&s->shm->daemon_wait, bit, __ATOMIC_SEQ_CST);
 }
 
 /*
@@ -769,6 +804,16 @@ deadline_from(const struct timespec *t)
  * SO_SNDTIMEO) and connect sleep in poll(), never restarted: -EINTR.
  * @return 0 when woken (the caller re-checks), -EAGAIN on timeout, -EINTR.
  */
+/* A blocking wait on the anchor found it nonblocking: another process sharing the open file
+ * set O_NONBLOCK, which belongs to the file, as on Linux: take it, and fail as a
+ * nonblocking call. */
+static int
+nonblock_elsewhere(struct usock *s)
+{
+	s->nonblock = true;
+	return -EAGAIN;
+}
+
 /* poll() the anchor for events until the deadline (-1: none).
  * @return 0 when ready, -EAGAIN on timeout, -EINTR. */
 static int
@@ -806,8 +851,8 @@ anchor_sleep(struct usock *s, int64_t deadline, bool restartable)
 			return 0;
 		if (errno == EINTR)
 			return -EINTR;
-		/* EAGAIN: the file was made nonblocking behind our back (another process):
-		 * fall back to poll */
+		if (errno == EAGAIN)
+			return nonblock_elsewhere(s);
 	}
 	return anchor_poll(s, POLLIN, deadline);
 }
@@ -842,7 +887,8 @@ settle(struct usock *s)
 	if (s->shm != NULL && rx_ready(s) && !s->daemon_gone) {
 		/* the doorbell asked for goes with app_wait 0, like every doorbell */
 		__atomic_store_n(&s->shm->app_wait, 0, __ATOMIC_RELEASE);
-		ctl_notify(s, UVS_NOTE_RING_BACK);
+		if (!ctl_notify(s, UVS_NOTE_RING_BACK))
+			__atomic_store_n(&s->shm->app_wait, 1, __ATOMIC_RELEASE);
 	}
 }
 
@@ -1114,21 +1160,20 @@ sock_connect(struct usock *s, const struct sockaddr_vm *addr)
 	rc = seg_map(s, fds[0], true);
 	if (rc < 0)
 		return rc;
-	if (s->nonblock) {
-		filler_send(s, 1); /* writable when the connection is made (or fails) */
+	/* Not writable until the connection is made or fails (the daemon reads the filler
+	 * back then): what a nonblocking caller polls for, and what a blocking one sleeps on. */
+	filler_send(s, 1);
+	if (s->nonblock)
 		return -EINPROGRESS;
-	}
 	while (!connect_done(s) && !s->daemon_gone) {
-		rc = wait_until(s, connect_done, UVS_NO_DEADLINE, false);
+		rc = anchor_poll(s, POLLOUT, UVS_NO_DEADLINE);
 		if (rc < 0)
 			return rc; /* EINTR: the connection goes on, as in Linux */
 	}
 	if (s->daemon_gone)
 		return -ECONNRESET;
-	if (shm_state(s) == UVS_SS_CONNECTED) {
-		settle(s); /* the doorbell said "connected", not "readable" */
+	if (shm_state(s) == UVS_SS_CONNECTED)
 		return 0;
-	}
 	err = __atomic_exchange_n(&s->shm->err, 0, __ATOMIC_ACQ_REL);
 	return err < 0 ? err : -ECONNRESET;
 }
@@ -1159,7 +1204,8 @@ send_blocked_err(struct usock *s)
 	st = shm_state(s);
 	if (st == UVS_SS_CONNECTING || st == UVS_SS_UNCONNECTED)
 		return -ENOTCONN;
-	if (s->shut_wr || st == UVS_SS_DISCONNECTED || (shm_peer_shut(s) & UVS_SHUTDOWN_RCV))
+	if ((local_shut(s) & UVS_SHUTDOWN_SEND) || st == UVS_SS_DISCONNECTED ||
+			(shm_peer_shut(s) & UVS_SHUTDOWN_RCV))
 		return -EPIPE;
 	return 0;
 }
@@ -1210,11 +1256,10 @@ tx_wait(struct usock *s, uint32_t need, int64_t deadline)
 			return 0;
 		if (errno == EINTR)
 			return -EINTR;
-		if (errno != EAGAIN) {
-			anchor_hup(s); /* the daemon is gone */
-			return 0;
-		}
-		/* the file was made nonblocking behind our back (another process): poll */
+		if (errno == EAGAIN)
+			return nonblock_elsewhere(s);
+		anchor_hup(s); /* the daemon is gone */
+		return 0;
 	}
 	return anchor_poll(s, POLLOUT, deadline);
 }
@@ -1355,7 +1400,7 @@ rx_ready(struct usock *s)
 {
 	uint32_t used;
 
-	if (s->shm == NULL || s->shut_rd || s->daemon_gone)
+	if (s->shm == NULL || (local_shut(s) & UVS_SHUTDOWN_RCV) || s->daemon_gone)
 		return true;
 	if (uvs_ring_used(&s->sb.rx, &used) < 0 || used > 0)
 		return true;
@@ -1390,7 +1435,7 @@ recv_locked(struct usock *s, struct msghdr *msg, int flags)
 	if (cap == 0)
 		return 0; /* as Linux, for both types: nothing consumed */
 	for (;;) {
-		if (s->shut_rd)
+		if ((local_shut(s) & UVS_SHUTDOWN_RCV))
 			return done;
 		/* a STREAM read continues into the caller's buffer after what it has */
 		if (done > 0) {
@@ -1449,7 +1494,12 @@ recv_locked(struct usock *s, struct msghdr *msg, int flags)
 			armed = true;
 			continue;
 		}
+		/* Sleep without the receive lock, as Linux releases the socket lock: other
+		 * threads and processes (FIONREAD, MSG_DONTWAIT, a second reader) go on. */
+		pthread_mutex_unlock(&s->locks->rx);
 		rc = wait_until(s, rx_ready, deadline, true);
+		app_lock(&s->locks->rx);
+		uvs_ring_resync(&s->sb.rx, false);
 		if (rc < 0)
 			return done > 0 ? (ssize_t)done : rc;
 	}
@@ -1463,7 +1513,7 @@ sock_recvmsg(struct usock *s, struct msghdr *msg, int flags)
 	if (flags & MSG_OOB)
 		return -EOPNOTSUPP;
 	if (s->shm == NULL)
-		return s->shut_rd ? 0 : -ENOTCONN;
+		return (local_shut(s) & UVS_SHUTDOWN_RCV) ? 0 : -ENOTCONN;
 	app_lock(&s->locks->rx);
 	uvs_ring_resync(&s->sb.rx, false); /* another process may have received since */
 	rc = recv_locked(s, msg, flags);
@@ -1506,18 +1556,16 @@ sock_shutdown(struct usock *s, int how)
 	bits = (uint32_t)how + 1; /* SHUT_RD -> RCV(1), SHUT_WR -> SEND(2), SHUT_RDWR -> 3 */
 	rc = simple_call(s, UVS_CTL_SHUTDOWN, bits, 0, NULL);
 	if (rc == 0) {
-		/* The anchor shows it to poll as a vsock socket would: SHUT_RD makes the fd
-		 * readable with POLLRDHUP; SHUT_WR leaves it unwritable (the filler is never read
-		 * back), and with the peer's SHUT_WR (the daemon shuts its end) gives POLLHUP. */
-		if (bits & UVS_SHUTDOWN_RCV) {
-			s->shut_rd = true;
+		/* Shared with the other processes that hold the socket. The anchor shows it to
+		 * poll as a vsock socket would: SHUT_RD makes the fd readable with POLLRDHUP;
+		 * SHUT_WR leaves it unwritable (the filler is never read back). Not shut for
+		 * writing: that would make the daemon's end hang up as if the program had closed
+		 * it (see ipc-abi.md), so POLLHUP is not shown for shutdowns. */
+		__atomic_fetch_or(&s->locks->local_shut, bits, __ATOMIC_RELEASE);
+		if (bits & UVS_SHUTDOWN_RCV)
 			shutdown(s->fd, SHUT_RD);
-		}
-		if (bits & UVS_SHUTDOWN_SEND) {
-			s->shut_wr = true;
+		if (bits & UVS_SHUTDOWN_SEND)
 			filler_send(s, UVS_NEED_NEVER);
-			shutdown(s->fd, SHUT_WR);
-		}
 	}
 	return rc;
 }
@@ -1606,29 +1654,30 @@ uvs_fd_forget(int fd)
 }
 
 /* Unread payload bytes: STREAM, what the ring holds; SEQPACKET, the messages' payloads
- * (record headers walked, under the receive lock). */
+ * (record headers walked). Without the receive lock, which a blocked receiver may hold: a
+ * private copy of the ring, taken from the shared indexes; a receiver consuming meanwhile
+ * makes the answer stale, never wrong in size (every length is checked). */
 static int
 rx_bytes(struct usock *s, int *val)
 {
 	uint32_t used, off = 0, total = 0;
+	struct uvs_ring rx = s->sb.rx;
 	struct uvs_rec r;
 
-	app_lock(&s->locks->rx);
-	uvs_ring_resync(&s->sb.rx, false);
-	if (uvs_ring_used(&s->sb.rx, &used) < 0)
+	uvs_ring_resync(&rx, false);
+	if (uvs_ring_used(&rx, &used) < 0)
 		used = 0;
 	if (s->type == UVS_TYPE_STREAM) {
 		total = used;
 	} else {
 		while (off + UVS_REC_SIZE <= used) {
-			uvs_ring_get(&s->sb.rx, off, &r, sizeof(r));
+			uvs_ring_get(&rx, off, &r, sizeof(r));
 			if (r.len > used - off - UVS_REC_SIZE)
 				break; /* corrupt: the next read reports it */
 			total += r.len;
 			off += UVS_REC_SIZE + r.len;
 		}
 	}
-	pthread_mutex_unlock(&s->locks->rx);
 	*val = total > INT32_MAX ? INT32_MAX : (int)total;
 	return 0;
 }
@@ -1656,11 +1705,12 @@ uvs_ioctl(int fd, unsigned long req, int *val)
 		} else if (s->shm == NULL) {
 			*val = 0;
 		} else {
-			uint32_t space;
+			/* from the shared indexes: a sender may be between its copy and its
+			 * publication (own is its business) */
+			uint32_t used = __atomic_load_n(&s->shm->tx.prod, __ATOMIC_ACQUIRE) -
+					__atomic_load_n(&s->shm->tx.cons, __ATOMIC_ACQUIRE);
 
-			uvs_ring_resync(&s->sb.tx, true);
-			*val = uvs_ring_space(&s->sb.tx, &space) < 0 ? 0
-								     : (int)(s->sb.tx.size - space);
+			*val = used > s->sb.tx.size ? 0 : (int)used;
 		}
 		break;
 	case FIONBIO:
@@ -1697,10 +1747,13 @@ uvs_fd_adopt(int fd)
 	if (rc == 0)
 		rc = resp.rc;
 	pthread_mutex_unlock(&client.lock);
-	if (rc < 0)
-		return rc == -EBADF ? -ENOTSOCK : rc;
 	if (fds[1] >= 0)
 		close(fds[1]);
+	if (rc < 0) {
+		if (fds[0] >= 0)
+			close(fds[0]);
+		return rc == -EBADF ? -ENOTSOCK : rc;
+	}
 	s = usock_new(-1, (int)resp.a, resp.sock);
 	if (s == NULL) {
 		if (fds[0] >= 0)
@@ -2107,13 +2160,15 @@ sock_poll_events(struct usock *s)
 			ev = 0;
 			if (uvs_ring_used(&s->sb.rx, &used) == 0 && used > 0)
 				ev |= POLLIN;
-			if ((ps & UVS_SHUTDOWN_SEND) || st == UVS_SS_DISCONNECTED || s->shut_rd)
+			if ((ps & UVS_SHUTDOWN_SEND) || st == UVS_SS_DISCONNECTED ||
+					(local_shut(s) & UVS_SHUTDOWN_RCV))
 				ev |= POLLIN | POLLRDHUP;
-			if (st == UVS_SS_CONNECTED && !s->shut_wr && !(ps & UVS_SHUTDOWN_RCV) &&
+			if (st == UVS_SS_CONNECTED && !(local_shut(s) & UVS_SHUTDOWN_SEND) &&
+					!(ps & UVS_SHUTDOWN_RCV) &&
 					uvs_ring_space(&s->sb.tx, &space) == 0 &&
 					space > UVS_REC_SIZE)
 				ev |= POLLOUT;
-			if (st == UVS_SS_DISCONNECTED && s->shut_wr)
+			if (st == UVS_SS_DISCONNECTED && (local_shut(s) & UVS_SHUTDOWN_SEND))
 				ev |= POLLHUP;
 			if (__atomic_load_n(&s->shm->err, __ATOMIC_ACQUIRE) != 0)
 				ev |= POLLERR;

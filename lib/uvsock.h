@@ -69,8 +69,9 @@ void uvs_fd_forget(int fd);
 /** Whether fd is one libuvsock keeps for itself (a private anchor copy or the control
  * socket), which the program never got and must not close or replace. */
 bool uvs_fd_reserved(int fd);
-/** Readiness now, as poll(2) bits (POLLIN, POLLOUT, POLLRDHUP, POLLHUP, POLLERR), without
- * blocking; if nothing is ready, the fd is armed to become readable on the next change. */
+/** Readiness now, as poll(2) bits (POLLIN, POLLOUT, POLLRDHUP, POLLHUP, POLLERR), computed from
+ * the shared state, without blocking; if nothing is ready, the fd is armed to become readable
+ * on the next receive news (data, end, reset). The fd itself reports the same (but POLLERR). */
 int uvs_poll_events(int fd);
 
 #ifdef __cplusplus

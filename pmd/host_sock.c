@@ -124,6 +124,8 @@ sock_free(struct uvs_daemon *d, struct uvsd_sock *s)
 	seg_unmap(s);
 	d->socks[s->idx] = NULL;
 	d->nsocks_live--;
+	if (s->n_more_owners > 0)
+		d->nsocks_attached--;
 	free(s->more_owners);
 	free(s);
 }
@@ -415,7 +417,8 @@ ops_event(void *ctx, struct uvs_conn *c, enum uvs_event ev)
 	case UVS_EV_CONNECTED:
 		publish_conn(s, c);
 		__atomic_store_n(&s->shm->state, UVS_SS_CONNECTED, __ATOMIC_RELEASE);
-		wake_app(s);
+		/* not readable: connecting waits on the filler (POLLOUT), as in Linux; a
+		 * doorbell comes with the first data */
 		break;
 	case UVS_EV_CONNECT_FAILED:
 		if (s->shm != NULL) {
@@ -528,28 +531,43 @@ uvsd_anchor_event(struct uvs_daemon *d, uint32_t idx, uint32_t gen, uint32_t eve
 static void
 notify(struct uvsd_sock *s, uint32_t bits)
 {
-	if (bits & UVS_NOTE_RING_BACK)
+	/* The program may have taken the news meanwhile (a second read): then no doorbell, or
+	 * its fd would read as readable with nothing to read. */
+	if ((bits & UVS_NOTE_RING_BACK) && sock_has_news(s))
 		doorbell(s);
 	if ((bits & (UVS_DWAIT_TX | UVS_DWAIT_CONSUMED)) && s->conn != NULL && s->shm != NULL)
 		uvs_conn_tx_wake(s->conn);
 }
 
-/* A socket's app end was created: small send buffer (for the filler), inode recorded. */
+/* The socket cookie of fd (64 bits, unique for the kernel's uptime, never reused), or 0 if
+ * fd is not a socket. Never blocks, whatever fd a program sent us. */
+static uint64_t
+sock_cookie(int fd)
+{
+	uint64_t cookie = 0;
+	socklen_t len = sizeof(cookie);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len) < 0 || len != sizeof(cookie))
+		return 0;
+	return cookie;
+}
+
+/* A socket's app end was created: small send buffer (for the filler), cookie recorded. */
 static void
 anchor_prepare(struct uvsd_sock *s, int app_end)
 {
 	int sndbuf = UVS_ANCHOR_SNDBUF;
-	struct stat st;
 
 	setsockopt(app_end, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	s->app_ino = fstat(app_end, &st) == 0 ? st.st_ino : 0;
+	s->app_cookie = sock_cookie(app_end);
 }
 
 /*
  * UVS_CTL_ATTACH: the client shows it holds the socket's anchor: from now on it may operate
- * the socket too. Possession of the fd is the capability, as for any fd. A fork child names
- * the socket; a program that got the fd across exec does not know it (sock 0): it is found
- * by the anchor's inode, and told its id, type, state and segment.
+ * the socket too. Possession of the fd is the capability, as for any fd: the fd sent must be
+ * the very socket the daemon created (same socket cookie; inode numbers can be forged with
+ * other files). A fork child names the socket; a program that got the fd across exec does not
+ * know it (sock 0): it is found by the cookie, and told its id, type and segment.
  */
 static int
 req_attach(struct uvs_daemon *d, struct uvsd_client *cl, const struct uvs_ctl_req *req,
@@ -557,22 +575,22 @@ req_attach(struct uvs_daemon *d, struct uvsd_client *cl, const struct uvs_ctl_re
 {
 	uint32_t idx = (uint32_t)req->sock;
 	struct uvsd_sock *s = NULL;
-	struct stat st;
+	uint64_t cookie = fd >= 0 ? sock_cookie(fd) : 0;
 	uint64_t *o;
 
-	if (fd < 0 || fstat(fd, &st) < 0)
+	if (cookie == 0)
 		return -EBADF;
 	if (req->sock == 0) {
 		for (idx = 0; idx < d->nsocks_alloc && s == NULL; idx++)
 			if (d->socks[idx] != NULL && d->socks[idx]->anchor >= 0 &&
-					d->socks[idx]->app_ino == st.st_ino)
+					d->socks[idx]->app_cookie == cookie)
 				s = d->socks[idx];
 	} else if (idx < d->nsocks_alloc) {
 		s = d->socks[idx];
 		if (s != NULL && s->gen != (uint32_t)(req->sock >> 32))
 			s = NULL;
 	}
-	if (s == NULL || s->anchor < 0 || st.st_ino != s->app_ino || s->app_ino == 0)
+	if (s == NULL || s->anchor < 0 || s->app_cookie != cookie)
 		return -EBADF;
 	resp->b = s->listening;
 	if (req->sock == 0) {
@@ -584,13 +602,15 @@ req_attach(struct uvs_daemon *d, struct uvsd_client *cl, const struct uvs_ctl_re
 				return -EMFILE;
 		}
 	}
-	if (sock_lookup(d, req->sock, cl->serial) != NULL)
-		return 0;
+	if (sock_lookup(d, sock_id(s), cl->serial) != NULL)
+		return 0; /* already an owner */
 	if (s->n_more_owners >= UVSD_MAX_OWNERS)
 		return -ETOOMANYREFS;
 	o = realloc(s->more_owners, (s->n_more_owners + 1) * sizeof(*o));
 	if (o == NULL)
 		return -ENOMEM;
+	if (s->n_more_owners == 0)
+		d->nsocks_attached++;
 	o[s->n_more_owners++] = cl->serial;
 	s->more_owners = o;
 	return 0;
@@ -885,6 +905,30 @@ handle(struct uvs_daemon *d, struct uvsd_client *cl, const struct uvs_ctl_req *r
 	}
 }
 
+/* A control client is gone: it no longer operates the sockets it attached (their list would
+ * otherwise fill up with dead clients, and a socket shared by many short-lived processes would
+ * refuse the next one). */
+static void
+owners_forget(struct uvs_daemon *d, uint64_t serial)
+{
+	if (d->nsocks_attached == 0)
+		return;
+	for (uint32_t idx = 0; idx < d->nsocks_alloc; idx++) {
+		struct uvsd_sock *s = d->socks[idx];
+
+		if (s == NULL || s->n_more_owners == 0)
+			continue;
+		for (uint32_t i = 0; i < s->n_more_owners; i++) {
+			if (s->more_owners[i] == serial) {
+				s->more_owners[i] = s->more_owners[--s->n_more_owners];
+				if (s->n_more_owners == 0)
+					d->nsocks_attached--;
+				break;
+			}
+		}
+	}
+}
+
 /* Receive one request and the fds that came with it (at most UVSD_CTL_MAX_IN_FDS are kept,
  * the rest closed). @return its length, 0 on EOF, -errno. */
 static ssize_t
@@ -990,6 +1034,7 @@ uvsd_client_readable(struct uvs_daemon *d, struct uvsd_client *cl)
 	}
 	return;
 drop:
+	owners_forget(d, cl->serial);
 	epoll_ctl(d->epfd, EPOLL_CTL_DEL, cl->fd, NULL);
 	close(cl->fd);
 	free(cl);

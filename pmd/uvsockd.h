@@ -88,7 +88,7 @@ struct uvsd_sock {
 	uint32_t n_more_owners;
 	uint16_t type;
 	int anchor;	      /* daemon's end; -1 once the program closed every copy */
-	ino_t app_ino;	      /* the program's end, to recognise it in UVS_CTL_ATTACH */
+	uint64_t app_cookie;  /* the program's end (SO_COOKIE), to recognise it in ATTACH */
 	bool filler_held;     /* the program's filler is left unread: its fd is not writable */
 	bool anchor_rx_ended; /* our end is shut for writing: nothing more will arrive */
 	struct uvs_conn *conn;
@@ -133,6 +133,7 @@ struct uvs_daemon {
 	uint32_t nsocks_live;
 	uint64_t next_serial;
 	uint64_t ctl_drops[UVSD_CTL_DROP_MAX];
+	uint32_t nsocks_attached; /* sockets with more_owners: client drops scan only then */
 
 	/* vhost thread -> polling thread */
 	pthread_mutex_t mail_lock;

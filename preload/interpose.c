@@ -752,21 +752,21 @@ close_span(unsigned int first, unsigned int last, int flags)
 EXPORT int
 close_range(unsigned int first, unsigned int last, int flags)
 {
-	int rc;
-
 	if (in_lib || first > last || vfork_child())
 		return get_close_range()(first, last, flags);
-	rc = close_span(first, last, flags);
-	if (rc == 0 && !(flags & CLOSE_RANGE_CLOEXEC)) {
+	if (!(flags & CLOSE_RANGE_CLOEXEC)) {
+		/* forget first, as close() does: a socket another thread creates meanwhile
+		 * at a freed number must not lose its entry */
 		ENTER();
 		for (unsigned int fd = first; fd <= last && fd < (1u << 20); fd++) {
 			if (uvs_is_socket((int)fd))
 				uvs_fd_forget((int)fd);
-			mark_devvsock((int)fd, false);
+			if (is_devvsock((int)fd))
+				mark_devvsock((int)fd, false);
 		}
 		LEAVE();
 	}
-	return rc;
+	return close_span(first, last, flags);
 }
 
 EXPORT void

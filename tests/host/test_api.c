@@ -6,18 +6,26 @@
  * without a daemon.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "uvs_ipc.h"
+#include "uvs_proto.h"
 #include "uvsock.h"
 
 static struct sockaddr_vm
@@ -350,6 +358,176 @@ close_races_with_calls_in_other_threads(void **state)
 	uvs_close(h.fd);
 }
 
+/* A control connection of our own, speaking the IPC directly (what a hostile program does). */
+static int
+raw_ctl(void)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct uvs_ctl_req req = { .op = UVS_CTL_HELLO, .a = UVS_IPC_VERSION };
+	struct uvs_ctl_resp resp;
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+
+	assert_true(fd >= 0);
+	strncpy(sun.sun_path, getenv("UVSOCK_CONTROL"), sizeof(sun.sun_path) - 1);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(send(fd, &req, sizeof(req), 0), sizeof(req));
+	assert_int_equal(recv(fd, &resp, sizeof(resp), 0), sizeof(resp));
+	assert_int_equal(resp.rc, 0);
+	return fd;
+}
+
+/* One request carrying fd (if >= 0); the response, its descriptors closed. */
+static struct uvs_ctl_resp
+raw_call(int ctl, uint32_t op, uint64_t sock, int fd)
+{
+	struct uvs_ctl_req req = { .op = op, .seq = 7, .sock = sock };
+	struct uvs_ctl_resp resp;
+	char cbuf[CMSG_SPACE(2 * sizeof(int))];
+	struct iovec iov = { .iov_base = &req, .iov_len = sizeof(req) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cm;
+
+	memset(cbuf, 0, sizeof(cbuf));
+	if (fd >= 0) {
+		msg.msg_control = cbuf;
+		msg.msg_controllen = CMSG_SPACE(sizeof(int));
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
+	assert_int_equal(sendmsg(ctl, &msg, 0), sizeof(req));
+	iov = (struct iovec){ .iov_base = &resp, .iov_len = sizeof(resp) };
+	msg = (struct msghdr){ .msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cbuf,
+		.msg_controllen = sizeof(cbuf) };
+	assert_int_equal(recvmsg(ctl, &msg, 0), sizeof(resp));
+	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
+		int got[2];
+		size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+		memcpy(got, CMSG_DATA(cm), (n > 2 ? 2 : n) * sizeof(int));
+		for (size_t i = 0; i < n && i < 2; i++)
+			close(got[i]);
+	}
+	return resp;
+}
+
+/* ATTACH takes only the very socket the daemon made (not another socket, not a file), and
+ * tells a program that found it across exec what it is. */
+static void
+attach_proves_possession(void **state)
+{
+	int ctl = raw_ctl(), fd = bound_socket(SOCK_SEQPACKET, 6100), sv[2];
+	int devnull = open("/dev/null", O_RDONLY);
+	struct uvs_ctl_resp r;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	assert_int_equal(raw_call(ctl, UVS_CTL_ATTACH, 0, sv[1]).rc, -EBADF);
+	assert_int_equal(raw_call(ctl, UVS_CTL_ATTACH, 0, devnull).rc, -EBADF);
+	assert_int_equal(raw_call(ctl, UVS_CTL_ATTACH, 0, -1).rc, -EBADF);
+	r = raw_call(ctl, UVS_CTL_ATTACH, 0, fd); /* our anchor, as after exec */
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.a, UVS_TYPE_SEQPACKET);
+	assert_int_equal(r.b, 0); /* not listening */
+	assert_true(r.sock != 0);
+	/* now an owner: requests for it work on this connection; again by id is a no-op */
+	assert_int_equal(raw_call(ctl, UVS_CTL_GETNAME, r.sock, -1).rc, 0);
+	assert_int_equal(raw_call(ctl, UVS_CTL_ATTACH, r.sock, fd).rc, 0);
+	/* by id with someone else's fd: refused */
+	assert_int_equal(raw_call(ctl, UVS_CTL_ATTACH, r.sock, sv[0]).rc, -EBADF);
+	close(sv[0]);
+	close(sv[1]);
+	close(devnull);
+	close(ctl);
+	uvs_close(fd);
+}
+
+/* Short-lived children that each use an inherited socket (a prefork server's workers): the
+ * daemon forgets each one when it exits, so the 300th is served like the first. */
+static void
+fork_children_keep_working(void **state)
+{
+	int fd = bound_socket(SOCK_STREAM, 6101);
+
+	(void)state;
+	for (int i = 0; i < 300; i++) {
+		int st = -1;
+		pid_t pid = fork();
+
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			struct sockaddr_vm sa;
+
+			int rc = uvs_getsockname(fd, &sa);
+
+			if (rc != 0 || sa.svm_port != 6101)
+				fprintf(stderr, "child %d: getsockname %d, port %u\n", i, rc,
+						sa.svm_port);
+			_exit(rc == 0 && sa.svm_port == 6101 ? 0 : 1);
+		}
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			fail_msg("child %d could not use the inherited socket", i);
+	}
+	uvs_close(fd);
+}
+
+static void
+on_usr1(int sig)
+{
+	(void)sig;
+}
+
+static void *
+blocked_accept(void *arg)
+{
+	return (void *)(intptr_t)uvs_accept(*(int *)arg, NULL, 0);
+}
+
+/* A fork while another thread is blocked in accept: the child gets no reference of that call,
+ * so its close really closes its copies, and the port is free once the parent closes too,
+ * with the child still alive. */
+static void
+fork_while_a_call_is_blocked(void **state)
+{
+	struct sigaction sa = { .sa_handler = on_usr1 }; /* no SA_RESTART: EINTR */
+	int l = bound_socket(SOCK_STREAM, 6102), go[2], again;
+	pthread_t t;
+	void *ret;
+	pid_t pid;
+	int st;
+	char b;
+
+	(void)state;
+	sigaction(SIGUSR1, &sa, NULL);
+	assert_int_equal(uvs_listen(l, 1), 0);
+	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pthread_create(&t, NULL, blocked_accept, &l), 0);
+	usleep(200000); /* t is asleep in accept */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		uvs_close(l);
+		(void)read(go[0], &b, 1); /* stay alive until the parent checked */
+		_exit(0);
+	}
+	pthread_kill(t, SIGUSR1);
+	pthread_join(t, &ret);
+	assert_int_equal((intptr_t)ret, -EINTR);
+	usleep(200000); /* the child has closed its copy */
+	assert_int_equal(uvs_close(l), 0);
+	again = bound_socket(SOCK_STREAM, 6102); /* EADDRINUSE if a copy were left */
+	assert_int_equal(write(go[1], "x", 1), 1);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	uvs_close(again);
+	close(go[0]);
+	close(go[1]);
+}
+
 int
 main(void)
 {
@@ -364,6 +542,9 @@ main(void)
 		cmocka_unit_test(buffer_size_options),
 		cmocka_unit_test(timeout_options),
 		cmocka_unit_test(close_races_with_calls_in_other_threads),
+		cmocka_unit_test(attach_proves_possession),
+		cmocka_unit_test(fork_children_keep_working),
+		cmocka_unit_test(fork_while_a_call_is_blocked),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

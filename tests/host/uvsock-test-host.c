@@ -254,7 +254,7 @@ connect_to(unsigned int cid, unsigned int port, int type)
 	return fd;
 }
 
-/* Nonblocking connect as Linux does it: -EINPROGRESS, the fd becomes readable when the
+/* Nonblocking connect as Linux does it: -EINPROGRESS, the fd becomes writable when the
  * connect is over, SO_ERROR says how it ended; then back to blocking. */
 static int
 connect_nonblocking(unsigned int cid, unsigned int port, int type)
@@ -267,14 +267,10 @@ connect_nonblocking(unsigned int cid, unsigned int port, int type)
 		return fd;
 	rc = uvs_connect(fd, &sa);
 	if (rc == -EINPROGRESS) {
-		while (uvs_poll_events(fd) == 0) {
-			struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 
-			if (poll(&pfd, 1, 10000) == 0) {
-				rc = -ETIMEDOUT;
-				break;
-			}
-		}
+		if (poll(&pfd, 1, 10000) == 0)
+			rc = -ETIMEDOUT;
 		if (rc == -EINPROGRESS) {
 			rc = uvs_getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
 			if (rc == 0)
