@@ -1,0 +1,741 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * uvsock-guest: a virtio-vsock guest without a VM. It attaches to a vhost-user-vsock back-end
+ * (uvsockd) as QEMU would: guest memory in a memfd, split rings, kick and call eventfds,
+ * SET_MEM_TABLE, GET_CONFIG for its CID. It runs the driver side of the rings and the guest
+ * end of the protocol with libuvsock's engine, and moves data in testpmd-style traffic modes
+ * that touch guest buffers directly:
+ *
+ *   rxonly   receive and count (optionally check the byte pattern i % 251), answer "bye\n" at
+ *            the peer's end of stream (uvsock-test-host writer's contract)
+ *   txonly   send N bytes of the pattern from guest buffers, shut down, expect "<N>\n" back
+ *            (uvsock-test-host sink's contract)
+ *   echo     send back what arrives (a listener: uvsock-test-host client's peer)
+ *
+ * Implementation notes
+ *
+ * One thread polls both rings, backs off to sleeping on the call eventfds when idle (the
+ * rings' interrupt flags are set first, then the rings looked at once more). Each buffer has
+ * a fixed descriptor (uvs_drvq): rx buffers are reposted as soon as the engine has taken the
+ * packet; tx buffers go back to a free stack when the device returns them. The engine calls
+ * back into the per-connection mode (struct gconn) for payload, as uvsockd's socket layer
+ * does for host programs.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "uvs_conn.h"
+#include "uvs_drvq.h"
+#include "uvs_pkt.h"
+#include "uvs_proto.h"
+#include "uvs_vhu.h"
+
+/* Ring size: 128 buffers each way, as Linux's virtio-vsock. */
+#define G_QSIZE 128u
+/* One buffer: a header and the largest payload, so the device never has to split. */
+#define G_BUF_SIZE (UVS_HDR_SIZE + UVS_MAX_PKT_PAYLOAD)
+#define G_BUF_STRIDE (128u * 1024u) /* buffers on 128 KiB boundaries (hugepage friendly) */
+/* Polling rounds without work before sleeping on the call eventfds. */
+#define G_IDLE_SPINS 2000u
+/* Sleep at most this long (the engine's timers run at least this often). */
+#define G_SLEEP_MS 100
+/* echo: bytes held per connection; advertised as the receive buffer. */
+#define G_ECHO_BUF (256u * 1024u)
+/* The byte at stream offset i is (i % G_PATTERN_MOD) (tests/guest/README.md). */
+#define G_PATTERN_MOD 251u
+/* Largest reply line accepted ("<count>\n" from uvsock-test-host sink). */
+#define G_REPLY_MAX 64u
+
+enum g_mode { G_RXONLY, G_TXONLY, G_ECHO };
+
+struct gconn {
+	struct uvs_conn *c;
+	uint64_t rx_bytes, tx_bytes;
+	bool bad_pattern;
+	bool shut_sent;
+	bool finished;
+	/* small replies ("bye\n") and txonly's expected answer */
+	char reply[G_REPLY_MAX];
+	uint32_t reply_len, reply_sent;
+	char got[G_REPLY_MAX];
+	uint32_t got_len;
+	/* echo ring */
+	uint8_t *echo;
+	uint64_t echo_in, echo_out;
+};
+
+struct guest {
+	enum g_mode mode;
+	bool verify;
+	uint64_t tx_total; /* txonly */
+	unsigned int want_conns, done_conns, failed;
+	uint32_t cid;
+	int vhu;
+	uint8_t *mem;
+	size_t mem_size;
+	struct uvs_drvq rxq, txq;
+	int kickfd[2], callfd[2];
+	uint16_t tx_free[G_QSIZE];
+	unsigned int ntx_free;
+	struct uvs_engine *eng;
+	struct uvs_peer host;
+	struct uvs_conn *listener;
+	bool work; /* the engine has packets for the host */
+	uint8_t pattern[G_PATTERN_MOD * 512];
+	/* statistics */
+	uint64_t rx_pkts, tx_pkts, rx_payload, tx_payload, kicks, sleeps;
+};
+
+static volatile sig_atomic_t stop;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* --- per-connection modes (the engine's socket layer) --- */
+
+static void
+conn_done(struct guest *g, struct gconn *gc, bool ok)
+{
+	if (gc->finished)
+		return;
+	gc->finished = true;
+	g->done_conns++;
+	if (!ok)
+		g->failed++;
+	printf("%s: connection %u:%u %s: rx %" PRIu64 " bytes, tx %" PRIu64 " bytes\n",
+			g->mode == G_RXONLY   ? "rxonly"
+			: g->mode == G_TXONLY ? "txonly"
+					      : "echo",
+			gc->c->peer_cid, gc->c->peer_port, ok ? "ok" : "FAILED", gc->rx_bytes,
+			gc->tx_bytes);
+	fflush(stdout);
+	uvs_conn_close(gc->c, now_ns());
+}
+
+static int
+ops_rx_data(void *ctx, struct uvs_conn *c, const struct iovec *iov, unsigned int n, uint32_t off,
+		uint32_t len, uint32_t flags)
+{
+	struct guest *g = ctx;
+	struct gconn *gc = c->sock;
+	const uint8_t *p = (const uint8_t *)iov[0].iov_base + off;
+
+	(void)flags;
+	(void)n; /* one buffer per packet: one segment */
+	if (gc == NULL)
+		return -ENOBUFS;
+	switch (g->mode) {
+	case G_RXONLY:
+		if (g->verify && !gc->bad_pattern) {
+			for (uint32_t i = 0; i < len; i++) {
+				if (p[i] != (uint8_t)((gc->rx_bytes + i) % G_PATTERN_MOD)) {
+					gc->bad_pattern = true;
+					break;
+				}
+			}
+		}
+		break;
+	case G_TXONLY:
+		if (gc->got_len + len > sizeof(gc->got))
+			return -ENOBUFS;
+		memcpy(gc->got + gc->got_len, p, len);
+		gc->got_len += len;
+		break;
+	case G_ECHO:
+		if (gc->echo_in - gc->echo_out + len > G_ECHO_BUF)
+			return -ENOBUFS; /* beyond the credit we gave */
+		for (uint32_t i = 0; i < len; i++)
+			gc->echo[(gc->echo_in + i) % G_ECHO_BUF] = p[i];
+		gc->echo_in += len;
+		uvs_conn_tx_wake(c);
+		break;
+	}
+	gc->rx_bytes += len;
+	g->rx_payload += len;
+	if (g->mode != G_ECHO)
+		uvs_conn_tx_wake(c); /* consumed at once: the engine decides on a credit update */
+	return 0;
+}
+
+static uint32_t
+ops_rx_consumed(void *ctx, struct uvs_conn *c)
+{
+	struct guest *g = ctx;
+	struct gconn *gc = c->sock;
+
+	if (gc == NULL)
+		return c->cr.fwd_cnt;
+	/* rxonly and txonly take the bytes at once; echo when it has sent them back */
+	return (uint32_t)(g->mode == G_ECHO ? gc->echo_out : gc->rx_bytes);
+}
+
+static uint32_t
+ops_tx_peek(void *ctx, struct uvs_conn *c, uint32_t max, uint32_t *flags)
+{
+	struct guest *g = ctx;
+	struct gconn *gc = c->sock;
+	uint64_t avail = 0;
+
+	*flags = 0;
+	if (gc == NULL)
+		return 0;
+	if (gc->reply_sent < gc->reply_len)
+		avail = gc->reply_len - gc->reply_sent;
+	else if (g->mode == G_TXONLY)
+		avail = g->tx_total - gc->tx_bytes;
+	else if (g->mode == G_ECHO)
+		avail = gc->echo_in - gc->echo_out;
+	return (uint32_t)(avail < max ? avail : max);
+}
+
+static void
+ops_tx_copy(void *ctx, struct uvs_conn *c, const struct iovec *iov, unsigned int n, uint32_t off,
+		uint32_t len)
+{
+	struct guest *g = ctx;
+	struct gconn *gc = c->sock;
+	uint8_t *p = (uint8_t *)iov[0].iov_base + off;
+
+	(void)n;
+	if (gc->reply_sent < gc->reply_len) {
+		memcpy(p, gc->reply + gc->reply_sent, len);
+		gc->reply_sent += len;
+	} else if (g->mode == G_TXONLY) {
+		/* pre-filled: the pattern repeats every 251 bytes */
+		uint32_t start = (uint32_t)(gc->tx_bytes % G_PATTERN_MOD), done = 0;
+
+		while (done < len) {
+			uint32_t k = len - done;
+
+			if (k > sizeof(g->pattern) - start)
+				k = (uint32_t)sizeof(g->pattern) - start;
+			memcpy(p + done, g->pattern + start, k);
+			done += k;
+			start = 0;
+		}
+		gc->tx_bytes += len;
+	} else {
+		for (uint32_t i = 0; i < len; i++)
+			p[i] = gc->echo[(gc->echo_out + i) % G_ECHO_BUF];
+		gc->echo_out += len;
+		gc->tx_bytes += len;
+	}
+	g->tx_payload += len;
+}
+
+static struct gconn *
+gconn_new(struct guest *g, struct uvs_conn *c)
+{
+	struct gconn *gc = calloc(1, sizeof(*gc));
+
+	if (gc == NULL)
+		return NULL;
+	if (g->mode == G_ECHO && (gc->echo = malloc(G_ECHO_BUF)) == NULL) {
+		free(gc);
+		return NULL;
+	}
+	gc->c = c;
+	c->sock = gc;
+	return gc;
+}
+
+/* Whether gc finished its job: then check and close. */
+static void
+gconn_progress(struct guest *g, struct gconn *gc)
+{
+	struct uvs_conn *c = gc->c;
+
+	if (gc->finished || c->state == UVS_ST_SYN_SENT || c->state == UVS_ST_CLOSE)
+		return; /* not connected yet (a failed connect is counted by its event) */
+	if (g->mode == G_TXONLY && !gc->shut_sent && gc->tx_bytes == g->tx_total) {
+		gc->shut_sent = true;
+		uvs_conn_shutdown(c, UVS_SHUTDOWN_SEND);
+	}
+	if (!(c->peer_shut & UVS_SHUTDOWN_SEND) && c->state == UVS_ST_ESTABLISHED)
+		return;
+	switch (g->mode) {
+	case G_RXONLY:
+		if (gc->reply_len == 0 && c->state == UVS_ST_ESTABLISHED) {
+			memcpy(gc->reply, "bye\n", 4);
+			gc->reply_len = 4;
+			uvs_conn_tx_wake(c);
+		}
+		if (gc->reply_sent == gc->reply_len || c->state != UVS_ST_ESTABLISHED)
+			conn_done(g, gc, !gc->bad_pattern && c->state == UVS_ST_ESTABLISHED);
+		break;
+	case G_TXONLY: {
+		char want[G_REPLY_MAX];
+		int n = snprintf(want, sizeof(want), "%" PRIu64 "\n", g->tx_total);
+
+		conn_done(g, gc,
+				gc->tx_bytes == g->tx_total && gc->got_len == (uint32_t)n &&
+						memcmp(gc->got, want, (size_t)n) == 0);
+		break;
+	}
+	case G_ECHO:
+		if (gc->echo_out == gc->echo_in || c->state != UVS_ST_ESTABLISHED)
+			conn_done(g, gc, c->state == UVS_ST_ESTABLISHED);
+		break;
+	}
+}
+
+static void
+ops_event(void *ctx, struct uvs_conn *c, enum uvs_event ev)
+{
+	struct guest *g = ctx;
+	struct gconn *gc = c->sock;
+
+	switch (ev) {
+	case UVS_EV_ACCEPTABLE:
+		/* c is the new connection, queued on its listener: give it our side now (the
+		 * main loop takes it off the accept queue) */
+		(void)gconn_new(g, c);
+		break;
+	case UVS_EV_CONNECT_FAILED:
+		fprintf(stderr, "uvsock-guest: connect to %u:%u failed: %s\n", c->peer_cid,
+				c->peer_port, strerror(-c->err));
+		g->failed++;
+		g->done_conns++;
+		if (gc != NULL)
+			gc->finished = true;
+		break;
+	case UVS_EV_FREE:
+		if (gc != NULL) {
+			free(gc->echo);
+			free(gc);
+		}
+		c->sock = NULL;
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+ops_kick(void *ctx, struct uvs_peer *p)
+{
+	struct guest *g = ctx;
+
+	(void)p;
+	g->work = true;
+}
+
+static const struct uvs_engine_ops guest_ops = {
+	.rx_data = ops_rx_data,
+	.rx_consumed = ops_rx_consumed,
+	.tx_peek = ops_tx_peek,
+	.tx_copy = ops_tx_copy,
+	.event = ops_event,
+	.kick = ops_kick,
+};
+
+/* --- guest memory, vhost-user and rings --- */
+
+static uint64_t
+buf_gpa(const struct guest *g, unsigned int q, unsigned int i)
+{
+	size_t rings = 2 * ((uvs_drvq_bytes(G_QSIZE) + 4095) & ~(size_t)4095);
+
+	(void)g;
+	return rings + ((size_t)q * G_QSIZE + i) * G_BUF_STRIDE;
+}
+
+static int
+guest_attach(struct guest *g, const char *path, bool want_seqpacket)
+{
+	size_t ring = (uvs_drvq_bytes(G_QSIZE) + 4095) & ~(size_t)4095;
+	struct uvs_vhu_region r;
+	struct uvs_vhu_vring v;
+	uint64_t feat, pfeat = 0, want;
+	int memfd, rc;
+
+	g->mem_size = 2 * ring + 2 * G_QSIZE * (size_t)G_BUF_STRIDE;
+	memfd = memfd_create("uvsock-guest", MFD_CLOEXEC);
+	if (memfd < 0 || ftruncate(memfd, (off_t)g->mem_size) < 0)
+		return -errno;
+	g->mem = mmap(NULL, g->mem_size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	if (g->mem == MAP_FAILED)
+		return -errno;
+	g->vhu = uvs_vhu_connect(path);
+	if (g->vhu < 0)
+		return g->vhu;
+	rc = uvs_vhu_get_u64(g->vhu, UVS_VHU_GET_FEATURES, &feat);
+	if (rc < 0)
+		return rc;
+	if (!(feat & (1ull << UVS_VIRTIO_F_VERSION_1)))
+		return -EPROTONOSUPPORT;
+	want = (1ull << UVS_VIRTIO_F_VERSION_1) | (feat & (1ull << UVS_VHU_F_PROTOCOL_FEATURES));
+	if (want_seqpacket && (feat & (1ull << UVS_VIRTIO_VSOCK_F_SEQPACKET)))
+		want |= 1ull << UVS_VIRTIO_VSOCK_F_SEQPACKET;
+	if (feat & (1ull << UVS_VHU_F_PROTOCOL_FEATURES)) {
+		rc = uvs_vhu_get_u64(g->vhu, UVS_VHU_GET_PROTOCOL_FEATURES, &pfeat);
+		if (rc == 0)
+			rc = uvs_vhu_set_u64(g->vhu, UVS_VHU_SET_PROTOCOL_FEATURES,
+					pfeat & (1ull << UVS_VHU_PROTOCOL_F_CONFIG));
+		if (rc < 0)
+			return rc;
+	}
+	rc = uvs_vhu_send(g->vhu, UVS_VHU_SET_OWNER, NULL, 0, NULL, 0);
+	if (rc == 0)
+		rc = uvs_vhu_get_config(g->vhu, 0, &feat, sizeof(feat)); /* le64 guest_cid */
+	if (rc < 0)
+		return rc;
+	g->cid = (uint32_t)feat;
+	rc = uvs_vhu_set_u64(g->vhu, UVS_VHU_SET_FEATURES, want);
+	if (rc < 0)
+		return rc;
+	r = (struct uvs_vhu_region){ .gpa = 0,
+		.size = g->mem_size,
+		.uaddr = (uint64_t)(uintptr_t)g->mem,
+		.offset = 0,
+		.fd = memfd };
+	rc = uvs_vhu_set_mem_table(g->vhu, &r, 1);
+	close(memfd);
+	if (rc < 0)
+		return rc;
+	for (unsigned int q = 0; q < 2; q++) {
+		struct uvs_drvq *dq = q == UVS_VQ_RX ? &g->rxq : &g->txq;
+
+		rc = uvs_drvq_init(dq, g->mem + q * ring, q * ring, G_QSIZE);
+		if (rc < 0)
+			return rc;
+		for (unsigned int i = 0; i < G_QSIZE; i++)
+			uvs_drvq_set_buf(dq, (uint16_t)i, buf_gpa(g, q, i), G_BUF_SIZE,
+					q == UVS_VQ_RX);
+		g->kickfd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		g->callfd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (g->kickfd[q] < 0 || g->callfd[q] < 0)
+			return -errno;
+		v = (struct uvs_vhu_vring){ .num = G_QSIZE,
+			.desc_uaddr = (uint64_t)(uintptr_t)dq->desc,
+			.avail_uaddr = (uint64_t)(uintptr_t)dq->avail,
+			.used_uaddr = (uint64_t)(uintptr_t)dq->used,
+			.kickfd = g->kickfd[q],
+			.callfd = g->callfd[q] };
+		rc = uvs_vhu_set_vring(
+				g->vhu, q, &v, (want & (1ull << UVS_VHU_F_PROTOCOL_FEATURES)) != 0);
+		if (rc < 0)
+			return rc;
+	}
+	/* all rx buffers to the device; all tx buffers free */
+	for (unsigned int i = 0; i < G_QSIZE; i++) {
+		uvs_drvq_post(&g->rxq, (uint16_t)i);
+		g->tx_free[g->ntx_free++] = (uint16_t)(G_QSIZE - 1 - i);
+	}
+	uvs_drvq_publish(&g->rxq);
+	g->host.cid = UVS_CID_HOST;
+	uvs_peer_init(&g->host, UVS_CID_HOST, (want >> UVS_VIRTIO_VSOCK_F_SEQPACKET) & 1, g);
+	return 0;
+}
+
+static void
+kick(struct guest *g, unsigned int q)
+{
+	uint64_t one = 1;
+
+	if (write(g->kickfd[q], &one, sizeof(one)) == sizeof(one))
+		g->kicks++;
+}
+
+/* Packets from the device: into the engine, buffers straight back. */
+static unsigned int
+poll_rx(struct guest *g)
+{
+	unsigned int n = 0;
+	uint16_t id;
+	uint32_t len;
+	int rc;
+
+	while ((rc = uvs_drvq_take(&g->rxq, &id, &len)) == 1) {
+		uint8_t *buf = g->mem + buf_gpa(g, UVS_VQ_RX, id);
+		struct uvs_hdr hdr;
+
+		if (len >= UVS_HDR_SIZE) {
+			struct iovec iov = { .iov_base = buf, .iov_len = len };
+
+			memcpy(&hdr, buf, sizeof(hdr));
+			if (uvs_pkt_check(&hdr, len - UVS_HDR_SIZE, UVS_CID_HOST, g->cid) ==
+					UVS_PKT_OK)
+				uvs_engine_rx(g->eng, &g->host, &hdr, &iov, 1, UVS_HDR_SIZE);
+			g->rx_pkts++;
+		}
+		uvs_drvq_post(&g->rxq, id);
+		n++;
+	}
+	if (rc < 0) {
+		fprintf(stderr, "uvsock-guest: the device wrote a bad rx used entry\n");
+		stop = 1;
+	}
+	if (n > 0 && uvs_drvq_publish(&g->rxq))
+		kick(g, UVS_VQ_RX);
+	return n;
+}
+
+/* Packets for the device: returned tx buffers freed, new ones filled by the engine. */
+static unsigned int
+poll_tx(struct guest *g)
+{
+	unsigned int n = 0;
+	uint16_t id;
+	uint32_t len;
+	int rc;
+
+	while ((rc = uvs_drvq_take(&g->txq, &id, &len)) == 1)
+		g->tx_free[g->ntx_free++] = id;
+	if (rc < 0) {
+		fprintf(stderr, "uvsock-guest: the device wrote a bad tx used entry\n");
+		stop = 1;
+	}
+	while (g->ntx_free > 0 && uvs_peer_tx_pending(&g->host)) {
+		uint16_t b = g->tx_free[g->ntx_free - 1];
+		struct iovec iov = { .iov_base = g->mem + buf_gpa(g, UVS_VQ_TX, b),
+			.iov_len = G_BUF_SIZE };
+		uint32_t w = uvs_engine_tx(g->eng, &g->host, &iov, 1, G_BUF_SIZE);
+
+		if (w == 0)
+			break;
+		g->ntx_free--;
+		uvs_drvq_set_len(&g->txq, b, w);
+		uvs_drvq_post(&g->txq, b);
+		g->tx_pkts++;
+		n++;
+	}
+	if (n > 0 && uvs_drvq_publish(&g->txq))
+		kick(g, UVS_VQ_TX);
+	return n;
+}
+
+/* Nothing to do: ask for interrupts, look once more, then sleep on the call eventfds. */
+static void
+idle_sleep(struct guest *g)
+{
+	struct pollfd pfd[2] = { { .fd = g->callfd[0], .events = POLLIN },
+		{ .fd = g->callfd[1], .events = POLLIN } };
+	uint64_t v;
+
+	uvs_drvq_set_interrupts(&g->rxq, true);
+	uvs_drvq_set_interrupts(&g->txq, true);
+	if (g->rxq.used->idx == g->rxq.last_used &&
+			(g->txq.used->idx == g->txq.last_used || !uvs_peer_tx_pending(&g->host))) {
+		g->sleeps++;
+		poll(pfd, 2, G_SLEEP_MS);
+	}
+	for (int i = 0; i < 2; i++)
+		(void)read(g->callfd[i], &v, sizeof(v));
+	uvs_drvq_set_interrupts(&g->rxq, false);
+	uvs_drvq_set_interrupts(&g->txq, false);
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: uvsock-guest --socket PATH --mode rxonly|txonly|echo\n"
+		   "                    (--connect PORT | --listen PORT) [options]\n"
+		   "  --socket PATH    the back-end's vhost-user socket (uvsockd --vm ...,socket=PATH)\n"
+		   "  --mode MODE      rxonly: count what arrives (--verify: check the pattern i%%251),\n"
+		   "                   answer \"bye\\n\" at end of stream; txonly: send --bytes of the\n"
+		   "                   pattern, shut down, expect \"<bytes>\\n\" back; echo: send back\n"
+		   "  --connect PORT   connect to the host (CID 2) on PORT\n"
+		   "  --listen PORT    accept connections on PORT\n"
+		   "  --conns N        connections to complete before exiting (default 1)\n"
+		   "  --bytes N        txonly: bytes to send (default 1 MiB)\n"
+		   "  --verify         rxonly: check every byte\n"
+		   "  --stats          print rates every second\n"
+		   "Exit status: 0 when every connection did its job, 1 otherwise, 2 on bad usage.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "connect", required_argument, NULL, 'c' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "conns", required_argument, NULL, 'n' },
+		{ "bytes", required_argument, NULL, 'b' },
+		{ "verify", no_argument, NULL, 'v' },
+		{ "stats", no_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct guest g = { .mode = G_ECHO, .tx_total = 1024 * 1024, .want_conns = 1 };
+	const char *path = NULL;
+	long connect_port = -1, listen_port = -1;
+	bool stats = false;
+	uint64_t next_tick = 0, next_stat, last_rx = 0, last_tx = 0;
+	unsigned int idle = 0, started = 0;
+	int opt, rc;
+
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			path = optarg;
+			break;
+		case 'm':
+			if (strcmp(optarg, "rxonly") == 0)
+				g.mode = G_RXONLY;
+			else if (strcmp(optarg, "txonly") == 0)
+				g.mode = G_TXONLY;
+			else if (strcmp(optarg, "echo") == 0)
+				g.mode = G_ECHO;
+			else {
+				fprintf(stderr, "uvsock-guest: unknown mode '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'c':
+			connect_port = strtol(optarg, NULL, 0);
+			break;
+		case 'l':
+			listen_port = strtol(optarg, NULL, 0);
+			break;
+		case 'n':
+			g.want_conns = (unsigned int)strtoul(optarg, NULL, 0);
+			break;
+		case 'b':
+			g.tx_total = strtoull(optarg, NULL, 0);
+			break;
+		case 'v':
+			g.verify = true;
+			break;
+		case 'S':
+			stats = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (path == NULL || (connect_port < 0) == (listen_port < 0) || connect_port > UINT32_MAX ||
+			listen_port > UINT32_MAX || g.want_conns == 0) {
+		usage(stderr);
+		return 2;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	for (size_t i = 0; i < sizeof(g.pattern); i++)
+		g.pattern[i] = (uint8_t)(i % G_PATTERN_MOD);
+	rc = guest_attach(&g, path, true);
+	if (rc < 0) {
+		fprintf(stderr, "uvsock-guest: cannot attach to %s: %s\n", path, strerror(-rc));
+		return 1;
+	}
+	g.eng = uvs_engine_create(g.cid, &guest_ops, &g);
+	if (g.eng == NULL) {
+		fprintf(stderr, "uvsock-guest: no memory\n");
+		return 1;
+	}
+	printf("uvsock-guest: attached to %s as CID %u\n", path, g.cid);
+	fflush(stdout);
+	if (listen_port >= 0) {
+		g.listener = uvs_conn_create(g.eng, UVS_TYPE_STREAM, NULL);
+		if (g.listener != NULL)
+			g.listener->buf_size = G_ECHO_BUF; /* inherited by accepted connections */
+		if (g.listener == NULL || uvs_conn_bind(g.listener, (uint32_t)listen_port) < 0 ||
+				uvs_conn_listen(g.listener, 128) < 0) {
+			fprintf(stderr, "uvsock-guest: cannot listen on %ld\n", listen_port);
+			return 1;
+		}
+		printf("uvsock-guest: listening on %ld\n", listen_port);
+		fflush(stdout);
+	}
+	next_stat = now_ns() + 1000000000ull;
+	while (!stop && g.done_conns < g.want_conns) {
+		unsigned int work;
+		uint64_t now;
+
+		/* connect mode: one connection at a time */
+		if (connect_port >= 0 && started == g.done_conns) {
+			struct uvs_conn *c = uvs_conn_create(g.eng, UVS_TYPE_STREAM, NULL);
+
+			if (c == NULL || gconn_new(&g, c) == NULL)
+				return 1;
+			c->buf_size = G_ECHO_BUF;
+			rc = uvs_conn_connect(c, &g.host, (uint32_t)connect_port, now_ns());
+			if (rc < 0) {
+				fprintf(stderr, "uvsock-guest: connect: %s\n", strerror(-rc));
+				return 1;
+			}
+			started++;
+		}
+		work = poll_rx(&g);
+		if (g.listener != NULL) {
+			struct uvs_conn *child;
+
+			while (uvs_conn_accept(g.listener, &child) == 0)
+				; /* already served: accepting only frees the backlog */
+		}
+		work += poll_tx(&g);
+		/* modes make progress after the engine's events */
+		{
+			struct uvs_peer *p = &g.host;
+			struct uvs_conn *c, *next;
+
+			for (c = LIST_FIRST(&p->conns); c != NULL; c = next) {
+				next = LIST_NEXT(c, peer_link);
+				if (c->sock != NULL)
+					gconn_progress(&g, c->sock);
+			}
+		}
+		now = now_ns();
+		if (now >= next_tick) {
+			uvs_engine_tick(g.eng, now);
+			next_tick = now + 10000000ull;
+		}
+		if (stats && now >= next_stat) {
+			printf("rx %.1f MiB/s tx %.1f MiB/s pkts rx %" PRIu64 " tx %" PRIu64
+			       " kicks %" PRIu64 " sleeps %" PRIu64 "\n",
+					(double)(g.rx_payload - last_rx) / 1048576.0,
+					(double)(g.tx_payload - last_tx) / 1048576.0, g.rx_pkts,
+					g.tx_pkts, g.kicks, g.sleeps);
+			fflush(stdout);
+			last_rx = g.rx_payload;
+			last_tx = g.tx_payload;
+			next_stat = now + 1000000000ull;
+		}
+		if (work > 0) {
+			idle = 0;
+			continue;
+		}
+		if (++idle >= G_IDLE_SPINS) {
+			idle_sleep(&g);
+			idle = 0;
+		}
+	}
+	/* let the last packets (RST, replies) go out */
+	for (int i = 0; i < 1000 && uvs_peer_tx_pending(&g.host); i++) {
+		poll_rx(&g);
+		poll_tx(&g);
+	}
+	printf("uvsock-guest: %u connection(s), %u failed; payload rx %" PRIu64 " tx %" PRIu64
+	       " bytes\n",
+			g.done_conns, g.failed, g.rx_payload, g.tx_payload);
+	return g.failed == 0 && g.done_conns >= g.want_conns ? 0 : 1;
+}
