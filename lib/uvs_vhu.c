@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "uvs_scm.h"
 #include "uvs_vhu.h"
 
 struct vhu_hdr {
@@ -77,25 +78,14 @@ uvs_vhu_send(int fd, uint32_t req, const void *payload, uint32_t size, const int
 		unsigned int nfds)
 {
 	struct vhu_hdr h = { .request = req, .flags = UVS_VHU_VERSION, .size = size };
-	char cbuf[CMSG_SPACE(UVS_VHU_MAX_REGIONS * sizeof(int))];
+	char cbuf[UVS_SCM_SPACE(UVS_VHU_MAX_REGIONS)];
 	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)(uintptr_t)payload, size } };
 	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = size > 0 ? 2 : 1 };
 	ssize_t n;
 
 	if (size > UVS_VHU_MAX_PAYLOAD || nfds > UVS_VHU_MAX_REGIONS)
 		return -EINVAL;
-	memset(cbuf, 0, sizeof(cbuf));
-	if (nfds > 0) {
-		struct cmsghdr *cm;
-
-		msg.msg_control = cbuf;
-		msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-		cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
-	}
+	uvs_scm_put(&msg, cbuf, fds, nfds);
 	do {
 		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
 	} while (n < 0 && errno == EINTR);

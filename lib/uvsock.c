@@ -45,6 +45,7 @@
 
 #include "uvs_ipc.h"
 #include "uvs_proto.h"
+#include "uvs_scm.h"
 #include "uvs_sockbuf.h"
 #include "uvsock.h"
 
@@ -296,23 +297,13 @@ ctl_connect_locked(void)
 static int
 ctl_xfer_locked(struct uvs_ctl_req *req, int send_fd, struct uvs_ctl_resp *resp, int fds[2])
 {
-	char cbuf[CMSG_SPACE(2 * sizeof(int))];
+	char cbuf[UVS_SCM_SPACE(2)];
 	struct iovec iov = { .iov_base = req, .iov_len = sizeof(*req) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct cmsghdr *cm;
 	ssize_t n;
 
 	req->seq = ++client.seq;
-	memset(cbuf, 0, sizeof(cbuf)); /* the padding after the fd goes out too */
-	if (send_fd >= 0) {
-		msg.msg_control = cbuf;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int));
-		cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &send_fd, sizeof(int));
-	}
+	uvs_scm_put(&msg, cbuf, &send_fd, send_fd >= 0);
 	if (sendmsg(client.ctl_fd, &msg, MSG_NOSIGNAL) != sizeof(*req))
 		return -ECONNRESET;
 	iov = (struct iovec){ .iov_base = resp, .iov_len = sizeof(*resp) };
@@ -323,13 +314,8 @@ ctl_xfer_locked(struct uvs_ctl_req *req, int send_fd, struct uvs_ctl_resp *resp,
 	do {
 		n = recvmsg(client.ctl_fd, &msg, MSG_CMSG_CLOEXEC);
 	} while (n < 0 && errno == EINTR);
-	for (cm = CMSG_FIRSTHDR(&msg); n > 0 && cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
-		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-			size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-			memcpy(fds, CMSG_DATA(cm), (nfd > 2 ? 2 : nfd) * sizeof(int));
-		}
-	}
+	if (n > 0)
+		uvs_scm_get(&msg, fds, 2);
 	if (n != sizeof(*resp) || resp->seq != req->seq) {
 		for (int i = 0; i < 2; i++)
 			if (fds[i] >= 0)

@@ -31,6 +31,7 @@
 
 #include <rte_log.h>
 
+#include "uvs_scm.h"
 #include "uvsockd.h"
 
 #define LOG(level, fmt, ...) RTE_LOG(level, USER1, "uvsockd: " fmt "\n", ##__VA_ARGS__)
@@ -934,35 +935,19 @@ owners_forget(struct uvs_daemon *d, uint64_t serial)
 static ssize_t
 ctl_recv(int fd, void *buf, size_t len, int *in_fds)
 {
-	char cbuf[CMSG_SPACE(UVSD_CTL_MAX_IN_FDS * sizeof(int))];
+	char cbuf[UVS_SCM_SPACE(UVSD_CTL_MAX_IN_FDS)];
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
 	struct msghdr msg = { .msg_iov = &iov,
 		.msg_iovlen = 1,
 		.msg_control = cbuf,
 		.msg_controllen = sizeof(cbuf) };
-	struct cmsghdr *cm;
-	int nin = 0;
 	ssize_t n;
 
 	n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0)
 		return -errno;
-	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
-		size_t k;
-
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		for (k = 0; k < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); k++) {
-			int f;
-
-			memcpy(&f, CMSG_DATA(cm) + k * sizeof(int), sizeof(f));
-			if (nin < UVSD_CTL_MAX_IN_FDS)
-				in_fds[nin++] = f;
-			else
-				close(f);
-		}
-	}
 	/* a truncated control message may have lost fds: they were never installed */
+	uvs_scm_get(&msg, in_fds, UVSD_CTL_MAX_IN_FDS);
 	return n;
 }
 
@@ -971,7 +956,7 @@ uvsd_client_readable(struct uvs_daemon *d, struct uvsd_client *cl)
 {
 	struct uvs_ctl_req req;
 	struct uvs_ctl_resp resp;
-	char cbuf[CMSG_SPACE(2 * sizeof(int))];
+	char cbuf[UVS_SCM_SPACE(2)];
 	struct iovec iov = { .iov_base = &resp, .iov_len = sizeof(resp) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 	int fds[2] = { -1, -1 };
@@ -1010,21 +995,10 @@ uvsd_client_readable(struct uvs_daemon *d, struct uvsd_client *cl)
 				close(in_fds[i]);
 		if (req.op == UVS_CTL_NOTIFY)
 			continue; /* one-way */
-		nfds = (fds[0] >= 0) + (fds[1] >= 0);
+		/* handlers fill fds in order: fds[1] only with fds[0] */
+		nfds = fds[0] < 0 ? 0 : fds[1] < 0 ? 1 : 2;
 		resp.nfds = (uint32_t)nfds;
-		msg.msg_control = NULL;
-		msg.msg_controllen = 0;
-		if (nfds > 0) {
-			struct cmsghdr *cm;
-
-			msg.msg_control = cbuf;
-			msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-			cm = CMSG_FIRSTHDR(&msg);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-			memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
-		}
+		uvs_scm_put(&msg, cbuf, fds, (unsigned int)nfds);
 		n = sendmsg(cl->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 		for (int i = 0; i < 2; i++)
 			if (fds[i] >= 0)

@@ -26,6 +26,7 @@
 
 #include "uvs_ipc.h"
 #include "uvs_proto.h"
+#include "uvs_scm.h"
 #include "uvsock.h"
 
 static struct sockaddr_vm
@@ -382,21 +383,13 @@ raw_call(int ctl, uint32_t op, uint64_t sock, int fd)
 {
 	struct uvs_ctl_req req = { .op = op, .seq = 7, .sock = sock };
 	struct uvs_ctl_resp resp;
-	char cbuf[CMSG_SPACE(2 * sizeof(int))];
+	char cbuf[UVS_SCM_SPACE(2)];
 	struct iovec iov = { .iov_base = &req, .iov_len = sizeof(req) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct cmsghdr *cm;
+	int got[2];
+	unsigned int n;
 
-	memset(cbuf, 0, sizeof(cbuf));
-	if (fd >= 0) {
-		msg.msg_control = cbuf;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int));
-		cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
+	uvs_scm_put(&msg, cbuf, &fd, fd >= 0);
 	assert_int_equal(sendmsg(ctl, &msg, 0), sizeof(req));
 	iov = (struct iovec){ .iov_base = &resp, .iov_len = sizeof(resp) };
 	msg = (struct msghdr){ .msg_iov = &iov,
@@ -404,14 +397,9 @@ raw_call(int ctl, uint32_t op, uint64_t sock, int fd)
 		.msg_control = cbuf,
 		.msg_controllen = sizeof(cbuf) };
 	assert_int_equal(recvmsg(ctl, &msg, 0), sizeof(resp));
-	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
-		int got[2];
-		size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-		memcpy(got, CMSG_DATA(cm), (n > 2 ? 2 : n) * sizeof(int));
-		for (size_t i = 0; i < n && i < 2; i++)
-			close(got[i]);
-	}
+	n = uvs_scm_get(&msg, got, 2);
+	for (unsigned int i = 0; i < n; i++)
+		close(got[i]);
 	return resp;
 }
 
