@@ -363,11 +363,27 @@ ops_rx_consumed(void *ctx, struct uvs_conn *c)
 	(void)ctx;
 	if (s == NULL || s->shm == NULL)
 		return c->cr.fwd_cnt;
-	f = __atomic_load_n(&s->shm->fwd_cnt, __ATOMIC_ACQUIRE);
-	moved = f - c->cr.fwd_cnt;
-	allowed = c->cr.rx_cnt - c->cr.fwd_cnt;
-	/* Only forward, and never past what was received, whatever the program wrote. */
-	return moved <= allowed ? f : c->cr.fwd_cnt;
+	for (int look = 0;; look++) {
+		f = __atomic_load_n(&s->shm->fwd_cnt, __ATOMIC_ACQUIRE);
+		moved = f - c->cr.fwd_cnt;
+		allowed = c->cr.rx_cnt - c->cr.fwd_cnt;
+		/* Only forward, and never past what was received, whatever the program wrote. */
+		if (moved > allowed)
+			return c->cr.fwd_cnt;
+		/*
+		 * Once f is advertised, is the peer still short of credit? Then the program must
+		 * tell us of its next consumption: nothing else will (the peer cannot send, so
+		 * ops_rx_data() will not run). Ask, then look once more, as a sleeper does:
+		 * consumption after this look sees the bit. Without this, a notification the
+		 * program spent on bytes we already knew about left the next ones unannounced
+		 * and the peer stalled for ever (found with uvsock-guest txonly).
+		 */
+		if (c->cr.buf_alloc - (c->cr.rx_cnt - f) >= UVS_CREDIT_LOW_WATER || look == 2)
+			return f;
+		__atomic_fetch_or(&s->shm->daemon_wait, UVS_DWAIT_CONSUMED, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&s->shm->fwd_cnt, __ATOMIC_ACQUIRE) == f)
+			return f;
+	}
 }
 
 static uint32_t

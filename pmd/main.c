@@ -286,8 +286,10 @@ run(struct uvs_daemon *d)
 		} else if (work > 0) {
 			idle = 0;
 		}
-		/* While busy, look at sockets and mail every few passes only. */
-		if (timeout == 0 && work > 0 && (++pass & 15) != 0)
+		/* Until it sleeps, the loop looks at sockets and mail every few passes only: an
+		 * epoll_wait() per pass would cost more than the pass (a program's notification
+		 * waits at most those few passes). */
+		if (timeout == 0 && (++pass & (UVSD_EPOLL_EVERY - 1)) != 0)
 			continue;
 		n = epoll_wait(d->epfd, evs, UVSD_EP_BATCH, timeout);
 		for (int i = 0; i < n; i++)

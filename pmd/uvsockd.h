@@ -49,6 +49,8 @@ enum uvsd_ctl_drop {
 };
 /* Empty polling passes before sleeping on eventfds: about 50-100 us of spinning here. */
 #define UVSD_IDLE_SPINS 512
+/* Polling passes between two looks at epoll while not sleeping (a power of two). */
+#define UVSD_EPOLL_EVERY 16u
 /* Sleep bound while idle, so timers (connect 2 s, close 8 s) fire on time. */
 #define UVSD_IDLE_SLEEP_MS 50
 

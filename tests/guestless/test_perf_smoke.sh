@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# A short smoke run of every uvsock-perf mode (the benchmark itself is bench/run.sh, not part
+# of the test command): bulk both ways and ping-pong against uvsock-guest in rxonly, txonly
+# and echo, and each kernel baseline. Every run must print its RESULT lines with a positive
+# value; bench/report.py must turn them into tables and a plot.
+# shellcheck source-path=SCRIPTDIR disable=SC2034,SC2154
+set -euo pipefail
+UVSOCKD=$1
+GUEST=$2
+PERF=$3
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../guest/common.sh
+. "$here/../guest/common.sh"
+uvt_init perfsmoke
+fail() {
+	echo "FAIL: $*"
+	for f in "$tmp"/*.log; do echo "--- $f"; tail -5 "$f"; done
+	exit 1
+}
+uvt_start_daemon --vm "cid=3,socket=$tmp/vm3.sock" --vm "cid=4,socket=$tmp/vm4.sock" \
+	--vm "cid=5,socket=$tmp/vm5.sock" || fail "uvsockd not ready"
+"$GUEST" --socket "$tmp/vm3.sock" --mode rxonly --listen 5000 --conns 100 >"$tmp/g3.log" 2>&1 &
+pids+=("$!")
+"$GUEST" --socket "$tmp/vm4.sock" --mode txonly --listen 5000 --conns 100 \
+	--bytes 16777216 >"$tmp/g4.log" 2>&1 &
+pids+=("$!")
+"$GUEST" --socket "$tmp/vm5.sock" --mode echo --listen 5000 --conns 100 >"$tmp/g5.log" 2>&1 &
+pids+=("$!")
+for g in 3 4 5; do
+	wait_for "$tmp/g$g.log" "listening on 5000" 10 || fail "guest $g not listening"
+done
+csv=$tmp/results.csv
+echo "name,size,metric,value" >"$csv"
+check() { # check NAME ARGS...: run uvsock-perf, expect RESULT lines for NAME with values > 0
+	local name=$1
+	shift
+	timeout 60 "$PERF" --csv "$csv" "$@" >"$tmp/perf.log" 2>&1 || fail "uvsock-perf $*"
+	grep -q "^RESULT $name " "$tmp/perf.log" || fail "no RESULT for $name"
+	if awk '$1 == "RESULT" { split($4, kv, "="); if (kv[2] + 0 <= 0) bad = 1 } END { exit !bad }' \
+		"$tmp/perf.log"; then
+		fail "$name: a value is not positive"
+	fi
+	echo "ok: $name: $(grep "^RESULT" "$tmp/perf.log" | cut -d' ' -f4 | tr '\n' ' ')"
+}
+check uvsock-h2g bulk --cid 3 --port 5000 --dir h2g --seconds 0.3
+check uvsock-g2h bulk --cid 4 --port 5000 --dir g2h
+check uvsock-pingpong pingpong --cid 5 --port 5000 --size 64 --count 200
+check uvsock-pingpong-busy pingpong --cid 5 --port 5000 --size 64 --count 200 --busy
+check unix-stream baseline unix --seconds 0.2
+check unix-seqpacket baseline unix-seqpacket --seconds 0.2
+check tcp-loopback baseline tcp --seconds 0.2
+check memcpy baseline memcpy --seconds 0.2
+check unix-pingpong baseline-pingpong unix --size 64 --count 200
+python3 "$here/../../bench/report.py" "$csv" "$tmp" >"$tmp/report.md" || fail "report.py"
+grep -q "| 65536 |" "$tmp/report.md" || fail "report table"
+grep -q "<polyline" "$tmp/throughput.svg" || fail "no plot"
+echo "ok: report table and plot"
+echo "1 passed, 0 failed"
