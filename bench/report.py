@@ -28,6 +28,14 @@ def main():
         r1 = v["uvsock-h2g"] / v["unix-stream"] if v["uvsock-h2g"] and v["unix-stream"] else 0
         r2 = v["uvsock-g2h"] / v["unix-stream"] if v["uvsock-g2h"] and v["unix-stream"] else 0
         print(f"| {s} | " + " | ".join(cells) + f" | {r1:.2f} | {r2:.2f} |")
+    seq = {k: med.get((k, 64, "msgs_per_s")) for k in ("uvsock-seq-h2g", "uvsock-seq-g2h", "unix-seqpacket")}
+    if all(seq.values()):
+        print("\nSEQPACKET, 64-byte messages, messages/s\n")
+        print("| uvsock h2g | uvsock g2h | AF_UNIX SEQPACKET | h2g / unix | g2h / unix |")
+        print("|---|---|---|---|---|")
+        u = seq["unix-seqpacket"]
+        print(f"| {seq['uvsock-seq-h2g']:.0f} | {seq['uvsock-seq-g2h']:.0f} | {u:.0f} | "
+              f"{seq['uvsock-seq-h2g'] / u:.2f} | {seq['uvsock-seq-g2h'] / u:.2f} |")
     print("\nPing-pong round trip, 64 bytes, µs (medians of the runs' percentiles)\n")
     print("| | p50 | p99 | p99.9 | p50 / unix |")
     print("|---|---|---|---|---|")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One command for the uvsock benchmark (doc/BENCHMARKS.md): uvsockd with three userspace
-# guests (uvsock-guest: rxonly on CID 3, txonly on CID 4, echo on CID 5), uvsock-perf
+# One command for the uvsock benchmark (doc/BENCHMARKS.md): uvsockd with five userspace
+# guests (uvsock-guest: rxonly on CID 3, txonly on CID 4, echo on CID 5, SEQPACKET rxonly on
+# CID 6 and txonly on CID 7), uvsock-perf
 # against them and, in the same invocation, the kernel's local IPC baselines (AF_UNIX
 # stream, TCP loopback, memcpy). Each figure is the median of ROUNDS runs. Prints a table
 # with ratios, writes OUT/results.csv (every run) and OUT/throughput.svg.
@@ -31,7 +32,8 @@ cleanup() {
 }
 trap cleanup EXIT
 "$daemon" --vm "cid=3,socket=$tmp/vm3.sock" --vm "cid=4,socket=$tmp/vm4.sock" \
-	--vm "cid=5,socket=$tmp/vm5.sock" --control "$tmp/ctl.sock" >"$tmp/uvsockd.log" 2>&1 &
+	--vm "cid=5,socket=$tmp/vm5.sock" --vm "cid=6,socket=$tmp/vm6.sock" \
+	--vm "cid=7,socket=$tmp/vm7.sock" --control "$tmp/ctl.sock" >"$tmp/uvsockd.log" 2>&1 &
 pids+=("$!")
 for _ in $(seq 100); do [ -S "$tmp/ctl.sock" ] && break; sleep 0.1; done
 export UVSOCK_CONTROL=$tmp/ctl.sock
@@ -41,6 +43,12 @@ pids+=("$!")
 	--bytes "$g2h_bytes" >"$tmp/g4.log" 2>&1 &
 pids+=("$!")
 "$guest" --socket "$tmp/vm5.sock" --mode echo --listen 5000 --conns 1000000 >"$tmp/g5.log" 2>&1 &
+pids+=("$!")
+"$guest" --socket "$tmp/vm6.sock" --mode rxonly --seqpacket --listen 5000 --conns 1000000 \
+	>"$tmp/g6.log" 2>&1 &
+pids+=("$!")
+"$guest" --socket "$tmp/vm7.sock" --mode txonly --seqpacket --msg-size 64 --listen 5000 \
+	--conns 1000000 --bytes $((64 * 1024 * 1024)) >"$tmp/g7.log" 2>&1 &
 pids+=("$!")
 sleep 1
 
@@ -55,6 +63,9 @@ for r in $(seq "$rounds"); do
 		run baseline tcp --size "$s" --seconds "$secs"
 		run baseline memcpy --size "$s" --seconds 1
 	done
+	run bulk --seqpacket --cid 6 --port 5000 --dir h2g --size 64 --seconds "$secs"
+	run bulk --seqpacket --cid 7 --port 5000 --dir g2h --size 64
+	run baseline unix-seqpacket --size 64 --seconds "$secs"
 	run pingpong --cid 5 --port 5000 --size 64 --count 20000
 	run baseline-pingpong unix --size 64 --count 20000
 	run pingpong --cid 5 --port 5000 --size 64 --count 20000 --busy

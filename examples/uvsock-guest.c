@@ -62,7 +62,7 @@ enum g_mode { G_RXONLY, G_TXONLY, G_ECHO };
 
 struct gconn {
 	struct uvs_conn *c;
-	uint64_t rx_bytes, tx_bytes;
+	uint64_t rx_bytes, tx_bytes, rx_msgs;
 	bool bad_pattern;
 	bool shut_sent;
 	bool finished;
@@ -78,8 +78,10 @@ struct gconn {
 
 struct guest {
 	enum g_mode mode;
+	uint16_t type; /* UVS_TYPE_STREAM or UVS_TYPE_SEQPACKET */
 	bool verify;
 	uint64_t tx_total; /* txonly */
+	uint32_t msg_size; /* txonly, SEQPACKET: bytes per message */
 	unsigned int want_conns, done_conns, failed;
 	uint32_t cid;
 	int vhu;
@@ -127,12 +129,13 @@ conn_done(struct guest *g, struct gconn *gc, bool ok)
 	g->done_conns++;
 	if (!ok)
 		g->failed++;
-	printf("%s: connection %u:%u %s: rx %" PRIu64 " bytes, tx %" PRIu64 " bytes\n",
+	printf("%s: connection %u:%u %s: rx %" PRIu64 " bytes (%" PRIu64 " messages), tx %" PRIu64
+	       " bytes\n",
 			g->mode == G_RXONLY   ? "rxonly"
 			: g->mode == G_TXONLY ? "txonly"
 					      : "echo",
 			gc->c->peer_cid, gc->c->peer_port, ok ? "ok" : "FAILED", gc->rx_bytes,
-			gc->tx_bytes);
+			gc->rx_msgs, gc->tx_bytes);
 	fflush(stdout);
 	uvs_conn_close(gc->c, now_ns());
 }
@@ -145,7 +148,6 @@ ops_rx_data(void *ctx, struct uvs_conn *c, const struct iovec *iov, unsigned int
 	struct gconn *gc = c->sock;
 	const uint8_t *p = (const uint8_t *)iov[0].iov_base + off;
 
-	(void)flags;
 	(void)n; /* one buffer per packet: one segment */
 	if (gc == NULL)
 		return -ENOBUFS;
@@ -176,6 +178,8 @@ ops_rx_data(void *ctx, struct uvs_conn *c, const struct iovec *iov, unsigned int
 		break;
 	}
 	gc->rx_bytes += len;
+	if (flags & UVS_SEQ_EOM)
+		gc->rx_msgs++;
 	g->rx_payload += len;
 	if (g->mode != G_ECHO)
 		uvs_conn_tx_wake(c); /* consumed at once: the engine decides on a credit update */
@@ -204,13 +208,21 @@ ops_tx_peek(void *ctx, struct uvs_conn *c, uint32_t max, uint32_t *flags)
 	*flags = 0;
 	if (gc == NULL)
 		return 0;
-	if (gc->reply_sent < gc->reply_len)
-		avail = gc->reply_len - gc->reply_sent;
-	else if (g->mode == G_TXONLY)
+	if (gc->reply_sent < gc->reply_len) {
+		avail = gc->reply_len - gc->reply_sent; /* SEQPACKET: one message */
+	} else if (g->mode == G_TXONLY) {
 		avail = g->tx_total - gc->tx_bytes;
-	else if (g->mode == G_ECHO)
+		if (g->type == UVS_TYPE_SEQPACKET &&
+				avail > g->msg_size - gc->tx_bytes % g->msg_size)
+			avail = g->msg_size - gc->tx_bytes % g->msg_size; /* to the message's end */
+	} else if (g->mode == G_ECHO) {
 		avail = gc->echo_in - gc->echo_out;
-	return (uint32_t)(avail < max ? avail : max);
+	}
+	if (avail > max)
+		return max;
+	if (g->type == UVS_TYPE_SEQPACKET && avail > 0)
+		*flags = UVS_SEQ_EOM; /* what is returned finishes the message */
+	return (uint32_t)avail;
 }
 
 static void
@@ -564,7 +576,10 @@ usage(FILE *f)
 		   "  --listen PORT    accept connections on PORT\n"
 		   "  --conns N        connections to complete before exiting (default 1)\n"
 		   "  --bytes N        txonly: bytes to send (default 1 MiB)\n"
-		   "  --verify         rxonly: check every byte\n"
+		   "  --verify         rxonly: check every byte (STREAM)\n"
+		   "  --seqpacket      SOCK_SEQPACKET connections (rxonly, txonly; counts messages)\n"
+		   "  --msg-size N     txonly with --seqpacket: bytes per message (default 64,\n"
+		   "                   at most 65536)\n"
 		   "  --stats          print rates every second\n"
 		   "Exit status: 0 when every connection did its job, 1 otherwise, 2 on bad usage.\n");
 }
@@ -580,11 +595,17 @@ main(int argc, char **argv)
 		{ "conns", required_argument, NULL, 'n' },
 		{ "bytes", required_argument, NULL, 'b' },
 		{ "verify", no_argument, NULL, 'v' },
+		{ "seqpacket", no_argument, NULL, 'q' },
+		{ "msg-size", required_argument, NULL, 'M' },
 		{ "stats", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static struct guest g = { .mode = G_ECHO, .tx_total = 1024 * 1024, .want_conns = 1 };
+	static struct guest g = { .mode = G_ECHO,
+		.type = UVS_TYPE_STREAM,
+		.tx_total = 1024 * 1024,
+		.msg_size = 64,
+		.want_conns = 1 };
 	const char *path = NULL;
 	long connect_port = -1, listen_port = -1;
 	bool stats = false;
@@ -627,6 +648,12 @@ main(int argc, char **argv)
 		case 'S':
 			stats = true;
 			break;
+		case 'q':
+			g.type = UVS_TYPE_SEQPACKET;
+			break;
+		case 'M':
+			g.msg_size = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -636,7 +663,9 @@ main(int argc, char **argv)
 		}
 	}
 	if (path == NULL || (connect_port < 0) == (listen_port < 0) || connect_port > UINT32_MAX ||
-			listen_port > UINT32_MAX || g.want_conns == 0) {
+			listen_port > UINT32_MAX || g.want_conns == 0 || g.msg_size == 0 ||
+			g.msg_size > UVS_MAX_PKT_PAYLOAD ||
+			(g.type == UVS_TYPE_SEQPACKET && g.mode == G_ECHO)) {
 		usage(stderr);
 		return 2;
 	}
@@ -657,7 +686,7 @@ main(int argc, char **argv)
 	printf("uvsock-guest: attached to %s as CID %u\n", path, g.cid);
 	fflush(stdout);
 	if (listen_port >= 0) {
-		g.listener = uvs_conn_create(g.eng, UVS_TYPE_STREAM, NULL);
+		g.listener = uvs_conn_create(g.eng, g.type, NULL);
 		if (g.listener != NULL)
 			g.listener->buf_size = G_ECHO_BUF; /* inherited by accepted connections */
 		if (g.listener == NULL || uvs_conn_bind(g.listener, (uint32_t)listen_port) < 0 ||
@@ -675,7 +704,7 @@ main(int argc, char **argv)
 
 		/* connect mode: one connection at a time */
 		if (connect_port >= 0 && started == g.done_conns) {
-			struct uvs_conn *c = uvs_conn_create(g.eng, UVS_TYPE_STREAM, NULL);
+			struct uvs_conn *c = uvs_conn_create(g.eng, g.type, NULL);
 
 			if (c == NULL || gconn_new(&g, c) == NULL)
 				return 1;

@@ -12,6 +12,9 @@
  *   uvsock-perf pingpong --cid C --port P [--size S] [--count N] [--busy]
  *       S bytes to a guest in echo mode and back, N times: round-trip p50/p99/p99.9.
  *       --busy: spin on nonblocking receives instead of sleeping.
+ *   uvsock-perf bulk ... --seqpacket
+ *       the same with SOCK_SEQPACKET, one message per write (uvsock-guest --seqpacket):
+ *       messages/s.
  *   uvsock-perf baseline unix|unix-seqpacket|tcp|memcpy [--size S] [--seconds T]
  *       the same bulk transfer over an AF_UNIX SOCK_STREAM pair, AF_UNIX SOCK_SEQPACKET
  *       pair, TCP over loopback (two threads), or memcpy between two 64 MiB buffers.
@@ -45,7 +48,7 @@
 static struct {
 	unsigned int cid, port, size, count;
 	double seconds;
-	bool busy;
+	bool busy, seqpacket;
 	const char *dir;
 	const char *csv;
 } arg = { .cid = 3, .port = 5000, .size = 65536, .count = 10000, .seconds = 3.0, .dir = "h2g" };
@@ -88,7 +91,7 @@ uvs_dial(void)
 	struct sockaddr_vm sa = {
 		.svm_family = AF_VSOCK, .svm_cid = arg.cid, .svm_port = arg.port
 	};
-	int fd = uvs_socket(SOCK_STREAM), rc;
+	int fd = uvs_socket(arg.seqpacket ? SOCK_SEQPACKET : SOCK_STREAM), rc;
 
 	if (fd < 0)
 		die("socket", -fd);
@@ -118,7 +121,7 @@ bulk(void)
 {
 	uint8_t *buf = calloc(1, arg.size > 65536 ? arg.size : 65536);
 	int fd = uvs_dial();
-	uint64_t bytes = 0;
+	uint64_t bytes = 0, msgs = 0;
 	double t0, t1;
 	ssize_t n;
 	char line[64];
@@ -128,8 +131,11 @@ bulk(void)
 	t0 = now_s();
 	if (strcmp(arg.dir, "h2g") == 0) {
 		while (now_s() - t0 < arg.seconds) {
-			uvs_send_all(fd, buf, arg.size);
-			bytes += arg.size;
+			for (int k = 0; k < 64; k++) { /* the clock every 64 writes */
+				uvs_send_all(fd, buf, arg.size);
+				bytes += arg.size;
+				msgs++;
+			}
 		}
 		uvs_shutdown(fd, SHUT_WR);
 		/* the guest answers "bye" once it has taken everything */
@@ -137,17 +143,26 @@ bulk(void)
 		t1 = now_s();
 		if (n != 4 || memcmp(line, "bye\n", 4) != 0)
 			die("no bye from the guest", EPROTO);
-		result("uvsock-h2g", "bytes_per_s", (double)bytes / (t1 - t0));
+		if (arg.seqpacket)
+			result("uvsock-seq-h2g", "msgs_per_s", (double)msgs / (t1 - t0));
+		else
+			result("uvsock-h2g", "bytes_per_s", (double)bytes / (t1 - t0));
 	} else {
-		while ((n = uvs_recv(fd, buf, arg.size, 0)) > 0 || n == -EINTR)
-			if (n > 0)
+		while ((n = uvs_recv(fd, buf, arg.size, 0)) > 0 || n == -EINTR) {
+			if (n > 0) {
 				bytes += (uint64_t)n;
+				msgs++;
+			}
+		}
 		t1 = now_s();
 		if (n < 0)
 			die("recv", (int)-n);
 		n = snprintf(line, sizeof(line), "%" PRIu64 "\n", bytes);
 		uvs_send_all(fd, (uint8_t *)line, (size_t)n);
-		result("uvsock-g2h", "bytes_per_s", (double)bytes / (t1 - t0));
+		if (arg.seqpacket)
+			result("uvsock-seq-g2h", "msgs_per_s", (double)msgs / (t1 - t0));
+		else
+			result("uvsock-g2h", "bytes_per_s", (double)bytes / (t1 - t0));
 	}
 	uvs_close(fd);
 	free(buf);
@@ -253,7 +268,10 @@ baseline_socket(const char *name, int fd0, int fd1)
 	t1 = now_s();
 	if (pr.bytes != sent)
 		die("baseline lost bytes", EIO);
-	result(name, "bytes_per_s", (double)sent / (t1 - t0));
+	if (strcmp(name, "unix-seqpacket") == 0)
+		result(name, "msgs_per_s", (double)(sent / arg.size) / (t1 - t0));
+	else
+		result(name, "bytes_per_s", (double)sent / (t1 - t0));
 	close(fd0);
 	close(fd1);
 	free(buf);
@@ -378,6 +396,7 @@ usage(FILE *f)
 		   "  --seconds T           bulk duration (default 3)\n"
 		   "  --count N             ping-pong round trips (default 10000)\n"
 		   "  --busy                ping-pong: spin on nonblocking receives\n"
+		   "  --seqpacket           bulk: SOCK_SEQPACKET, one message per write: messages/s\n"
 		   "  --csv FILE            also append name,size,metric,value rows to FILE\n"
 		   "baseline KIND: unix, unix-seqpacket, tcp, memcpy. See the header of\n"
 		   "examples/uvsock-perf.c and bench/run.sh.\n");
@@ -394,6 +413,7 @@ main(int argc, char **argv)
 		{ "seconds", required_argument, NULL, 't' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "busy", no_argument, NULL, 'b' },
+		{ "seqpacket", no_argument, NULL, 'q' },
 		{ "csv", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -423,6 +443,9 @@ main(int argc, char **argv)
 			break;
 		case 'b':
 			arg.busy = true;
+			break;
+		case 'q':
+			arg.seqpacket = true;
 			break;
 		case 'o':
 			arg.csv = optarg;

@@ -18,7 +18,8 @@ fail() {
 	exit 1
 }
 uvt_start_daemon --vm "cid=3,socket=$tmp/vm3.sock" --vm "cid=4,socket=$tmp/vm4.sock" \
-	--vm "cid=5,socket=$tmp/vm5.sock" || fail "uvsockd not ready"
+	--vm "cid=5,socket=$tmp/vm5.sock" --vm "cid=6,socket=$tmp/vm6.sock" \
+	--vm "cid=7,socket=$tmp/vm7.sock" || fail "uvsockd not ready"
 "$GUEST" --socket "$tmp/vm3.sock" --mode rxonly --listen 5000 --conns 100 >"$tmp/g3.log" 2>&1 &
 pids+=("$!")
 "$GUEST" --socket "$tmp/vm4.sock" --mode txonly --listen 5000 --conns 100 \
@@ -26,7 +27,13 @@ pids+=("$!")
 pids+=("$!")
 "$GUEST" --socket "$tmp/vm5.sock" --mode echo --listen 5000 --conns 100 >"$tmp/g5.log" 2>&1 &
 pids+=("$!")
-for g in 3 4 5; do
+"$GUEST" --socket "$tmp/vm6.sock" --mode rxonly --seqpacket --listen 5000 --conns 100 \
+	>"$tmp/g6.log" 2>&1 &
+pids+=("$!")
+"$GUEST" --socket "$tmp/vm7.sock" --mode txonly --seqpacket --msg-size 64 --listen 5000 \
+	--conns 100 --bytes 640000 >"$tmp/g7.log" 2>&1 &
+pids+=("$!")
+for g in 3 4 5 6 7; do
 	wait_for "$tmp/g$g.log" "listening on 5000" 10 || fail "guest $g not listening"
 done
 csv=$tmp/results.csv
@@ -51,6 +58,15 @@ check unix-seqpacket baseline unix-seqpacket --seconds 0.2
 check tcp-loopback baseline tcp --seconds 0.2
 check memcpy baseline memcpy --seconds 0.2
 check unix-pingpong baseline-pingpong unix --size 64 --count 200
+check uvsock-seq-h2g bulk --seqpacket --cid 6 --port 5000 --dir h2g --size 64 --seconds 0.3
+check uvsock-seq-g2h bulk --seqpacket --cid 7 --port 5000 --dir g2h --size 64
+# message boundaries: the guest counted 64-byte messages, the host 10000 of them
+grep -Eq "rxonly: connection .* ok: rx ([0-9]+) bytes \(([0-9]+) messages\)" "$tmp/g6.log" ||
+	fail "SEQPACKET rxonly guest: no result"
+read -r b m < <(sed -En 's/.*ok: rx ([0-9]+) bytes \(([0-9]+) messages\).*/\1 \2/p' "$tmp/g6.log")
+[ "$b" = $((m * 64)) ] || fail "SEQPACKET h2g: $b bytes in $m messages, not 64 each"
+echo "ok: SEQPACKET h2g: $m messages of 64 bytes, boundaries kept"
+grep -q "txonly: connection .* ok" "$tmp/g7.log" || fail "SEQPACKET txonly guest"
 python3 "$here/../../bench/report.py" "$csv" "$tmp" >"$tmp/report.md" || fail "report.py"
 grep -q "| 65536 |" "$tmp/report.md" || fail "report table"
 grep -q "<polyline" "$tmp/throughput.svg" || fail "no plot"
