@@ -18,6 +18,9 @@
  *   uvsock-perf baseline unix|unix-seqpacket|tcp|memcpy [--size S] [--seconds T]
  *       the same bulk transfer over an AF_UNIX SOCK_STREAM pair, AF_UNIX SOCK_SEQPACKET
  *       pair, TCP over loopback (two threads), or memcpy between two 64 MiB buffers.
+ *   uvsock-perf hold --cid C --guests G --port P --conns N --seconds T
+ *       N connections spread over the guests C .. C+G-1 (echo mode), each checked with one
+ *       echoed byte, then held idle for T seconds (bench/idle.sh measures the daemon then).
  *   uvsock-perf baseline-pingpong unix [--size S] [--count N] [--busy]
  *       round trips over an AF_UNIX SOCK_STREAM pair between two threads.
  *
@@ -46,12 +49,19 @@
 #define PERF_MAX_SIZE (16u * 1024u * 1024u)
 
 static struct {
-	unsigned int cid, port, size, count;
+	unsigned int cid, port, size, count, guests, conns;
 	double seconds;
 	bool busy, seqpacket;
 	const char *dir;
 	const char *csv;
-} arg = { .cid = 3, .port = 5000, .size = 65536, .count = 10000, .seconds = 3.0, .dir = "h2g" };
+} arg = { .cid = 3,
+	.port = 5000,
+	.size = 65536,
+	.count = 10000,
+	.guests = 1,
+	.conns = 100,
+	.seconds = 3.0,
+	.dir = "h2g" };
 
 static double
 now_s(void)
@@ -215,6 +225,42 @@ pingpong(void)
 	uvs_close(fd);
 	free(rtt);
 	free(buf);
+}
+
+/* Idle connections: open, check, hold, close. */
+static void
+hold(void)
+{
+	int *fds = calloc(arg.conns, sizeof(int));
+	struct timespec ts;
+
+	if (fds == NULL)
+		die("memory", ENOMEM);
+	for (unsigned int i = 0; i < arg.conns; i++) {
+		struct sockaddr_vm sa = { .svm_family = AF_VSOCK,
+			.svm_cid = arg.cid + i % arg.guests,
+			.svm_port = arg.port };
+		char b = 'x';
+		int rc;
+
+		fds[i] = uvs_socket(SOCK_STREAM);
+		if (fds[i] < 0)
+			die("socket", -fds[i]);
+		rc = uvs_connect(fds[i], &sa);
+		if (rc < 0)
+			die("connect", -rc);
+		uvs_send_all(fds[i], (const uint8_t *)&b, 1);
+		if (uvs_recv(fds[i], &b, 1, 0) != 1 || b != 'x')
+			die("echo", EPROTO);
+	}
+	printf("HELD %u connections over %u guests\n", arg.conns, arg.guests);
+	fflush(stdout);
+	ts.tv_sec = (time_t)arg.seconds;
+	ts.tv_nsec = (long)((arg.seconds - (double)ts.tv_sec) * 1e9);
+	nanosleep(&ts, NULL);
+	for (unsigned int i = 0; i < arg.conns; i++)
+		uvs_close(fds[i]);
+	free(fds);
 }
 
 /* --- baselines --- */
@@ -389,7 +435,8 @@ baseline_pingpong(void)
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: uvsock-perf bulk|pingpong|baseline KIND|baseline-pingpong unix [options]\n"
+	fprintf(f, "usage: uvsock-perf bulk|pingpong|hold|baseline KIND|baseline-pingpong unix "
+		   "[options]\n"
 		   "  --cid C --port P      the guest (uvsock-guest or a VM) and its port\n"
 		   "  --dir h2g|g2h         bulk direction (default h2g)\n"
 		   "  --size S              bytes per write / message (default 65536)\n"
@@ -397,6 +444,7 @@ usage(FILE *f)
 		   "  --count N             ping-pong round trips (default 10000)\n"
 		   "  --busy                ping-pong: spin on nonblocking receives\n"
 		   "  --seqpacket           bulk: SOCK_SEQPACKET, one message per write: messages/s\n"
+		   "  --guests G --conns N  hold: N connections over guests CID .. CID+G-1\n"
 		   "  --csv FILE            also append name,size,metric,value rows to FILE\n"
 		   "baseline KIND: unix, unix-seqpacket, tcp, memcpy. See the header of\n"
 		   "examples/uvsock-perf.c and bench/run.sh.\n");
@@ -414,6 +462,8 @@ main(int argc, char **argv)
 		{ "count", required_argument, NULL, 'n' },
 		{ "busy", no_argument, NULL, 'b' },
 		{ "seqpacket", no_argument, NULL, 'q' },
+		{ "guests", required_argument, NULL, 'g' },
+		{ "conns", required_argument, NULL, 'N' },
 		{ "csv", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -447,6 +497,12 @@ main(int argc, char **argv)
 		case 'q':
 			arg.seqpacket = true;
 			break;
+		case 'g':
+			arg.guests = (unsigned int)strtoul(optarg, NULL, 0);
+			break;
+		case 'N':
+			arg.conns = (unsigned int)strtoul(optarg, NULL, 0);
+			break;
 		case 'o':
 			arg.csv = optarg;
 			break;
@@ -467,6 +523,10 @@ main(int argc, char **argv)
 	cmd = argv[optind];
 	if (strcmp(cmd, "bulk") == 0) {
 		bulk();
+	} else if (strcmp(cmd, "hold") == 0) {
+		if (arg.guests == 0 || arg.conns == 0)
+			die("hold needs --guests and --conns above 0", EINVAL);
+		hold();
 	} else if (strcmp(cmd, "pingpong") == 0) {
 		pingpong();
 	} else if (strcmp(cmd, "baseline-pingpong") == 0) {
