@@ -47,6 +47,19 @@ def main():
         name = "busy polling" if mode else "sleeping"
         print(f"| uvsock, {name} | {u[0]:.1f} | {u[1]:.1f} | {u[2]:.1f} | {u[0] / b[0]:.2f} |")
         print(f"| AF_UNIX, {name} | {b[0]:.1f} | {b[1]:.1f} | {b[2]:.1f} | 1.00 |")
+    rows = [("h2g 64 KiB, bytes/s", "uvsock-h2g", 65536, "bytes_per_s"),
+            ("g2h 64 KiB, bytes/s", "uvsock-g2h", 65536, "bytes_per_s"),
+            ("SEQPACKET h2g 64 B, messages/s", "uvsock-seq-h2g", 64, "msgs_per_s"),
+            ("SEQPACKET g2h 64 B, messages/s", "uvsock-seq-g2h", 64, "msgs_per_s"),
+            ("ping-pong 64 B p50, µs (lower is better)", "uvsock-pingpong", 64, "p50_us")]
+    shim = [(label, med.get((n, s, m)), med.get((n + "-libc", s, m))) for label, n, s, m in rows]
+    if any(b for _, _, b in shim):
+        print("\nThrough libuvsock-preload.so (plain socket calls) against the native API\n")
+        print("| | native | shim | shim / native |")
+        print("|---|---|---|---|")
+        for label, a, b in shim:
+            if a and b:
+                print(f"| {label} | {a:.4g} | {b:.4g} | {b / a:.2f} |")
     svg(out + "/throughput.svg", sizes, cols, med)
 
 

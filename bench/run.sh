@@ -17,7 +17,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 perf=$build/examples/uvsock-perf
 guest=$build/examples/uvsock-guest
 daemon=$build/pmd/uvsockd
-for b in "$perf" "$guest" "$daemon"; do
+shim=$(cd "$build/preload" && pwd)/libuvsock-preload.so
+for b in "$perf" "$guest" "$daemon" "$shim"; do
 	[ -x "$b" ] || { echo "missing $b: ninja -C $build first" >&2; exit 1; }
 done
 mkdir -p "$out"
@@ -55,6 +56,9 @@ sleep 1
 run() { # run ARGS...: one uvsock-perf invocation, results appended to the CSV
 	"$perf" --csv "$csv" "$@" >/dev/null
 }
+run_shim() { # the same through libuvsock-preload.so (plain socket calls): "-libc" results
+	LD_PRELOAD=$shim "$perf" --libc --csv "$csv" "$@" >/dev/null
+}
 for r in $(seq "$rounds"); do
 	for s in $sizes; do
 		run bulk --cid 3 --port 5000 --dir h2g --size "$s" --seconds "$secs"
@@ -67,6 +71,11 @@ for r in $(seq "$rounds"); do
 	run bulk --seqpacket --cid 7 --port 5000 --dir g2h --size 64
 	run baseline unix-seqpacket --size 64 --seconds "$secs"
 	run pingpong --cid 5 --port 5000 --size 64 --count 20000
+	run_shim bulk --cid 3 --port 5000 --dir h2g --size 65536 --seconds "$secs"
+	run_shim bulk --cid 4 --port 5000 --dir g2h --size 65536
+	run_shim bulk --seqpacket --cid 6 --port 5000 --dir h2g --size 64 --seconds "$secs"
+	run_shim bulk --seqpacket --cid 7 --port 5000 --dir g2h --size 64
+	run_shim pingpong --cid 5 --port 5000 --size 64 --count 20000
 	run baseline-pingpong unix --size 64 --count 20000
 	run pingpong --cid 5 --port 5000 --size 64 --count 20000 --busy
 	run baseline-pingpong unix --size 64 --count 20000 --busy

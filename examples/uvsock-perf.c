@@ -24,10 +24,15 @@
  *   uvsock-perf baseline-pingpong unix [--size S] [--count N] [--busy]
  *       round trips over an AF_UNIX SOCK_STREAM pair between two threads.
  *
+ * --libc: the uvsock runs use the plain socket calls (socket(AF_VSOCK), send, recv, ...)
+ * instead of libuvsock's, to measure libuvsock-preload.so against the native API; result names
+ * get "-libc". Refused unless the shim is loaded (the kernel's AF_VSOCK is never used).
+ *
  * Result lines: "RESULT <name> size=<S> <metric>=<value> ..." and, with --csv FILE, one
  * "name,size,metric,value" row per metric.
  */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -51,7 +56,7 @@
 static struct {
 	unsigned int cid, port, size, count, guests, conns;
 	double seconds;
-	bool busy, seqpacket;
+	bool busy, seqpacket, libc;
 	const char *dir;
 	const char *csv;
 } arg = { .cid = 3,
@@ -75,15 +80,73 @@ now_s(void)
 static void
 result(const char *name, const char *metric, double value)
 {
-	printf("RESULT %s size=%u %s=%.6g\n", name, arg.size, metric, value);
+	const char *sfx = arg.libc && strncmp(name, "uvsock", 6) == 0 ? "-libc" : "";
+
+	printf("RESULT %s%s size=%u %s=%.6g\n", name, sfx, arg.size, metric, value);
 	if (arg.csv != NULL) {
 		FILE *f = fopen(arg.csv, "a");
 
 		if (f != NULL) {
-			fprintf(f, "%s,%u,%s,%.6g\n", name, arg.size, metric, value);
+			fprintf(f, "%s%s,%u,%s,%.6g\n", name, sfx, arg.size, metric, value);
 			fclose(f);
 		}
 	}
+}
+
+/* The calls of the uvsock runs: libuvsock's, or with --libc the plain ones (through the
+ * LD_PRELOAD shim). Both answer -errno. */
+static long
+libc_rc(long rc)
+{
+	return rc < 0 ? -errno : rc;
+}
+
+static int
+v_socket(int type)
+{
+	return arg.libc ? (int)libc_rc(socket(AF_VSOCK, type, 0)) : uvs_socket(type);
+}
+
+static int
+v_connect(int fd, const struct sockaddr_vm *sa)
+{
+	return arg.libc ? (int)libc_rc(connect(fd, (const struct sockaddr *)sa, sizeof(*sa)))
+			: uvs_connect(fd, sa);
+}
+
+static ssize_t
+v_send(int fd, const void *buf, size_t len, int flags)
+{
+	return arg.libc ? libc_rc(send(fd, buf, len, flags)) : uvs_send(fd, buf, len, flags);
+}
+
+static ssize_t
+v_recv(int fd, void *buf, size_t len, int flags)
+{
+	return arg.libc ? libc_rc(recv(fd, buf, len, flags)) : uvs_recv(fd, buf, len, flags);
+}
+
+static int
+v_shutdown(int fd, int how)
+{
+	return arg.libc ? (int)libc_rc(shutdown(fd, how)) : uvs_shutdown(fd, how);
+}
+
+static int
+v_close(int fd)
+{
+	return arg.libc ? (int)libc_rc(close(fd)) : uvs_close(fd);
+}
+
+/* --libc only under libuvsock-preload.so: socket() must not be libc's own. */
+static bool
+shim_loaded(void)
+{
+	void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+	const char *pre = getenv("LD_PRELOAD");
+
+	return libc != NULL && pre != NULL && strstr(pre, "libuvsock-preload") != NULL &&
+	       dlsym(RTLD_DEFAULT, "socket") != dlsym(libc, "socket");
 }
 
 static void
@@ -101,11 +164,11 @@ uvs_dial(void)
 	struct sockaddr_vm sa = {
 		.svm_family = AF_VSOCK, .svm_cid = arg.cid, .svm_port = arg.port
 	};
-	int fd = uvs_socket(arg.seqpacket ? SOCK_SEQPACKET : SOCK_STREAM), rc;
+	int fd = v_socket(arg.seqpacket ? SOCK_SEQPACKET : SOCK_STREAM), rc;
 
 	if (fd < 0)
 		die("socket", -fd);
-	rc = uvs_connect(fd, &sa);
+	rc = v_connect(fd, &sa);
 	if (rc < 0)
 		die("connect", -rc);
 	return fd;
@@ -117,7 +180,7 @@ uvs_send_all(int fd, const uint8_t *buf, size_t len)
 	size_t off = 0;
 
 	while (off < len) {
-		ssize_t n = uvs_send(fd, buf + off, len - off, MSG_NOSIGNAL);
+		ssize_t n = v_send(fd, buf + off, len - off, MSG_NOSIGNAL);
 
 		if (n < 0 && n != -EINTR)
 			die("send", (int)-n);
@@ -147,9 +210,9 @@ bulk(void)
 				msgs++;
 			}
 		}
-		uvs_shutdown(fd, SHUT_WR);
+		v_shutdown(fd, SHUT_WR);
 		/* the guest answers "bye" once it has taken everything */
-		n = uvs_recv(fd, line, sizeof(line), MSG_WAITALL);
+		n = v_recv(fd, line, sizeof(line), MSG_WAITALL);
 		t1 = now_s();
 		if (n != 4 || memcmp(line, "bye\n", 4) != 0)
 			die("no bye from the guest", EPROTO);
@@ -158,7 +221,7 @@ bulk(void)
 		else
 			result("uvsock-h2g", "bytes_per_s", (double)bytes / (t1 - t0));
 	} else {
-		while ((n = uvs_recv(fd, buf, arg.size, 0)) > 0 || n == -EINTR) {
+		while ((n = v_recv(fd, buf, arg.size, 0)) > 0 || n == -EINTR) {
 			if (n > 0) {
 				bytes += (uint64_t)n;
 				msgs++;
@@ -174,7 +237,7 @@ bulk(void)
 		else
 			result("uvsock-g2h", "bytes_per_s", (double)bytes / (t1 - t0));
 	}
-	uvs_close(fd);
+	v_close(fd);
 	free(buf);
 }
 
@@ -210,7 +273,7 @@ pingpong(void)
 
 		uvs_send_all(fd, buf, arg.size);
 		while (got < arg.size) {
-			ssize_t n = uvs_recv(
+			ssize_t n = v_recv(
 					fd, buf + got, arg.size - got, arg.busy ? MSG_DONTWAIT : 0);
 
 			if (n == -EAGAIN || n == -EINTR)
@@ -222,7 +285,7 @@ pingpong(void)
 		rtt[i] = now_s() - t0;
 	}
 	report_latency(arg.busy ? "uvsock-pingpong-busy" : "uvsock-pingpong", rtt, arg.count);
-	uvs_close(fd);
+	v_close(fd);
 	free(rtt);
 	free(buf);
 }
@@ -243,14 +306,14 @@ hold(void)
 		char b = 'x';
 		int rc;
 
-		fds[i] = uvs_socket(SOCK_STREAM);
+		fds[i] = v_socket(SOCK_STREAM);
 		if (fds[i] < 0)
 			die("socket", -fds[i]);
-		rc = uvs_connect(fds[i], &sa);
+		rc = v_connect(fds[i], &sa);
 		if (rc < 0)
 			die("connect", -rc);
 		uvs_send_all(fds[i], (const uint8_t *)&b, 1);
-		if (uvs_recv(fds[i], &b, 1, 0) != 1 || b != 'x')
+		if (v_recv(fds[i], &b, 1, 0) != 1 || b != 'x')
 			die("echo", EPROTO);
 	}
 	printf("HELD %u connections over %u guests\n", arg.conns, arg.guests);
@@ -259,7 +322,7 @@ hold(void)
 	ts.tv_nsec = (long)((arg.seconds - (double)ts.tv_sec) * 1e9);
 	nanosleep(&ts, NULL);
 	for (unsigned int i = 0; i < arg.conns; i++)
-		uvs_close(fds[i]);
+		v_close(fds[i]);
 	free(fds);
 }
 
@@ -445,6 +508,7 @@ usage(FILE *f)
 		   "  --busy                ping-pong: spin on nonblocking receives\n"
 		   "  --seqpacket           bulk: SOCK_SEQPACKET, one message per write: messages/s\n"
 		   "  --guests G --conns N  hold: N connections over guests CID .. CID+G-1\n"
+		   "  --libc                plain socket calls, through libuvsock-preload.so\n"
 		   "  --csv FILE            also append name,size,metric,value rows to FILE\n"
 		   "baseline KIND: unix, unix-seqpacket, tcp, memcpy. See the header of\n"
 		   "examples/uvsock-perf.c and bench/run.sh.\n");
@@ -463,6 +527,7 @@ main(int argc, char **argv)
 		{ "busy", no_argument, NULL, 'b' },
 		{ "seqpacket", no_argument, NULL, 'q' },
 		{ "guests", required_argument, NULL, 'g' },
+		{ "libc", no_argument, NULL, 'L' },
 		{ "conns", required_argument, NULL, 'N' },
 		{ "csv", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
@@ -500,6 +565,9 @@ main(int argc, char **argv)
 		case 'g':
 			arg.guests = (unsigned int)strtoul(optarg, NULL, 0);
 			break;
+		case 'L':
+			arg.libc = true;
+			break;
 		case 'N':
 			arg.conns = (unsigned int)strtoul(optarg, NULL, 0);
 			break;
@@ -518,6 +586,11 @@ main(int argc, char **argv)
 			arg.seconds <= 0 ||
 			(strcmp(arg.dir, "h2g") != 0 && strcmp(arg.dir, "g2h") != 0)) {
 		usage(stderr);
+		return 2;
+	}
+	if (arg.libc && !shim_loaded()) {
+		fprintf(stderr, "uvsock-perf: --libc needs LD_PRELOAD=libuvsock-preload.so (the "
+				"kernel's AF_VSOCK is never used)\n");
 		return 2;
 	}
 	cmd = argv[optind];

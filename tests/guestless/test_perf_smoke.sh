@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # A short smoke run of every uvsock-perf mode (the benchmark itself is bench/run.sh, not part
 # of the test command): bulk both ways and ping-pong against uvsock-guest in rxonly, txonly
-# and echo, and each kernel baseline. Every run must print its RESULT lines with a positive
+# and echo, through the native API and through libuvsock-preload.so (--libc), and each kernel
+# baseline. Every run must print its RESULT lines with a positive
 # value; bench/report.py must turn them into tables and a plot.
 # shellcheck source-path=SCRIPTDIR disable=SC2034,SC2154
 set -euo pipefail
 UVSOCKD=$1
 GUEST=$2
 PERF=$3
+SHIM=$4
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../guest/common.sh
 . "$here/../guest/common.sh"
@@ -50,6 +52,8 @@ check() { # check NAME ARGS...: run uvsock-perf, expect RESULT lines for NAME wi
 	echo "ok: $name: $(grep "^RESULT" "$tmp/perf.log" | cut -d' ' -f4 | tr '\n' ' ')"
 }
 check uvsock-h2g bulk --cid 3 --port 5000 --dir h2g --seconds 0.3
+[ -f "$SHIM" ] || fail "no shim at $SHIM"
+LD_PRELOAD=$SHIM check uvsock-h2g-libc --libc bulk --cid 3 --port 5000 --dir h2g --seconds 0.3
 check uvsock-g2h bulk --cid 4 --port 5000 --dir g2h
 check uvsock-pingpong pingpong --cid 5 --port 5000 --size 64 --count 200
 check uvsock-pingpong-busy pingpong --cid 5 --port 5000 --size 64 --count 200 --busy
