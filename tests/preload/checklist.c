@@ -1994,6 +1994,40 @@ rdwr:
 	close(fd);
 }
 
+/* Fortified calls (this program is built with _FORTIFY_SOURCE=2): reads into a fixed buffer
+ * with a length the compiler cannot check become __read_chk, __recv_chk and __recvfrom_chk,
+ * which the shim must serve like read, recv and recvfrom. */
+static void
+t_fortified(void)
+{
+	struct ck c;
+	char rx[64];
+	volatile size_t len = 5; /* not a constant: the _chk variant is called */
+	struct sockaddr_vm a;
+	socklen_t alen = sizeof(a);
+	ssize_t n1, n2, n3;
+	int fd, rc;
+
+	ck_start(&c, "fortified read/recv/recvfrom (__read_chk, __recv_chk, __recvfrom_chk)");
+	rc = gconnect(SOCK_STREAM, GUEST_PORT, &fd);
+	if (!CK(&c, rc == 0, "connect: %s", en(rc))) {
+		ck_end(&c);
+		return;
+	}
+	memset(rx, 0, sizeof(rx));
+	send(fd, "abcdefghijklmno", 15, MSG_NOSIGNAL);
+	n1 = poll1(fd, POLLIN, 5000) & POLLIN ? read(fd, rx, len) : -1;
+	CK(&c, n1 == 5 && memcmp(rx, "abcde", 5) == 0, "read: %zd '%.5s'", n1, rx);
+	n2 = poll1(fd, POLLIN, 5000) & POLLIN ? recv(fd, rx, len, 0) : -1;
+	CK(&c, n2 == 5 && memcmp(rx, "fghij", 5) == 0, "recv: %zd '%.5s'", n2, rx);
+	n3 = poll1(fd, POLLIN, 5000) & POLLIN
+			     ? recvfrom(fd, rx, len, 0, (struct sockaddr *)&a, &alen)
+			     : -1;
+	CK(&c, n3 == 5 && memcmp(rx, "klmno", 5) == 0, "recvfrom: %zd '%.5s'", n3, rx);
+	close(fd);
+	ck_end(&c);
+}
+
 /* Wait for a child (at most ms), kill it if it does not end; its wait status or -1. */
 static int
 reap(pid_t pid, int ms)
@@ -2366,6 +2400,7 @@ main(int argc, char **argv)
 		t_fork();
 		t_dup();
 		t_close_while_recv();
+		t_fortified();
 	}
 	/* the guest's listen scenario expects exactly GUEST_CONNS connections */
 	g_current = "padding the guest's connection count";
