@@ -47,6 +47,12 @@ def main():
         name = "busy polling" if mode else "sleeping"
         print(f"| uvsock, {name} | {u[0]:.1f} | {u[1]:.1f} | {u[2]:.1f} | {u[0] / b[0]:.2f} |")
         print(f"| AF_UNIX, {name} | {b[0]:.1f} | {b[1]:.1f} | {b[2]:.1f} | 1.00 |")
+    one, many = med.get(("uvsock-h2g-x1", 65536, "bytes_per_s")), med.get(("uvsock-h2g-x64", 65536, "bytes_per_s"))
+    if one and many:
+        print("\nMany connections: h2g, 64 KiB writes, MB/s\n")
+        print("| 1 connection, 1 guest | 64 connections over 4 guests | 64 / 1 |")
+        print("|---|---|---|")
+        print(f"| {one / 1e6:.0f} | {many / 1e6:.0f} | {many / one:.2f} |")
     rows = [("h2g 64 KiB, bytes/s", "uvsock-h2g", 65536, "bytes_per_s"),
             ("g2h 64 KiB, bytes/s", "uvsock-g2h", 65536, "bytes_per_s"),
             ("SEQPACKET h2g 64 B, messages/s", "uvsock-seq-h2g", 64, "msgs_per_s"),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# One command for the uvsock benchmark (doc/BENCHMARKS.md): uvsockd with five userspace
+# One command for the uvsock benchmark (doc/BENCHMARKS.md): uvsockd with nine userspace
 # guests (uvsock-guest: rxonly on CID 3, txonly on CID 4, echo on CID 5, SEQPACKET rxonly on
-# CID 6 and txonly on CID 7), uvsock-perf
+# CID 6 and txonly on CID 7, rxonly on CIDs 8-11 for 64 connections at once), uvsock-perf
 # against them and, in the same invocation, the kernel's local IPC baselines (AF_UNIX
 # stream, TCP loopback, memcpy). Each figure is the median of ROUNDS runs. Prints a table
 # with ratios, writes OUT/results.csv (every run) and OUT/throughput.svg.
@@ -34,7 +34,9 @@ cleanup() {
 trap cleanup EXIT
 "$daemon" --vm "cid=3,socket=$tmp/vm3.sock" --vm "cid=4,socket=$tmp/vm4.sock" \
 	--vm "cid=5,socket=$tmp/vm5.sock" --vm "cid=6,socket=$tmp/vm6.sock" \
-	--vm "cid=7,socket=$tmp/vm7.sock" --control "$tmp/ctl.sock" >"$tmp/uvsockd.log" 2>&1 &
+	--vm "cid=7,socket=$tmp/vm7.sock" --vm "cid=8,socket=$tmp/vm8.sock" \
+	--vm "cid=9,socket=$tmp/vm9.sock" --vm "cid=10,socket=$tmp/vm10.sock" \
+	--vm "cid=11,socket=$tmp/vm11.sock" --control "$tmp/ctl.sock" >"$tmp/uvsockd.log" 2>&1 &
 pids+=("$!")
 for _ in $(seq 100); do [ -S "$tmp/ctl.sock" ] && break; sleep 0.1; done
 export UVSOCK_CONTROL=$tmp/ctl.sock
@@ -51,6 +53,11 @@ pids+=("$!")
 "$guest" --socket "$tmp/vm7.sock" --mode txonly --seqpacket --msg-size 64 --listen 5000 \
 	--conns 1000000 --bytes $((64 * 1024 * 1024)) >"$tmp/g7.log" 2>&1 &
 pids+=("$!")
+for c in 8 9 10 11; do
+	"$guest" --socket "$tmp/vm$c.sock" --mode rxonly --listen 5000 --conns 1000000 \
+		>"$tmp/g$c.log" 2>&1 &
+	pids+=("$!")
+done
 sleep 1
 
 run() { # run ARGS...: one uvsock-perf invocation, results appended to the CSV
@@ -71,6 +78,8 @@ for r in $(seq "$rounds"); do
 	run bulk --seqpacket --cid 7 --port 5000 --dir g2h --size 64
 	run baseline unix-seqpacket --size 64 --seconds "$secs"
 	run pingpong --cid 5 --port 5000 --size 64 --count 20000
+	run multi --cid 8 --guests 4 --port 5000 --conns 64 --size 65536 --seconds "$secs"
+	run multi --cid 8 --guests 1 --port 5000 --conns 1 --size 65536 --seconds "$secs"
 	run_shim bulk --cid 3 --port 5000 --dir h2g --size 65536 --seconds "$secs"
 	run_shim bulk --cid 4 --port 5000 --dir g2h --size 65536
 	run_shim bulk --seqpacket --cid 6 --port 5000 --dir h2g --size 64 --seconds "$secs"

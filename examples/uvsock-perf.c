@@ -18,6 +18,9 @@
  *   uvsock-perf baseline unix|unix-seqpacket|tcp|memcpy [--size S] [--seconds T]
  *       the same bulk transfer over an AF_UNIX SOCK_STREAM pair, AF_UNIX SOCK_SEQPACKET
  *       pair, TCP over loopback (two threads), or memcpy between two 64 MiB buffers.
+ *   uvsock-perf multi --cid C --guests G --port P --conns N [--size S] [--seconds T]
+ *       N connections over the guests C .. C+G-1 (rxonly), one thread each, h2g at once:
+ *       aggregate bytes/s.
  *   uvsock-perf hold --cid C --guests G --port P --conns N --seconds T
  *       N connections spread over the guests C .. C+G-1 (echo mode), each checked with one
  *       echoed byte, then held idle for T seconds (bench/idle.sh measures the daemon then).
@@ -159,11 +162,9 @@ die(const char *what, int err)
 /* --- uvsock --- */
 
 static int
-uvs_dial(void)
+uvs_dial_cid(unsigned int cid)
 {
-	struct sockaddr_vm sa = {
-		.svm_family = AF_VSOCK, .svm_cid = arg.cid, .svm_port = arg.port
-	};
+	struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = arg.port };
 	int fd = v_socket(arg.seqpacket ? SOCK_SEQPACKET : SOCK_STREAM), rc;
 
 	if (fd < 0)
@@ -172,6 +173,12 @@ uvs_dial(void)
 	if (rc < 0)
 		die("connect", -rc);
 	return fd;
+}
+
+static int
+uvs_dial(void)
+{
+	return uvs_dial_cid(arg.cid);
 }
 
 static void
@@ -288,6 +295,74 @@ pingpong(void)
 	v_close(fd);
 	free(rtt);
 	free(buf);
+}
+
+/* multi: one thread per connection, all sending for the same time. */
+struct mconn {
+	pthread_t t;
+	unsigned int cid;
+	uint64_t bytes;
+	double end;
+};
+
+static pthread_barrier_t mbar;
+static double mstart;
+
+static void *
+multi_thread(void *p)
+{
+	struct mconn *m = p;
+	uint8_t *buf = calloc(1, arg.size);
+	int fd = uvs_dial_cid(m->cid);
+	char line[8];
+
+	if (buf == NULL)
+		die("memory", ENOMEM);
+	pthread_barrier_wait(&mbar); /* everybody connected */
+	while (now_s() - mstart < arg.seconds) {
+		for (int k = 0; k < 16; k++) {
+			uvs_send_all(fd, buf, arg.size);
+			m->bytes += arg.size;
+		}
+	}
+	v_shutdown(fd, SHUT_WR);
+	if (v_recv(fd, line, sizeof(line), MSG_WAITALL) != 4)
+		die("no bye from the guest", EPROTO);
+	m->end = now_s();
+	v_close(fd);
+	free(buf);
+	return NULL;
+}
+
+/* N connections over the guests cid .. cid+G-1 (rxonly), h2g at once: aggregate bytes/s. */
+static void
+multi(void)
+{
+	struct mconn *m = calloc(arg.conns, sizeof(*m));
+	uint64_t total = 0;
+	double end = 0;
+	char name[64];
+
+	if (m == NULL)
+		die("memory", ENOMEM);
+	pthread_barrier_init(&mbar, NULL, arg.conns + 1);
+	mstart = now_s() + 3600; /* nobody stops before the start */
+	for (unsigned int i = 0; i < arg.conns; i++) {
+		m[i].cid = arg.cid + i % arg.guests;
+		if (pthread_create(&m[i].t, NULL, multi_thread, &m[i]) != 0)
+			die("thread", EAGAIN);
+	}
+	mstart = now_s();
+	pthread_barrier_wait(&mbar);
+	for (unsigned int i = 0; i < arg.conns; i++) {
+		pthread_join(m[i].t, NULL);
+		total += m[i].bytes;
+		if (m[i].end > end)
+			end = m[i].end;
+	}
+	snprintf(name, sizeof(name), "uvsock-h2g-x%u", arg.conns);
+	result(name, "bytes_per_s", (double)total / (end - mstart));
+	free(m);
 }
 
 /* Idle connections: open, check, hold, close. */
@@ -498,7 +573,8 @@ baseline_pingpong(void)
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: uvsock-perf bulk|pingpong|hold|baseline KIND|baseline-pingpong unix "
+	fprintf(f, "usage: uvsock-perf bulk|pingpong|multi|hold|baseline KIND|"
+		   "baseline-pingpong unix "
 		   "[options]\n"
 		   "  --cid C --port P      the guest (uvsock-guest or a VM) and its port\n"
 		   "  --dir h2g|g2h         bulk direction (default h2g)\n"
@@ -507,7 +583,7 @@ usage(FILE *f)
 		   "  --count N             ping-pong round trips (default 10000)\n"
 		   "  --busy                ping-pong: spin on nonblocking receives\n"
 		   "  --seqpacket           bulk: SOCK_SEQPACKET, one message per write: messages/s\n"
-		   "  --guests G --conns N  hold: N connections over guests CID .. CID+G-1\n"
+		   "  --guests G --conns N  multi, hold: N connections over guests CID .. CID+G-1\n"
 		   "  --libc                plain socket calls, through libuvsock-preload.so\n"
 		   "  --csv FILE            also append name,size,metric,value rows to FILE\n"
 		   "baseline KIND: unix, unix-seqpacket, tcp, memcpy. See the header of\n"
@@ -596,6 +672,10 @@ main(int argc, char **argv)
 	cmd = argv[optind];
 	if (strcmp(cmd, "bulk") == 0) {
 		bulk();
+	} else if (strcmp(cmd, "multi") == 0) {
+		if (arg.guests == 0 || arg.conns == 0)
+			die("multi needs --guests and --conns above 0", EINVAL);
+		multi();
 	} else if (strcmp(cmd, "hold") == 0) {
 		if (arg.guests == 0 || arg.conns == 0)
 			die("hold needs --guests and --conns above 0", EINVAL);

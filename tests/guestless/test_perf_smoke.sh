@@ -64,6 +64,7 @@ check memcpy baseline memcpy --seconds 0.2
 check unix-pingpong baseline-pingpong unix --size 64 --count 200
 check uvsock-seq-h2g bulk --seqpacket --cid 6 --port 5000 --dir h2g --size 64 --seconds 0.3
 check uvsock-seq-g2h bulk --seqpacket --cid 7 --port 5000 --dir g2h --size 64
+check uvsock-h2g-x4 multi --cid 3 --guests 1 --port 5000 --conns 4 --seconds 0.3
 timeout 60 "$PERF" hold --cid 5 --guests 1 --port 5000 --conns 10 --seconds 0.2 \
 	>"$tmp/hold.log" 2>&1 || fail "uvsock-perf hold"
 grep -q "^HELD 10 connections" "$tmp/hold.log" || fail "hold: no HELD line"
