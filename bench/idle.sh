@@ -4,38 +4,23 @@
 # SECONDS: the CPU time uvsockd used (utime + stime from /proc), as a share of one core.
 # Also the guests' own cost, for information.
 # usage: bench/idle.sh [BUILD_DIR] [GUESTS] [CONNS] [SECONDS]
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 build=${1:-build}
 guests=${2:-8}
 conns=${3:-100}
 secs=${4:-10}
-perf=$build/examples/uvsock-perf
-guest=$build/examples/uvsock-guest
-daemon=$build/pmd/uvsockd
-for b in "$perf" "$guest" "$daemon"; do
-	[ -x "$b" ] || { echo "missing $b: ninja -C $build first" >&2; exit 1; }
-done
-tmp=$(mktemp -d /tmp/uvsock-idle.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-vms=()
-for i in $(seq "$guests"); do vms+=(--vm "cid=$((i + 2)),socket=$tmp/vm$i.sock"); done
-"$daemon" "${vms[@]}" --control "$tmp/ctl.sock" >"$tmp/uvsockd.log" 2>&1 &
-dpid=$!
-pids+=("$dpid")
-for _ in $(seq 100); do [ -S "$tmp/ctl.sock" ] && break; sleep 0.1; done
-export UVSOCK_CONTROL=$tmp/ctl.sock
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=common.sh
+. "$here/common.sh"
+bench_init "$build"
+cids=()
+for i in $(seq "$guests"); do cids+=($((i + 2))); done
+bench_daemon "${cids[@]}"
 gpids=()
-for i in $(seq "$guests"); do
-	"$guest" --socket "$tmp/vm$i.sock" --mode echo --listen 5000 --conns 1000000 \
-		>"$tmp/g$i.log" 2>&1 &
-	pids+=("$!")
-	gpids+=("$!")
+for c in "${cids[@]}"; do
+	bench_guest "$c" --mode echo
+	gpids+=("$gpid")
 done
 sleep 1
 "$perf" hold --cid 3 --guests "$guests" --port 5000 --conns "$conns" \

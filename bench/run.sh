@@ -6,6 +6,7 @@
 # stream, TCP loopback, memcpy). Each figure is the median of ROUNDS runs. Prints a table
 # with ratios, writes OUT/results.csv (every run) and OUT/throughput.svg.
 # usage: bench/run.sh [BUILD_DIR] [OUT_DIR] [ROUNDS] [SECONDS]
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 build=${1:-build}
 out=${2:-bench/out}
@@ -14,50 +15,19 @@ secs=${4:-2}
 sizes="64 1024 4096 16384 65536"
 g2h_bytes=$((512 * 1024 * 1024))
 here=$(cd "$(dirname "$0")" && pwd)
-perf=$build/examples/uvsock-perf
-guest=$build/examples/uvsock-guest
-daemon=$build/pmd/uvsockd
-shim=$(cd "$build/preload" && pwd)/libuvsock-preload.so
-for b in "$perf" "$guest" "$daemon" "$shim"; do
-	[ -x "$b" ] || { echo "missing $b: ninja -C $build first" >&2; exit 1; }
-done
+# shellcheck source=common.sh
+. "$here/common.sh"
+bench_init "$build"
 mkdir -p "$out"
 csv=$out/results.csv
 echo "name,size,metric,value" >"$csv"
-tmp=$(mktemp -d /tmp/uvsock-bench.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-"$daemon" --vm "cid=3,socket=$tmp/vm3.sock" --vm "cid=4,socket=$tmp/vm4.sock" \
-	--vm "cid=5,socket=$tmp/vm5.sock" --vm "cid=6,socket=$tmp/vm6.sock" \
-	--vm "cid=7,socket=$tmp/vm7.sock" --vm "cid=8,socket=$tmp/vm8.sock" \
-	--vm "cid=9,socket=$tmp/vm9.sock" --vm "cid=10,socket=$tmp/vm10.sock" \
-	--vm "cid=11,socket=$tmp/vm11.sock" --control "$tmp/ctl.sock" >"$tmp/uvsockd.log" 2>&1 &
-pids+=("$!")
-for _ in $(seq 100); do [ -S "$tmp/ctl.sock" ] && break; sleep 0.1; done
-export UVSOCK_CONTROL=$tmp/ctl.sock
-"$guest" --socket "$tmp/vm3.sock" --mode rxonly --listen 5000 --conns 1000000 >"$tmp/g3.log" 2>&1 &
-pids+=("$!")
-"$guest" --socket "$tmp/vm4.sock" --mode txonly --listen 5000 --conns 1000000 \
-	--bytes "$g2h_bytes" >"$tmp/g4.log" 2>&1 &
-pids+=("$!")
-"$guest" --socket "$tmp/vm5.sock" --mode echo --listen 5000 --conns 1000000 >"$tmp/g5.log" 2>&1 &
-pids+=("$!")
-"$guest" --socket "$tmp/vm6.sock" --mode rxonly --seqpacket --listen 5000 --conns 1000000 \
-	>"$tmp/g6.log" 2>&1 &
-pids+=("$!")
-"$guest" --socket "$tmp/vm7.sock" --mode txonly --seqpacket --msg-size 64 --listen 5000 \
-	--conns 1000000 --bytes $((64 * 1024 * 1024)) >"$tmp/g7.log" 2>&1 &
-pids+=("$!")
-for c in 8 9 10 11; do
-	"$guest" --socket "$tmp/vm$c.sock" --mode rxonly --listen 5000 --conns 1000000 \
-		>"$tmp/g$c.log" 2>&1 &
-	pids+=("$!")
-done
+bench_daemon 3 4 5 6 7 8 9 10 11
+bench_guest 3 --mode rxonly
+bench_guest 4 --mode txonly --bytes "$g2h_bytes"
+bench_guest 5 --mode echo
+bench_guest 6 --mode rxonly --seqpacket
+bench_guest 7 --mode txonly --seqpacket --msg-size 64 --bytes $((64 * 1024 * 1024))
+for c in 8 9 10 11; do bench_guest "$c" --mode rxonly; done
 sleep 1
 
 run() { # run ARGS...: one uvsock-perf invocation, results appended to the CSV

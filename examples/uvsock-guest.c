@@ -38,6 +38,7 @@
 #include "uvs_drvq.h"
 #include "uvs_pkt.h"
 #include "uvs_proto.h"
+#include "uvs_ring.h"
 #include "uvs_vhu.h"
 
 /* Ring size: 128 buffers each way, as Linux's virtio-vsock. */
@@ -71,9 +72,10 @@ struct gconn {
 	uint32_t reply_len, reply_sent;
 	char got[G_REPLY_MAX];
 	uint32_t got_len;
-	/* echo ring */
+	/* echo: libuvsock's byte ring, seen as its producer (rx) and its consumer (tx) */
 	uint8_t *echo;
-	uint64_t echo_in, echo_out;
+	struct uvs_ring echo_in, echo_out;
+	struct uvs_ring_idx echo_idx;
 };
 
 struct guest {
@@ -94,7 +96,6 @@ struct guest {
 	struct uvs_engine *eng;
 	struct uvs_peer host;
 	struct uvs_conn *listener;
-	bool work; /* the engine has packets for the host */
 	uint8_t pattern[G_PATTERN_MOD * 512];
 	/* statistics */
 	uint64_t rx_pkts, tx_pkts, rx_payload, tx_payload, kicks, sleeps;
@@ -147,6 +148,7 @@ ops_rx_data(void *ctx, struct uvs_conn *c, const struct iovec *iov, unsigned int
 	struct guest *g = ctx;
 	struct gconn *gc = c->sock;
 	const uint8_t *p = (const uint8_t *)iov[0].iov_base + off;
+	uint32_t room;
 
 	(void)n; /* one buffer per packet: one segment */
 	if (gc == NULL)
@@ -169,11 +171,10 @@ ops_rx_data(void *ctx, struct uvs_conn *c, const struct iovec *iov, unsigned int
 		gc->got_len += len;
 		break;
 	case G_ECHO:
-		if (gc->echo_in - gc->echo_out + len > G_ECHO_BUF)
+		if (uvs_ring_space(&gc->echo_in, &room) < 0 || room < len)
 			return -ENOBUFS; /* beyond the credit we gave */
-		for (uint32_t i = 0; i < len; i++)
-			gc->echo[(gc->echo_in + i) % G_ECHO_BUF] = p[i];
-		gc->echo_in += len;
+		uvs_ring_put(&gc->echo_in, 0, p, len);
+		uvs_ring_produce(&gc->echo_in, len);
 		uvs_conn_tx_wake(c);
 		break;
 	}
@@ -195,7 +196,7 @@ ops_rx_consumed(void *ctx, struct uvs_conn *c)
 	if (gc == NULL)
 		return c->cr.fwd_cnt;
 	/* rxonly and txonly take the bytes at once; echo when it has sent them back */
-	return (uint32_t)(g->mode == G_ECHO ? gc->echo_out : gc->rx_bytes);
+	return g->mode == G_ECHO ? gc->echo_out.own : (uint32_t)gc->rx_bytes;
 }
 
 static uint32_t
@@ -216,7 +217,9 @@ ops_tx_peek(void *ctx, struct uvs_conn *c, uint32_t max, uint32_t *flags)
 				avail > g->msg_size - gc->tx_bytes % g->msg_size)
 			avail = g->msg_size - gc->tx_bytes % g->msg_size; /* to the message's end */
 	} else if (g->mode == G_ECHO) {
-		avail = gc->echo_in - gc->echo_out;
+		uint32_t used;
+
+		avail = uvs_ring_used(&gc->echo_out, &used) == 0 ? used : 0;
 	}
 	if (avail > max)
 		return max;
@@ -252,9 +255,8 @@ ops_tx_copy(void *ctx, struct uvs_conn *c, const struct iovec *iov, unsigned int
 		}
 		gc->tx_bytes += len;
 	} else {
-		for (uint32_t i = 0; i < len; i++)
-			p[i] = gc->echo[(gc->echo_out + i) % G_ECHO_BUF];
-		gc->echo_out += len;
+		uvs_ring_get(&gc->echo_out, 0, p, len);
+		uvs_ring_consume(&gc->echo_out, len);
 		gc->tx_bytes += len;
 	}
 	g->tx_payload += len;
@@ -263,13 +265,21 @@ ops_tx_copy(void *ctx, struct uvs_conn *c, const struct iovec *iov, unsigned int
 static struct gconn *
 gconn_new(struct guest *g, struct uvs_conn *c)
 {
-	struct gconn *gc = calloc(1, sizeof(*gc));
+	/* aligned: the ring indexes sit on their own cache lines */
+	struct gconn *gc = aligned_alloc(UVS_CACHE_LINE,
+			(sizeof(*gc) + UVS_CACHE_LINE - 1) & ~(size_t)(UVS_CACHE_LINE - 1));
 
 	if (gc == NULL)
 		return NULL;
-	if (g->mode == G_ECHO && (gc->echo = malloc(G_ECHO_BUF)) == NULL) {
-		free(gc);
-		return NULL;
+	memset(gc, 0, sizeof(*gc));
+	if (g->mode == G_ECHO) {
+		gc->echo = malloc(G_ECHO_BUF);
+		if (gc->echo == NULL) {
+			free(gc);
+			return NULL;
+		}
+		uvs_ring_attach(&gc->echo_in, &gc->echo_idx, gc->echo, G_ECHO_BUF, true);
+		uvs_ring_attach(&gc->echo_out, &gc->echo_idx, gc->echo, G_ECHO_BUF, false);
 	}
 	gc->c = c;
 	c->sock = gc;
@@ -309,10 +319,14 @@ gconn_progress(struct guest *g, struct gconn *gc)
 						memcmp(gc->got, want, (size_t)n) == 0);
 		break;
 	}
-	case G_ECHO:
-		if (gc->echo_out == gc->echo_in || c->state != UVS_ST_ESTABLISHED)
+	case G_ECHO: {
+		uint32_t left;
+
+		if (uvs_ring_used(&gc->echo_out, &left) < 0 || left == 0 ||
+				c->state != UVS_ST_ESTABLISHED)
 			conn_done(g, gc, c->state == UVS_ST_ESTABLISHED);
 		break;
+	}
 	}
 }
 
@@ -348,13 +362,12 @@ ops_event(void *ctx, struct uvs_conn *c, enum uvs_event ev)
 	}
 }
 
+/* The main loop offers the engine tx buffers on every pass: nothing to note. */
 static void
 ops_kick(void *ctx, struct uvs_peer *p)
 {
-	struct guest *g = ctx;
-
+	(void)ctx;
 	(void)p;
-	g->work = true;
 }
 
 static const struct uvs_engine_ops guest_ops = {
