@@ -36,15 +36,6 @@
 
 static struct uvs_daemon daemon_state;
 
-uint64_t
-uvsd_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void
 usage(FILE *f)
 {
@@ -223,17 +214,9 @@ handle_event(struct uvs_daemon *d, const struct epoll_event *ev)
 	uint64_t tag = ev->data.u64;
 	uint64_t val = tag >> 3;
 
-	switch (tag & 7) {
-	case UVSD_EP_CTL:
-		uvsd_ctl_accept(d);
-		break;
-	case UVSD_EP_CLIENT:
-		uvsd_client_readable(d, (struct uvsd_client *)(uintptr_t)val);
-		break;
-	case UVSD_EP_ANCHOR:
-		uvsd_anchor_event(d, (uint32_t)(val & ((1u << UVSD_ANCHOR_IDX_BITS) - 1)),
-				(uint32_t)(val >> UVSD_ANCHOR_IDX_BITS), ev->events);
-		break;
+	if (uvs_srv_event(&d->srv, tag, ev->events))
+		return;
+	switch (UVS_SRV_EP_KIND(tag)) {
 	case UVSD_EP_KICK:
 		uvsd_guest_kicked(d, &d->guests[val / 2], (int)(val % 2));
 		break;
@@ -260,18 +243,18 @@ run(struct uvs_daemon *d)
 			d->dump = 0;
 			for (unsigned int i = 0; i < d->nguests; i++)
 				uvsd_guest_dump(&d->guests[i], stdout);
-			printf("host sockets %u\n", d->nsocks_live);
+			printf("host sockets %u\n", d->srv.nsocks_live);
 			printf("host requests refused: malformed %lu, notify %lu\n",
-					(unsigned long)d->ctl_drops[UVSD_CTL_DROP_MALFORMED],
-					(unsigned long)d->ctl_drops[UVSD_CTL_DROP_NOTIFY]);
+					(unsigned long)d->srv.drops[UVS_SRV_DROP_MALFORMED],
+					(unsigned long)d->srv.drops[UVS_SRV_DROP_NOTIFY]);
 			fflush(stdout);
 		}
 
 		for (unsigned int i = 0; i < d->nguests; i++)
 			work += uvsd_guest_poll(d, &d->guests[i]);
-		now = uvsd_now_ns();
+		now = uvs_now_ns();
 		if (now >= next_tick) {
-			uvs_engine_tick(d->eng, now);
+			uvs_engine_tick(d->srv.eng, now);
 			next_tick = now + UVSD_TICK_NS;
 		}
 		timeout = 0;
@@ -310,7 +293,7 @@ main(int argc, char **argv)
 	char *eal_argv[UVSD_EAL_ARGS_MAX + 64];
 	char prefix[64];
 	int eal_argc = 0, sep = -1, rc;
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = UVSD_EP_TAG(UVSD_EP_MAIL, 0) };
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = UVS_SRV_EP_TAG(UVSD_EP_MAIL, 0) };
 	struct rlimit rl;
 
 	/* Every host socket costs two fds (anchor, segment): take all the fds we may. */
@@ -368,11 +351,9 @@ main(int argc, char **argv)
 	signal(SIGUSR1, on_usr1);
 	pthread_mutex_init(&d->mail_lock, NULL);
 	pthread_cond_init(&d->mail_cond, NULL);
-	d->ctl_fd = -1;
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
 	d->mail_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	d->eng = uvs_engine_create(UVS_CID_HOST, &uvsd_engine_ops, d);
-	if (d->epfd < 0 || d->mail_efd < 0 || d->eng == NULL) {
+	if (d->epfd < 0 || d->mail_efd < 0 || uvsd_host_init(d) < 0) {
 		fprintf(stderr, "uvsockd: out of resources\n");
 		return 1;
 	}
@@ -383,7 +364,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	mkdir_parent(d->ctl_path);
-	rc = uvsd_ctl_start(d);
+	rc = uvs_srv_listen(&d->srv, d->ctl_path);
 	if (rc < 0) {
 		fprintf(stderr, "uvsockd: control socket %s: %s\n", d->ctl_path, strerror(-rc));
 		uvsd_vhost_stop(d);
@@ -396,7 +377,7 @@ main(int argc, char **argv)
 		printf("uvsockd: guest cid %u on %s\n", d->guests[i].cid, d->guests[i].path);
 	fflush(stdout);
 	run(d);
-	uvsd_ctl_stop(d);
+	uvs_srv_unlisten(&d->srv);
 	pthread_mutex_lock(&d->mail_lock);
 	pthread_cond_broadcast(&d->mail_cond);
 	pthread_mutex_unlock(&d->mail_lock);

@@ -17,36 +17,13 @@
 #include "uvs_ipc.h"
 #include "uvs_pkt.h"
 #include "uvs_sockbuf.h"
+#include "uvs_srv.h"
 #include "uvs_virtq.h"
 
 /* Guests one daemon serves (each has its own vhost-user socket). */
 #define UVSD_MAX_GUESTS 64
-/* Host sockets at once: bounds the daemon's memory against a runaway host program. */
-#define UVSD_MAX_SOCKS 65536u
-_Static_assert(UVSD_MAX_SOCKS <= (1u << 24), "socket index fits UVSD_ANCHOR_IDX_BITS");
 /* Descriptor chains handled per queue per pass before looking at other work. */
 #define UVSD_BURST 64
-/* Listen backlog cap, Linux's default net.core.somaxconn: bounds the connections one
- * listener can make the daemon hold before the program accepts them. */
-#define UVSD_SOMAXCONN 4096u
-/* Largest receive buffer a host socket may ask for: each socket's rings are sized from it. */
-#define UVSD_BUF_SIZE_LIMIT (64u * 1024u * 1024u)
-/* Doorbells and control requests handled per event before serving others: bounds what one
- * busy program can take from the polling thread (epoll is level-triggered). */
-#define UVSD_DOORBELL_BATCH 64
-#define UVSD_CTL_BATCH 16
-/* Processes that may operate one socket besides its creator (fork children that attached):
- * a prefork server's workers. Beyond this, UVS_CTL_ATTACH fails with ETOOMANYREFS. */
-#define UVSD_MAX_OWNERS 256
-/* fds a control request may carry (UVS_CTL_ATTACH has one); more are closed unread. */
-#define UVSD_CTL_MAX_IN_FDS 2
-
-/* Host-side requests refused, by reason (SIGUSR1 prints them). */
-enum uvsd_ctl_drop {
-	UVSD_CTL_DROP_MALFORMED, /* wrong size or op: the client is disconnected */
-	UVSD_CTL_DROP_NOTIFY,	 /* a notification for a socket the client may not operate */
-	UVSD_CTL_DROP_MAX,
-};
 /* Empty polling passes before sleeping on eventfds: about 50-100 us of spinning here. */
 #define UVSD_IDLE_SPINS 512
 /* Polling passes between two looks at epoll while not sleeping (a power of two). */
@@ -82,34 +59,6 @@ struct uvsd_guest {
 	uint64_t kicks, calls;
 };
 
-/* A host program's socket, as the daemon sees it. */
-struct uvsd_sock {
-	uint32_t idx, gen;     /* id = gen << 32 | idx */
-	uint64_t owner;	       /* serial of the control client that created or accepted it */
-	uint64_t *more_owners; /* clients that proved possession of the anchor (UVS_CTL_ATTACH) */
-	uint32_t n_more_owners;
-	uint16_t type;
-	int anchor;	      /* daemon's end; -1 once the program closed every copy */
-	uint64_t app_cookie;  /* the program's end (SO_COOKIE), to recognise it in ATTACH */
-	bool filler_held;     /* the program's filler is left unread: its fd is not writable */
-	bool anchor_rx_ended; /* our end is shut for writing: nothing more will arrive */
-	struct uvs_conn *conn;
-	uint32_t bound_cid;
-	bool listening;
-	/* segment (connected sockets) */
-	struct uvs_shm *shm;
-	size_t shm_size;
-	int memfd;
-	struct uvs_sockbuf sb; /* the segment's rings, device side */
-	uint64_t buf_min, buf_max, buf_size;
-};
-
-struct uvsd_client {
-	int fd;
-	uint64_t serial;
-	uid_t uid;
-};
-
 enum uvsd_mail_kind {
 	UVSD_MAIL_NEW,	   /* new_device: map the guest and serve it */
 	UVSD_MAIL_DESTROY, /* destroy_device: stop, reset its connections */
@@ -119,23 +68,14 @@ enum uvsd_mail_kind {
 
 struct uvs_daemon {
 	int epfd;
-	int ctl_fd;
-	char ctl_path[108];
 	int mail_efd;
-	struct uvs_engine *eng;
+	char ctl_path[108]; /* --control */
+	struct uvs_srv srv; /* the control socket and host programs' sockets; owns the engine */
 	struct uvsd_guest guests[UVSD_MAX_GUESTS];
 	unsigned int nguests;
 	bool hugepages;
 	volatile int stop;
 	volatile int dump; /* SIGUSR1: print counters */
-
-	/* host sockets, indexed by the low half of their id */
-	struct uvsd_sock **socks;
-	uint32_t nsocks_alloc;
-	uint32_t nsocks_live;
-	uint64_t next_serial;
-	uint64_t ctl_drops[UVSD_CTL_DROP_MAX];
-	uint32_t nsocks_attached; /* sockets with more_owners: client drops scan only then */
 
 	/* vhost thread -> polling thread */
 	pthread_mutex_t mail_lock;
@@ -147,20 +87,9 @@ struct uvs_daemon {
 	bool mail_done;
 };
 
-/* epoll tags: the low 3 bits say what the rest points at */
-#define UVSD_EP_CTL 1u
-#define UVSD_EP_CLIENT 2u
-#define UVSD_EP_ANCHOR 3u
-#define UVSD_EP_KICK 4u
-#define UVSD_EP_MAIL 5u
-#define UVSD_EP_TAG(kind, val) (((uint64_t)(val) << 3) | (kind))
-/* An anchor's tag carries the slot's generation, so an event still queued for a socket
- * that was freed (and its slot reused) in the same epoll batch is recognised as stale. */
-#define UVSD_ANCHOR_IDX_BITS 24
-#define UVSD_ANCHOR_KEY(s) (((uint64_t)(s)->gen << UVSD_ANCHOR_IDX_BITS) | (s)->idx)
-
-uint64_t uvsd_now_ns(void);
-
+/* epoll tags of the daemon's own (uvs_srv has kinds below UVS_SRV_EP_OWNER) */
+#define UVSD_EP_KICK (UVS_SRV_EP_OWNER + 0)
+#define UVSD_EP_MAIL (UVS_SRV_EP_OWNER + 1)
 /* vhost_dev.c */
 int uvsd_vhost_start(struct uvs_daemon *d);
 void uvsd_vhost_stop(struct uvs_daemon *d);
@@ -174,12 +103,7 @@ void uvsd_guest_kicked(struct uvs_daemon *d, struct uvsd_guest *g, int q);
 void uvsd_guest_dump(const struct uvsd_guest *g, FILE *f);
 struct uvsd_guest *uvsd_guest_by_cid(struct uvs_daemon *d, uint32_t cid);
 
-/* host_sock.c */
-extern const struct uvs_engine_ops uvsd_engine_ops;
-int uvsd_ctl_start(struct uvs_daemon *d);
-void uvsd_ctl_stop(struct uvs_daemon *d);
-void uvsd_ctl_accept(struct uvs_daemon *d);
-void uvsd_client_readable(struct uvs_daemon *d, struct uvsd_client *cl);
-void uvsd_anchor_event(struct uvs_daemon *d, uint32_t idx, uint32_t gen, uint32_t events);
+/* host_sock.c: the host programs' side, on uvs_srv */
+int uvsd_host_init(struct uvs_daemon *d);
 
 #endif /* UVSOCKD_H */

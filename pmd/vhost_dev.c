@@ -253,7 +253,7 @@ kick_watch(struct uvs_daemon *d, struct uvsd_guest *g, bool add)
 
 		if (g->kickfd[q] < 0)
 			continue;
-		ev.data.u64 = UVSD_EP_TAG(UVSD_EP_KICK, (uint64_t)(g - d->guests) * 2 + q);
+		ev.data.u64 = UVS_SRV_EP_TAG(UVSD_EP_KICK, (uint64_t)(g - d->guests) * 2 + q);
 		epoll_ctl(d->epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, g->kickfd[q], &ev);
 	}
 }
@@ -363,7 +363,7 @@ guest_detach(struct uvs_daemon *d, struct uvsd_guest *g)
 	kick_watch(d, g, false);
 	g->running = false;
 	/* Host programs see their connections to this guest reset. */
-	uvs_peer_detach(d->eng, &g->peer);
+	uvs_peer_detach(d->srv.eng, &g->peer);
 	for (int q = 0; q < 2; q++) {
 		rte_vhost_set_vring_base(g->vid, q, g->vq[q].last_avail_idx, g->vq[q].used_idx);
 		g->kickfd[q] = g->callfd[q] = -1; /* DPDK closes them; never touch them again */
@@ -481,7 +481,7 @@ poll_tx(struct uvs_daemon *d, struct uvsd_guest *g)
 				g->pkt_err[perr]++;
 				g->drops[UVSD_DROP_PKT]++;
 			} else {
-				uvs_engine_rx(d->eng, &g->peer, &hdr, ch.iov, ch.nout,
+				uvs_engine_rx(d->srv.eng, &g->peer, &hdr, ch.iov, ch.nout,
 						UVS_HDR_SIZE);
 			}
 		}
@@ -513,7 +513,7 @@ poll_rx(struct uvs_daemon *d, struct uvsd_guest *g)
 			uvs_virtq_push(&g->vq[UVS_VQ_RX], ch.head, 0);
 			continue;
 		}
-		len = uvs_engine_tx(d->eng, &g->peer, ch.iov, ch.nin, ch.in_len);
+		len = uvs_engine_tx(d->srv.eng, &g->peer, ch.iov, ch.nin, ch.in_len);
 		if (len == 0) {
 			/* nothing to send after all: keep the buffer for later */
 			uvs_virtq_unpop(&g->vq[UVS_VQ_RX]);

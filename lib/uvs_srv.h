@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * uvs_srv: the control socket and the sockets of the programs that use it (libuvsock's
+ * native API and the LD_PRELOAD shim), as the socket layer of one protocol engine.
+ *
+ * uvsockd serves host programs with it (the engine's peers are guests); uvsock-guest serves
+ * programs "inside" its emulated guest (the one peer is the host). The owner provides an
+ * epoll set, the transport's peers (uvs_srv_ops) and the polling loop; epoll events whose
+ * tag has one of the UVS_SRV_EP_* kinds go to uvs_srv_event().
+ */
+#ifndef UVS_SRV_H
+#define UVS_SRV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "uvs_conn.h"
+#include "uvs_ipc.h"
+#include "uvs_sockbuf.h"
+
+/* Sockets at once: bounds the memory a runaway program can make the server hold. */
+#define UVS_SRV_MAX_SOCKS 65536u
+/* Listen backlog cap, Linux's default net.core.somaxconn: bounds the connections one
+ * listener can make the server hold before the program accepts them. */
+#define UVS_SRV_SOMAXCONN 4096u
+/* Largest receive buffer a socket may ask for: each socket's rings are sized from it. */
+#define UVS_SRV_BUF_SIZE_LIMIT (64u * 1024u * 1024u)
+/* Doorbells and control requests handled per event before serving others: bounds what one
+ * busy program can take from the polling thread (epoll is level-triggered). */
+#define UVS_SRV_DOORBELL_BATCH 64
+#define UVS_SRV_CTL_BATCH 16
+/* Processes that may operate one socket besides its creator (fork children that attached):
+ * a prefork server's workers. Beyond this, UVS_CTL_ATTACH fails with ETOOMANYREFS. */
+#define UVS_SRV_MAX_OWNERS 256
+/* fds a control request may carry (UVS_CTL_ATTACH has one); more are closed unread. */
+#define UVS_SRV_CTL_MAX_IN_FDS 2
+
+/* epoll tags: the low 3 bits say what the rest is. Kinds 1-3 are the server's; the owner's
+ * own kinds start at UVS_SRV_EP_OWNER. */
+#define UVS_SRV_EP_CTL 1u
+#define UVS_SRV_EP_CLIENT 2u
+#define UVS_SRV_EP_ANCHOR 3u
+#define UVS_SRV_EP_OWNER 4u
+#define UVS_SRV_EP_KIND(tag) ((uint32_t)((tag)&7u))
+#define UVS_SRV_EP_TAG(kind, val) (((uint64_t)(val) << 3) | (kind))
+/* An anchor's tag carries the slot's generation, so an event still queued for a socket
+ * that was freed (and its slot reused) in the same epoll batch is recognised as stale. */
+#define UVS_SRV_ANCHOR_IDX_BITS 24
+#define UVS_SRV_ANCHOR_KEY(s) (((uint64_t)(s)->gen << UVS_SRV_ANCHOR_IDX_BITS) | (s)->idx)
+_Static_assert(UVS_SRV_MAX_SOCKS <= (1u << UVS_SRV_ANCHOR_IDX_BITS), "index fits the tag");
+
+/* Requests refused, by reason. */
+enum uvs_srv_drop {
+	UVS_SRV_DROP_MALFORMED, /* wrong size or op: the client is disconnected */
+	UVS_SRV_DROP_NOTIFY,	/* a notification for a socket the client may not operate */
+	UVS_SRV_DROP_MAX,
+};
+
+/* What the server needs from its owner (the transport). */
+struct uvs_srv_ops {
+	/** The peer at cid, ready for connections, or NULL (connect then fails ENODEV). */
+	struct uvs_peer *(*peer_by_cid)(void *ctx, uint32_t cid);
+	/** The engine has packets for peer p: have the transport send them soon. */
+	void (*kick)(void *ctx, struct uvs_peer *p);
+	/** A warning for the operator (one line, no newline). */
+	void (*log)(void *ctx, const char *msg);
+};
+
+/* A program's socket, as the server sees it. */
+struct uvs_srv_sock {
+	uint32_t idx, gen;     /* id = gen << 32 | idx */
+	uint64_t owner;	       /* serial of the control client that created or accepted it */
+	uint64_t *more_owners; /* clients that proved possession of the anchor (UVS_CTL_ATTACH) */
+	uint32_t n_more_owners;
+	uint16_t type;
+	int anchor;	      /* server's end; -1 once the program closed every copy */
+	uint64_t app_cookie;  /* the program's end (SO_COOKIE), to recognise it in ATTACH */
+	bool filler_held;     /* the program's filler is left unread: its fd is not writable */
+	bool anchor_rx_ended; /* our end is shut for writing: nothing more will arrive */
+	struct uvs_conn *conn;
+	uint32_t bound_cid;
+	bool listening;
+	uid_t uid; /* of the program that created or accepted it */
+	/* segment (connected sockets) */
+	struct uvs_shm *shm;
+	size_t shm_size;
+	int memfd;
+	struct uvs_sockbuf sb; /* the segment's rings, server side */
+	uint64_t buf_min, buf_max, buf_size;
+};
+
+struct uvs_srv_client {
+	int fd;
+	uint64_t serial;
+	uid_t uid;
+	pid_t pid;
+};
+
+struct uvs_srv {
+	int epfd;
+	int ctl_fd;
+	char ctl_path[108];
+	uint32_t local_cid;
+	struct uvs_engine *eng;
+	const struct uvs_srv_ops *ops;
+	void *ctx;
+	/* sockets, indexed by the low half of their id */
+	struct uvs_srv_sock **socks;
+	uint32_t nsocks_alloc;
+	uint32_t nsocks_live;
+	uint32_t nsocks_attached; /* sockets with more_owners: client drops scan only then */
+	uint64_t next_serial;
+	uint64_t drops[UVS_SRV_DROP_MAX];
+};
+
+/** CLOCK_MONOTONIC in ns, the engine's time base. */
+uint64_t uvs_now_ns(void);
+
+/** Set srv up on epoll set epfd with its own engine (local CID local_cid). 0 or -errno. */
+int uvs_srv_init(struct uvs_srv *srv, int epfd, uint32_t local_cid, const struct uvs_srv_ops *ops,
+		void *ctx);
+/** Open the control socket at path (it appears, mode 0666, only once it accepts). */
+int uvs_srv_listen(struct uvs_srv *srv, const char *path);
+/** Close the control socket and remove its name. */
+void uvs_srv_unlisten(struct uvs_srv *srv);
+/** Handle an epoll event with one of the server's tags. @return false if not one of them. */
+bool uvs_srv_event(struct uvs_srv *srv, uint64_t tag, uint32_t events);
+/** The socket in slot idx, or NULL (for listings: sockets come and go between calls). */
+const struct uvs_srv_sock *uvs_srv_sock_at(const struct uvs_srv *srv, uint32_t idx);
+
+#endif /* UVS_SRV_H */
