@@ -11,6 +11,10 @@
  *   txonly   send N bytes of the pattern from guest buffers, shut down, expect "<N>\n" back
  *            (uvsock-test-host sink's contract)
  *   echo     send back what arrives (a listener: uvsock-test-host client's peer)
+ *   serve    no traffic of its own: serve programs "inside" the guest through a control
+ *            socket (--control PATH), with libuvsock's uvs_srv, the code uvsockd serves host
+ *            programs with. Programs use the native API or libuvsock-preload.so with
+ *            UVSOCK_CONTROL=PATH and reach the host at CID 2, as in a VM.
  *
  * Implementation notes
  *
@@ -19,7 +23,8 @@
  * a fixed descriptor (uvs_drvq): rx buffers are reposted as soon as the engine has taken the
  * packet; tx buffers go back to a free stack when the device returns them. The engine calls
  * back into the per-connection mode (struct gconn) for payload, as uvsockd's socket layer
- * does for host programs.
+ * does for host programs. In serve mode the engine belongs to uvs_srv instead, and the loop
+ * also watches the server's epoll set (every few passes while busy, and in its sleep).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -29,6 +34,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -39,6 +46,7 @@
 #include "uvs_pkt.h"
 #include "uvs_proto.h"
 #include "uvs_ring.h"
+#include "uvs_srv.h"
 #include "uvs_vhu.h"
 
 /* Ring size: 128 buffers each way, as Linux's virtio-vsock. */
@@ -58,8 +66,13 @@
 #define G_PATTERN_MOD 251u
 /* Largest reply line accepted ("<count>\n" from uvsock-test-host sink). */
 #define G_REPLY_MAX 64u
+/* serve: passes between two looks at the control socket and the programs' sockets while
+ * busy (a power of two): an epoll_wait() per pass would cost more than the pass. */
+#define G_EPOLL_EVERY 16u
+/* serve: epoll events handled per look. */
+#define G_EPOLL_BATCH 64
 
-enum g_mode { G_RXONLY, G_TXONLY, G_ECHO };
+enum g_mode { G_RXONLY, G_TXONLY, G_ECHO, G_SERVE };
 
 struct gconn {
 	struct uvs_conn *c;
@@ -97,6 +110,9 @@ struct guest {
 	struct uvs_peer host;
 	struct uvs_conn *listener;
 	uint8_t pattern[G_PATTERN_MOD * 512];
+	/* serve */
+	int epfd;
+	struct uvs_srv srv;
 	/* statistics */
 	uint64_t rx_pkts, tx_pkts, rx_payload, tx_payload, kicks, sleeps;
 };
@@ -108,15 +124,6 @@ on_signal(int sig)
 {
 	(void)sig;
 	stop = 1;
-}
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* --- per-connection modes (the engine's socket layer) --- */
@@ -138,7 +145,7 @@ conn_done(struct guest *g, struct gconn *gc, bool ok)
 			gc->c->peer_cid, gc->c->peer_port, ok ? "ok" : "FAILED", gc->rx_bytes,
 			gc->rx_msgs, gc->tx_bytes);
 	fflush(stdout);
-	uvs_conn_close(gc->c, now_ns());
+	uvs_conn_close(gc->c, uvs_now_ns());
 }
 
 static int
@@ -177,6 +184,8 @@ ops_rx_data(void *ctx, struct uvs_conn *c, const struct iovec *iov, unsigned int
 		uvs_ring_produce(&gc->echo_in, len);
 		uvs_conn_tx_wake(c);
 		break;
+	case G_SERVE: /* never: that engine calls uvs_srv */
+		return -ENOBUFS;
 	}
 	gc->rx_bytes += len;
 	if (flags & UVS_SEQ_EOM)
@@ -327,6 +336,8 @@ gconn_progress(struct guest *g, struct gconn *gc)
 			conn_done(g, gc, c->state == UVS_ST_ESTABLISHED);
 		break;
 	}
+	case G_SERVE:
+		break;
 	}
 }
 
@@ -378,6 +389,44 @@ static const struct uvs_engine_ops guest_ops = {
 	.event = ops_event,
 	.kick = ops_kick,
 };
+
+/* --- serve: programs in the guest, through uvs_srv --- */
+
+/* As Linux's guest driver: every CID but the guest's own and the local one (which would be
+ * vsock_loopback's, absent here: ENODEV) goes to the host, which decides (uvsockd drops
+ * guest-to-guest requests: the connect times out). */
+static struct uvs_peer *
+serve_peer_by_cid(void *ctx, uint32_t cid)
+{
+	struct guest *g = ctx;
+
+	return cid == UVS_CID_LOCAL || cid == g->cid ? NULL : &g->host;
+}
+
+static void
+serve_log(void *ctx, const char *msg)
+{
+	(void)ctx;
+	fprintf(stderr, "uvsock-guest: %s\n", msg);
+}
+
+static const struct uvs_srv_ops serve_ops = {
+	.peer_by_cid = serve_peer_by_cid,
+	.kick = ops_kick, /* the loop offers tx buffers on every pass */
+	.log = serve_log,
+};
+
+/* Look at the control socket and the programs' sockets: timeout_ms as epoll_wait(). */
+static unsigned int
+serve_poll(struct guest *g, int timeout_ms)
+{
+	struct epoll_event ev[G_EPOLL_BATCH];
+	int n = epoll_wait(g->epfd, ev, G_EPOLL_BATCH, timeout_ms);
+
+	for (int i = 0; i < n; i++)
+		(void)uvs_srv_event(&g->srv, ev[i].data.u64, ev[i].events);
+	return n > 0 ? (unsigned int)n : 0;
+}
 
 /* --- guest memory, vhost-user and rings --- */
 
@@ -559,8 +608,9 @@ poll_tx(struct guest *g)
 static void
 idle_sleep(struct guest *g)
 {
-	struct pollfd pfd[2] = { { .fd = g->callfd[0], .events = POLLIN },
-		{ .fd = g->callfd[1], .events = POLLIN } };
+	struct pollfd pfd[3] = { { .fd = g->callfd[0], .events = POLLIN },
+		{ .fd = g->callfd[1], .events = POLLIN },
+		{ .fd = g->mode == G_SERVE ? g->epfd : -1, .events = POLLIN } };
 	uint64_t v;
 
 	uvs_drvq_set_interrupts(&g->rxq, true);
@@ -568,7 +618,7 @@ idle_sleep(struct guest *g)
 	if (g->rxq.used->idx == g->rxq.last_used &&
 			(g->txq.used->idx == g->txq.last_used || !uvs_peer_tx_pending(&g->host))) {
 		g->sleeps++;
-		poll(pfd, 2, G_SLEEP_MS);
+		poll(pfd, 3, G_SLEEP_MS);
 	}
 	for (int i = 0; i < 2; i++)
 		(void)read(g->callfd[i], &v, sizeof(v));
@@ -581,10 +631,13 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: uvsock-guest --socket PATH --mode rxonly|txonly|echo\n"
 		   "                    (--connect PORT | --listen PORT) [options]\n"
+		   "       uvsock-guest --socket PATH --mode serve --control PATH\n"
 		   "  --socket PATH    the back-end's vhost-user socket (uvsockd --vm ...,socket=PATH)\n"
 		   "  --mode MODE      rxonly: count what arrives (--verify: check the pattern i%%251),\n"
 		   "                   answer \"bye\\n\" at end of stream; txonly: send --bytes of the\n"
-		   "                   pattern, shut down, expect \"<bytes>\\n\" back; echo: send back\n"
+		   "                   pattern, shut down, expect \"<bytes>\\n\" back; echo: send back;\n"
+		   "                   serve: serve programs through --control (runs until killed)\n"
+		   "  --control PATH   serve: the control socket programs use (UVSOCK_CONTROL=PATH)\n"
 		   "  --connect PORT   connect to the host (CID 2) on PORT\n"
 		   "  --listen PORT    accept connections on PORT\n"
 		   "  --conns N        connections to complete before exiting (default 1)\n"
@@ -611,6 +664,7 @@ main(int argc, char **argv)
 		{ "seqpacket", no_argument, NULL, 'q' },
 		{ "msg-size", required_argument, NULL, 'M' },
 		{ "stats", no_argument, NULL, 'S' },
+		{ "control", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -619,7 +673,7 @@ main(int argc, char **argv)
 		.tx_total = 1024 * 1024,
 		.msg_size = 64,
 		.want_conns = 1 };
-	const char *path = NULL;
+	const char *path = NULL, *control = NULL;
 	long connect_port = -1, listen_port = -1;
 	bool stats = false;
 	uint64_t next_tick = 0, next_stat, last_rx = 0, last_tx = 0;
@@ -638,6 +692,8 @@ main(int argc, char **argv)
 				g.mode = G_TXONLY;
 			else if (strcmp(optarg, "echo") == 0)
 				g.mode = G_ECHO;
+			else if (strcmp(optarg, "serve") == 0)
+				g.mode = G_SERVE;
 			else {
 				fprintf(stderr, "uvsock-guest: unknown mode '%s'\n", optarg);
 				return 2;
@@ -661,6 +717,9 @@ main(int argc, char **argv)
 		case 'S':
 			stats = true;
 			break;
+		case 'C':
+			control = optarg;
+			break;
 		case 'q':
 			g.type = UVS_TYPE_SEQPACKET;
 			break;
@@ -675,9 +734,15 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (path == NULL || (connect_port < 0) == (listen_port < 0) || connect_port > UINT32_MAX ||
-			listen_port > UINT32_MAX || g.want_conns == 0 || g.msg_size == 0 ||
-			g.msg_size > UVS_MAX_PKT_PAYLOAD ||
+	if (g.mode == G_SERVE ? control == NULL || connect_port >= 0 || listen_port >= 0
+			      : control != NULL) {
+		fprintf(stderr, "uvsock-guest: --control goes with --mode serve, which needs it "
+				"(and has no --connect or --listen)\n");
+		return 2;
+	}
+	if (path == NULL || (g.mode != G_SERVE && (connect_port < 0) == (listen_port < 0)) ||
+			connect_port > UINT32_MAX || listen_port > UINT32_MAX ||
+			g.want_conns == 0 || g.msg_size == 0 || g.msg_size > UVS_MAX_PKT_PAYLOAD ||
 			(g.type == UVS_TYPE_SEQPACKET && g.mode == G_ECHO)) {
 		usage(stderr);
 		return 2;
@@ -691,12 +756,29 @@ main(int argc, char **argv)
 		fprintf(stderr, "uvsock-guest: cannot attach to %s: %s\n", path, strerror(-rc));
 		return 1;
 	}
-	g.eng = uvs_engine_create(g.cid, &guest_ops, &g);
+	if (g.mode == G_SERVE) {
+		g.epfd = epoll_create1(EPOLL_CLOEXEC);
+		rc = g.epfd < 0 ? -errno : uvs_srv_init(&g.srv, g.epfd, g.cid, &serve_ops, &g);
+		if (rc == 0)
+			rc = uvs_srv_listen(&g.srv, control);
+		if (rc < 0) {
+			fprintf(stderr, "uvsock-guest: control socket %s: %s\n", control,
+					strerror(-rc));
+			return 1;
+		}
+		signal(SIGPIPE, SIG_IGN); /* a program that goes away must not take us along */
+		g.eng = g.srv.eng;
+		g.want_conns = UINT_MAX; /* until killed */
+	} else {
+		g.eng = uvs_engine_create(g.cid, &guest_ops, &g);
+	}
 	if (g.eng == NULL) {
 		fprintf(stderr, "uvsock-guest: no memory\n");
 		return 1;
 	}
 	printf("uvsock-guest: attached to %s as CID %u\n", path, g.cid);
+	if (g.mode == G_SERVE)
+		printf("uvsock-guest: serving programs on %s\n", control);
 	fflush(stdout);
 	if (listen_port >= 0) {
 		g.listener = uvs_conn_create(g.eng, g.type, NULL);
@@ -710,7 +792,7 @@ main(int argc, char **argv)
 		printf("uvsock-guest: listening on %ld\n", listen_port);
 		fflush(stdout);
 	}
-	next_stat = now_ns() + 1000000000ull;
+	next_stat = uvs_now_ns() + 1000000000ull;
 	while (!stop && g.done_conns < g.want_conns) {
 		unsigned int work;
 		uint64_t now;
@@ -722,7 +804,7 @@ main(int argc, char **argv)
 			if (c == NULL || gconn_new(&g, c) == NULL)
 				return 1;
 			c->buf_size = G_ECHO_BUF;
-			rc = uvs_conn_connect(c, &g.host, (uint32_t)connect_port, now_ns());
+			rc = uvs_conn_connect(c, &g.host, (uint32_t)connect_port, uvs_now_ns());
 			if (rc < 0) {
 				fprintf(stderr, "uvsock-guest: connect: %s\n", strerror(-rc));
 				return 1;
@@ -738,7 +820,7 @@ main(int argc, char **argv)
 		}
 		work += poll_tx(&g);
 		/* modes make progress after the engine's events */
-		{
+		if (g.mode != G_SERVE) {
 			struct uvs_peer *p = &g.host;
 			struct uvs_conn *c, *next;
 
@@ -748,17 +830,21 @@ main(int argc, char **argv)
 					gconn_progress(&g, c->sock);
 			}
 		}
+		if (g.mode == G_SERVE && (passes & (G_EPOLL_EVERY - 1)) == 0)
+			work += serve_poll(&g, 0);
 		if (work > 0)
 			idle = 0;
 		else if (++idle >= G_IDLE_SPINS) {
 			idle_sleep(&g);
+			if (g.mode == G_SERVE)
+				serve_poll(&g, 0); /* what woke us */
 			idle = 0;
 			passes = 0; /* read the clock now: time went by */
 		}
 		/* the clock every few passes only: reading it costs more than a pass */
 		if ((passes++ & (G_CLOCK_EVERY - 1)) != 0)
 			continue;
-		now = now_ns();
+		now = uvs_now_ns();
 		if (now >= next_tick) {
 			uvs_engine_tick(g.eng, now);
 			next_tick = now + 10000000ull;
@@ -774,6 +860,13 @@ main(int argc, char **argv)
 			last_tx = g.tx_payload;
 			next_stat = now + 1000000000ull;
 		}
+	}
+	if (g.mode == G_SERVE) {
+		uvs_srv_unlisten(&g.srv);
+		printf("uvsock-guest: %u socket(s) open at exit; packets rx %" PRIu64 " tx %" PRIu64
+		       "\n",
+				g.srv.nsocks_live, g.rx_pkts, g.tx_pkts);
+		return 0;
 	}
 	/* let the last packets (RST, replies) go out */
 	for (int i = 0; i < 1000 && uvs_peer_tx_pending(&g.host); i++) {

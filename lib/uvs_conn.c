@@ -539,6 +539,34 @@ recv_established(struct uvs_conn *c, const struct uvs_hdr *h, const struct iovec
 	}
 }
 
+/*
+ * The application closed; we wait for the peer's RST. Linux keeps such a socket in
+ * TCP_ESTABLISHED (virtio_transport_close() leaves sk_state alone), so a SHUTDOWN with both
+ * bits (the peer closed too: a simultaneous close) is answered with RST at once when nothing
+ * is left unread, as on an open socket. Ignoring it, as an earlier version did, left both ends
+ * waiting out the close timeout when both were uvsock (found with uvsock-guest's serve mode);
+ * a Linux peer hid it by answering RST itself. Everything else but RST is ignored.
+ */
+static void
+recv_closing(struct uvs_conn *c, const struct uvs_hdr *h)
+{
+	switch (h->op) {
+	case UVS_OP_RST:
+		conn_finish(c);
+		break;
+	case UVS_OP_SHUTDOWN:
+		c->peer_shut |= h->flags & UVS_SHUTDOWN_BOTH;
+		if (c->peer_shut == UVS_SHUTDOWN_BOTH) {
+			hash_remove(c);
+			if (c->eng->ops->rx_consumed(c->eng->ctx, c) == c->cr.rx_cnt)
+				conn_reset(c, UVS_DROP_NONE); /* closed by the app: freed */
+		}
+		break;
+	default:
+		break;
+	}
+}
+
 void
 uvs_engine_rx(struct uvs_engine *eng, struct uvs_peer *p, const struct uvs_hdr *hdr,
 		const struct iovec *iov, unsigned int n, uint32_t off)
@@ -592,8 +620,7 @@ uvs_engine_rx(struct uvs_engine *eng, struct uvs_peer *p, const struct uvs_hdr *
 		recv_established(c, hdr, iov, n, off);
 		break;
 	case UVS_ST_CLOSING:
-		if (hdr->op == UVS_OP_RST)
-			conn_finish(c);
+		recv_closing(c, hdr);
 		break;
 	default:
 		/* bound but not listening, or finished: Linux resets */
@@ -892,6 +919,13 @@ uvs_conn_accept(struct uvs_conn *c, struct uvs_conn **child)
 int
 uvs_conn_connect(struct uvs_conn *c, struct uvs_peer *p, uint32_t port, uint64_t now_ns)
 {
+	return uvs_conn_connect_via(c, p, p->cid, port, now_ns);
+}
+
+int
+uvs_conn_connect_via(struct uvs_conn *c, struct uvs_peer *p, uint32_t cid, uint32_t port,
+		uint64_t now_ns)
+{
 	int rc;
 
 	switch (c->state) {
@@ -913,10 +947,10 @@ uvs_conn_connect(struct uvs_conn *c, struct uvs_peer *p, uint32_t port, uint64_t
 		if (rc < 0)
 			return rc;
 	}
-	if (lookup_connected(c->eng, p->cid, port, c->local_port) != NULL)
+	if (lookup_connected(c->eng, cid, port, c->local_port) != NULL)
 		return -EADDRINUSE;
 	peer_attach(c, p);
-	c->peer_cid = p->cid;
+	c->peer_cid = cid;
 	c->peer_port = port;
 	c->err = 0;
 	c->owe = 0;

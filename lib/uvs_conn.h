@@ -198,6 +198,11 @@ int uvs_conn_listen(struct uvs_conn *c, uint32_t backlog);
 int uvs_conn_accept(struct uvs_conn *c, struct uvs_conn **child);
 /** Start connecting to (peer p, port) (auto-binds). Completion comes as an event. */
 int uvs_conn_connect(struct uvs_conn *c, struct uvs_peer *p, uint32_t port, uint64_t now_ns);
+/** Connect to (cid, port) through peer p's transport, which need not be cid itself: a guest's
+ * driver hands every connection to the host, whatever its CID, and the host decides (uvsockd
+ * drops guest-to-guest requests, so such a connect times out, as under Linux's vhost). */
+int uvs_conn_connect_via(struct uvs_conn *c, struct uvs_peer *p, uint32_t cid, uint32_t port,
+		uint64_t now_ns);
 /** shutdown(how) with how = UVS_SHUTDOWN_RCV/SEND bits. */
 int uvs_conn_shutdown(struct uvs_conn *c, uint8_t how);
 /** The application closed: run Linux's close sequence; the engine frees c when done

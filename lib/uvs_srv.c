@@ -735,7 +735,7 @@ req_connect(struct uvs_srv *srv, struct uvs_srv_sock *s, const struct uvs_ctl_re
 		return rc;
 	s->shm->state = UVS_SS_CONNECTING;
 	s->conn->buf_size = (uint32_t)s->buf_size;
-	rc = uvs_conn_connect(s->conn, p, req->b, uvs_now_ns());
+	rc = uvs_conn_connect_via(s->conn, p, req->a, req->b, uvs_now_ns());
 	if (rc < 0) {
 		seg_unmap(s);
 		return rc;

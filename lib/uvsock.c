@@ -292,6 +292,19 @@ ctl_connect_locked(void)
 	return 0;
 }
 
+int
+uvs_local_cid(uint32_t *cid)
+{
+	int rc;
+
+	pthread_mutex_lock(&client.lock);
+	rc = ctl_connect_locked();
+	if (rc == 0)
+		*cid = client.local_cid;
+	pthread_mutex_unlock(&client.lock);
+	return rc;
+}
+
 /* Send one request (with send_fd, if >= 0) and receive its response with up to two fds.
  * Called with client.lock and a connection. @return 0, or -ECONNRESET (connection lost). */
 static int

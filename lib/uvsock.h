@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <linux/vm_sockets.h>
@@ -48,6 +49,9 @@ int uvs_getsockname(int fd, struct sockaddr_vm *addr);
 int uvs_getpeername(int fd, struct sockaddr_vm *addr);
 int uvs_setsockopt(int fd, int level, int name, const void *val, socklen_t len);
 int uvs_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
+/** The local CID, as IOCTL_VM_SOCKETS_GET_LOCAL_CID on /dev/vsock: the host's (2) under
+ * uvsockd, the guest's under uvsock-guest. @return 0, or -EAFNOSUPPORT without a daemon. */
+int uvs_local_cid(uint32_t *cid);
 /** Switch O_NONBLOCK semantics of the socket (fcntl(F_SETFL) equivalent). */
 int uvs_set_nonblock(int fd, bool on);
 /** Whether fd is a uvsock socket of this process. */

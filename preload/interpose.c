@@ -48,7 +48,8 @@
 
 static __thread int in_lib; /* > 0 while this thread runs libuvsock code */
 
-/* The host's CID, what IOCTL_VM_SOCKETS_GET_LOCAL_CID answers on a host with vhost-vsock. */
+/* The host's CID, what IOCTL_VM_SOCKETS_GET_LOCAL_CID answers on a host with vhost-vsock
+ * (used when no daemon answers). */
 #define UVS_PRELOAD_LOCAL_CID 2u
 /* fds the program opened as /dev/vsock: really /dev/null (the kernel's vsock device is never
  * opened), answered here. A bit per fd below this bound. */
@@ -591,7 +592,15 @@ ioctl(int fd, unsigned long req, ...)
 			errno = EFAULT;
 			return -1;
 		}
-		*(unsigned int *)arg = UVS_PRELOAD_LOCAL_CID;
+		uint32_t cid;
+
+		/* the daemon's answer (the guest's CID inside uvsock-guest); without a daemon,
+		 * what a host with vhost-vsock answers */
+		ENTER();
+		if (uvs_local_cid(&cid) < 0)
+			cid = UVS_PRELOAD_LOCAL_CID;
+		LEAVE();
+		*(unsigned int *)arg = cid;
 		return 0;
 	}
 	if (ours(fd) && (req == FIONREAD || req == TIOCOUTQ)) {

@@ -49,3 +49,58 @@ uvt_host_sockets() {
 	done
 	grep "^host sockets" "$tmp/uvsockd.log" | tail -1 | awk '{print $3}'
 }
+
+# The host peers of the guest scenarios (tests/guest/README.md), on the native API: echo
+# 5000/5001 (uvsock-echo $1), writer 5002, sink 5003, SEQPACKET sink 5004 (uvsock-test-host
+# $2). Logs: $tmp/*.host.log.
+uvt_host_peers() {
+	"$1" --listen 5000 >"$tmp/echo.host.log" 2>&1 &
+	pids+=("$!")
+	"$2" writer 5002 >"$tmp/writer.host.log" 2>&1 &
+	pids+=("$!")
+	"$2" sink 5003 2000 >"$tmp/sink.host.log" 2>&1 &
+	pids+=("$!")
+	"$2" seqsink 5004 1500 >"$tmp/seqsink.host.log" 2>&1 &
+	pids+=("$!")
+	sleep 0.5
+}
+
+# The scenarios every guest runs against uvt_host_peers.
+UVT_COMMON="stream-echo port=5000 sizes=1,100,4096,65536,300000; seq-bounds port=5001"
+UVT_COMMON+="; connreset port=5999; shutwr port=5000; host-eof port=5002; slow-reader port=5003"
+UVT_COMMON+="; seq-credit port=5004; stream-bulk port=5000 bytes=8388608; concurrent port=5000 n=50"
+
+# uvt_host_into_guest CID LOG PID ECHO HOST: once the guest's "listen port=7000" scenario is
+# ready (LOG, written by PID), connect from the host: STREAM and SEQPACKET clients that check
+# the echo, 4 MiB through uvsock-echo's client compared byte for byte, then a host program
+# that is SIGKILLed mid-connection. Log: $tmp/client$CID.host.log. Returns 1 on failure.
+uvt_host_into_guest() {
+	local cid=$1 log=$2 pid=$3 echo=$4 host=$5 out=$tmp/client$1.host.log
+	[ -f "$tmp/blob" ] || head -c 4194304 /dev/urandom >"$tmp/blob"
+	for _ in $(seq 3000); do
+		grep -aq "UVT READY listen" "$log" 2>/dev/null && break
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	"$host" client "$cid" 7000 1 >>"$out" 2>&1 || return 1
+	"$host" client "$cid" 7001 1 seq >>"$out" 2>&1 || return 1
+	# uvsock-echo's client sends from one thread and receives in another, both blocking
+	# on one socket
+	timeout 120 "$echo" --connect "$cid:7000" <"$tmp/blob" >"$tmp/blob.$cid" 2>>"$out" ||
+		{ echo "uvsock-echo client to $cid failed" >>"$out"; return 1; }
+	cmp -s "$tmp/blob" "$tmp/blob.$cid" ||
+		{ echo "uvsock-echo client to $cid: echo differs" >>"$out"; return 1; }
+	echo "uvsock-echo ok: 4 MiB to $cid:7000 and back, identical" >>"$out"
+	"$host" die "$cid" 7000 >>"$out" 2>&1 || true
+	return 0
+}
+
+# uvt_host_peers_ok: the writer and sink saw clean exchanges (else a message, return 1).
+uvt_host_peers_ok() {
+	grep -q "writer ok" "$tmp/writer.host.log" || { echo "host writer did not see a clean exchange"; return 1; }
+	grep -q "sink ok" "$tmp/sink.host.log" || { echo "host sink did not see the pattern"; return 1; }
+	if grep -q "FAIL" "$tmp/writer.host.log" "$tmp/sink.host.log"; then
+		echo "host peer reported a failure"
+		return 1
+	fi
+}

@@ -19,7 +19,9 @@
  * The host-side contracts of every scenario are in tests/guest/README.md.
  */
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -1627,6 +1629,10 @@ sc_driver_reload(const struct uvt_args *a, struct uvt_res *r)
 	int rc, fd = -1;
 
 	(void)a;
+#ifdef UVT_UNDER_SHIM
+	/* the host build must not touch this host's kernel modules */
+	return fail(r, -EOPNOTSUPP, "not in the host build (no guest kernel to reload)");
+#endif
 	/* sockets still closing (Linux waits up to 8 s for the peer's RST) hold the module */
 	while ((rc = system("rmmod vmw_vsock_virtio_transport 2>/dev/null")) != 0 && left_ms() > 0)
 		usleep(200000);
@@ -2315,9 +2321,37 @@ usage(FILE *f)
 				scenarios[i].keys, scenarios[i].def_port, scenarios[i].help);
 }
 
+#ifdef UVT_UNDER_SHIM
+#include <dlfcn.h>
+
+/*
+ * The host build (tests/guestless): the same scenarios on the host, as a program "inside"
+ * uvsock-guest, through libuvsock-preload.so. This host's kernel AF_VSOCK and /dev/vsock lead
+ * elsewhere and must never be used: refuse to run unless socket() and open() are the shim's.
+ */
+static bool
+shim_loaded(void)
+{
+	void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+	const char *pre = getenv("LD_PRELOAD");
+
+	return libc != NULL && pre != NULL && strstr(pre, "libuvsock-preload") != NULL &&
+	       dlsym(RTLD_DEFAULT, "socket") != dlsym(libc, "socket") &&
+	       dlsym(RTLD_DEFAULT, "open") != dlsym(libc, "open") &&
+	       getenv("UVSOCK_KERNEL_FALLBACK") == NULL;
+}
+#endif
+
 int
 main(int argc, char **argv)
 {
+#ifdef UVT_UNDER_SHIM
+	if (!shim_loaded()) {
+		fprintf(stderr, "uvsock-gtest: this build runs only under libuvsock-preload.so "
+				"(LD_PRELOAD), without UVSOCK_KERNEL_FALLBACK\n");
+		return 2;
+	}
+#endif
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {

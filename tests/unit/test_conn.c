@@ -2527,7 +2527,7 @@ close_timeout_sends_rst_and_frees(void **state)
 }
 
 static void
-closing_ignores_all_but_rst(void **state)
+closing_ignores_all_but_rst_and_shutdown(void **state)
 {
 	static const uint16_t ops[] = { UVS_OP_INVALID, UVS_OP_REQUEST, UVS_OP_RESPONSE,
 		UVS_OP_SHUTDOWN, UVS_OP_CREDIT_UPDATE, UVS_OP_CREDIT_REQUEST, 9 };
@@ -2538,9 +2538,10 @@ closing_ignores_all_but_rst(void **state)
 	app_close(t, fs);
 	assert_int_equal(drain(t), 1);
 	clear_pkts(t);
+	/* a SHUTDOWN with one bit only is noted, nothing more */
 	for (unsigned int i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
 		g_ctl(t, UVS_TYPE_STREAM, ops[i], GPORT, LPORT,
-				ops[i] == UVS_OP_SHUTDOWN ? UVS_SHUTDOWN_BOTH : 0);
+				ops[i] == UVS_OP_SHUTDOWN ? UVS_SHUTDOWN_SEND : 0);
 	g_rw(t, UVS_TYPE_STREAM, GPORT, LPORT, 0, "late", 4);
 	assert_int_equal(drain(t), 0);
 	assert_false(fs->freed);
@@ -2548,6 +2549,60 @@ closing_ignores_all_but_rst(void **state)
 	g_ctl(t, UVS_TYPE_STREAM, UVS_OP_RST, GPORT, LPORT, 0);
 	assert_true(fs->freed);
 	assert_int_equal(drain(t), 0);
+}
+
+/* Both ends close at once (each sent SHUTDOWN both before seeing the other's): the peer's
+ * SHUTDOWN is answered with RST and the connection freed, as Linux does, instead of both
+ * waiting out the close timeout. */
+static void
+closing_simultaneous_close_answers_rst(void **state)
+{
+	struct tctx *t = *state;
+	struct fsock *l = listen_on(t, UVS_TYPE_SEQPACKET, LPORT, 4, 70000);
+	struct fsock *fs = guest_connect(t, l, GPORT);
+
+	g_rw(t, UVS_TYPE_SEQPACKET, GPORT, LPORT, UVS_SEQ_EOM, "abc", 3);
+	app_consume(fs, 3);
+	app_close(t, fs);
+	assert_int_equal(drain(t), 1);
+	assert_int_equal(t->pkts[0].h.op, UVS_OP_SHUTDOWN);
+	clear_pkts(t);
+	g_ctl(t, UVS_TYPE_SEQPACKET, UVS_OP_SHUTDOWN, GPORT, LPORT, UVS_SHUTDOWN_BOTH);
+	assert_true(fs->freed);
+	assert_int_equal(drain(t), 1);
+	assert_ctl(&t->pkts[0], UVS_OP_RST, UVS_TYPE_SEQPACKET, LPORT, GPORT, 0, 70000, 3);
+	assert_int_equal(t->p->nconns, 0);
+	assert_int_equal(count_ev(t, fs, UVS_EV_RESET), 0);
+	/* nothing more: the close timer died with it */
+	clear_pkts(t);
+	uvs_engine_tick(t->eng, t->now + 100 * SEC);
+	assert_int_equal(drain(t), 0);
+}
+
+/* The same with data the application never read: no RST (Linux counts it as unread), the
+ * tuple is free at once, and the close timeout ends it. */
+static void
+closing_simultaneous_close_unread_waits_for_timeout(void **state)
+{
+	struct tctx *t = *state;
+	struct fsock *l = listen_on(t, UVS_TYPE_STREAM, LPORT, 4, 70000);
+	struct fsock *fs = guest_connect(t, l, GPORT);
+	struct fsock *again;
+
+	g_rw(t, UVS_TYPE_STREAM, GPORT, LPORT, 0, "abc", 3);
+	app_close(t, fs);
+	assert_int_equal(drain(t), 1);
+	clear_pkts(t);
+	g_ctl(t, UVS_TYPE_STREAM, UVS_OP_SHUTDOWN, GPORT, LPORT, UVS_SHUTDOWN_BOTH);
+	assert_false(fs->freed);
+	assert_int_equal(drain(t), 0);
+	again = guest_connect(t, l, GPORT);
+	assert_int_equal(again->c->peer_port, GPORT);
+	clear_pkts(t);
+	uvs_engine_tick(t->eng, t->now + UVS_CLOSE_TIMEOUT_NS);
+	assert_true(fs->freed);
+	assert_int_equal(drain(t), 1);
+	assert_int_equal(t->pkts[0].h.op, UVS_OP_RST);
 }
 
 static void
@@ -2832,7 +2887,9 @@ main(void)
 		T(close_sends_shutdown_after_data_and_waits_for_rst),
 		T(close_holds_shutdown_until_data_drained),
 		T(close_timeout_sends_rst_and_frees),
-		T(closing_ignores_all_but_rst),
+		T(closing_ignores_all_but_rst_and_shutdown),
+		T(closing_simultaneous_close_answers_rst),
+		T(closing_simultaneous_close_unread_waits_for_timeout),
 		T(close_after_peer_shutdown_send_sends_shutdown),
 		T(close_after_full_local_shutdown_sends_no_second_shutdown),
 		T(est_rst_cancels_owed_shutdown),
