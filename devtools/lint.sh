@@ -4,7 +4,7 @@
 # - lib/ and tests' shared code include no DPDK header; only pmd/ does;
 # - fallible functions return negative errno values, not -1 (DPDK callbacks excepted, marked);
 # - lib/ writes nothing to stdout/stderr and sets no errno except at the libc edge;
-# - shell scripts are shellcheck-clean.
+# - shell scripts are shellcheck-clean; Python tools parse.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fail=0
@@ -38,6 +38,13 @@ if ! shellcheck -x $scripts; then
 	echo "lint: shellcheck findings"
 	fail=1
 fi
+# Python tools compile (syntax) without writing bytecode into the tree.
+for py in tools/uvsock-ss $(git ls-files '*.py'); do
+	if ! python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' "$py"; then
+		echo "lint: $py does not parse"
+		fail=1
+	fi
+done
 if [ "$fail" = 0 ]; then
 	echo "lint: $(wc -w <<<"$files") files clean"
 	echo "1 passed, 0 failed"

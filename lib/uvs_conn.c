@@ -488,6 +488,7 @@ recv_rw(struct uvs_conn *c, const struct uvs_hdr *h, const struct iovec *iov, un
 		c->peer->drops[UVS_DROP_ZERO_RW]++;
 		return;
 	}
+	c->rx_bytes += h->len;
 	if (uvs_credit_received(&c->cr, h->len) < 0) {
 		conn_reset(c, UVS_DROP_CREDIT_OVERRUN);
 		return;
@@ -565,6 +566,41 @@ recv_closing(struct uvs_conn *c, const struct uvs_hdr *h)
 	default:
 		break;
 	}
+}
+
+const char *
+uvs_drop_str(enum uvs_drop d)
+{
+	static const char *const names[UVS_DROP_MAX] = {
+		[UVS_DROP_NO_CONN_RST] = "no_conn_rst",
+		[UVS_DROP_RST_NO_CONN] = "rst_no_conn",
+		[UVS_DROP_BAD_TYPE] = "bad_type",
+		[UVS_DROP_ORPHAN_FULL] = "orphan_queue_full",
+		[UVS_DROP_CREDIT_OVERRUN] = "credit_overrun",
+		[UVS_DROP_RX_NOBUFS] = "rx_nobufs",
+		[UVS_DROP_CONN_LIMIT] = "conn_limit",
+		[UVS_DROP_BACKLOG] = "backlog_full",
+		[UVS_DROP_UNEXPECTED] = "unexpected_op",
+		[UVS_DROP_ZERO_RW] = "zero_len_rw",
+		[UVS_DROP_NOMEM] = "no_memory",
+	};
+
+	return (unsigned int)d < UVS_DROP_MAX ? names[d] : "?";
+}
+
+const char *
+uvs_state_str(enum uvs_state st)
+{
+	static const char *const names[] = {
+		[UVS_ST_CLOSE] = "unconnected",
+		[UVS_ST_LISTEN] = "listen",
+		[UVS_ST_SYN_SENT] = "syn-sent",
+		[UVS_ST_ESTABLISHED] = "established",
+		[UVS_ST_CLOSING] = "closing",
+		[UVS_ST_DONE] = "done",
+	};
+
+	return (unsigned int)st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
 }
 
 void
@@ -732,7 +768,15 @@ again:
 			ops->tx_copy(c->eng->ctx, c, iov, n, UVS_HDR_SIZE, len);
 			uvs_credit_sent(&c->cr, len);
 			c->peer->tx_bytes += len;
+			c->tx_bytes += len;
+			c->stalled = false;
 			return UVS_HDR_SIZE + len;
+		}
+		/* Out of credit with data waiting: a stall (counted once until data moves). */
+		if (credit == 0 && !c->stalled && ops->tx_peek(c->eng->ctx, c, 1, &flags) > 0) {
+			c->stalled = true;
+			c->credit_stalls++;
+			c->peer->credit_stalls++;
 		}
 		if (c->owe & UVS_OWE_RST)
 			goto again; /* the socket layer aborted the connection from tx_peek */

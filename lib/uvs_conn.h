@@ -66,6 +66,11 @@ enum uvs_drop {
 	UVS_DROP_NONE = UVS_DROP_MAX, /* a reset that is not a drop: not counted */
 };
 
+/** A short name of a drop reason ("no_conn_rst", ...), for counter listings. */
+const char *uvs_drop_str(enum uvs_drop d);
+/** A short name of a state ("established", ...). */
+const char *uvs_state_str(enum uvs_state st);
+
 struct uvs_engine;
 struct uvs_peer;
 
@@ -99,6 +104,10 @@ struct uvs_conn {
 	uint64_t deadline_ns;
 	uint32_t backlog, nqueued; /* listener */
 	struct uvs_credit cr;
+	/* counters (telemetry, listings) */
+	uint64_t rx_bytes, tx_bytes; /* payload */
+	uint64_t credit_stalls;	     /* times data waited for the peer's credit */
+	bool stalled;		     /* waiting for credit now (counted once per stall) */
 };
 
 /* What the engine tells the socket layer. */
@@ -145,6 +154,7 @@ struct uvs_peer {
 	struct uvs_hdr orphan[UVS_PEER_ORPHAN_RST_MAX];
 	uint64_t drops[UVS_DROP_MAX];
 	uint64_t rx_pkts, tx_pkts, rx_bytes, tx_bytes;
+	uint64_t credit_stalls; /* sum over its connections */
 	void *transport;
 };
 

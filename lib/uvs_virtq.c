@@ -260,6 +260,24 @@ uvs_virtq_avail_count(const struct uvs_virtq *vq)
 	return (uint16_t)(avail_idx - vq->last_avail_idx);
 }
 
+const char *
+uvs_chain_err_str(enum uvs_chain_err err)
+{
+	static const char *const names[UVS_CHAIN_ERR_MAX] = {
+		[UVS_CHAIN_OK] = "ok",
+		[UVS_CHAIN_BAD_HEAD] = "bad_head",
+		[UVS_CHAIN_BAD_NEXT] = "bad_next",
+		[UVS_CHAIN_LOOP] = "loop",
+		[UVS_CHAIN_BAD_ADDR] = "bad_addr",
+		[UVS_CHAIN_TOO_MANY_SEGS] = "too_many_segs",
+		[UVS_CHAIN_TOO_LONG] = "too_long",
+		[UVS_CHAIN_ORDER] = "order",
+		[UVS_CHAIN_BAD_INDIRECT] = "bad_indirect",
+	};
+
+	return (unsigned int)err < UVS_CHAIN_ERR_MAX ? names[err] : "?";
+}
+
 int
 uvs_virtq_pop(struct uvs_virtq *vq, const struct uvs_memtbl *mem, bool indirect,
 		struct uvs_chain *chain, enum uvs_chain_err *err)

@@ -105,6 +105,9 @@ enum uvs_chain_err {
 	UVS_CHAIN_ERR_MAX,
 };
 
+/** A short name of a chain error ("bad_addr", ...), for counter listings. */
+const char *uvs_chain_err_str(enum uvs_chain_err err);
+
 /**
  * Translate a guest physical range to a host pointer. The range must lie in one region.
  * @return the host address, or NULL if [gpa, gpa+len) is not entirely inside one region

@@ -223,6 +223,9 @@ handle_event(struct uvs_daemon *d, const struct epoll_event *ev)
 	case UVSD_EP_MAIL:
 		uvsd_vhost_mail(d);
 		break;
+	case UVSD_EP_TEL:
+		uvsd_telemetry_serve(d);
+		break;
 	default:
 		break;
 	}
@@ -358,6 +361,9 @@ main(int argc, char **argv)
 		return 1;
 	}
 	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->mail_efd, &ev);
+	rc = uvsd_telemetry_init(d);
+	if (rc < 0)
+		fprintf(stderr, "uvsockd: telemetry commands not registered: %s\n", strerror(-rc));
 	rc = uvsd_vhost_start(d);
 	if (rc < 0) {
 		fprintf(stderr, "uvsockd: cannot serve the vhost-user sockets\n");
@@ -375,9 +381,12 @@ main(int argc, char **argv)
 			d->hugepages ? "hugepages" : "no hugepages");
 	for (unsigned int i = 0; i < d->nguests; i++)
 		printf("uvsockd: guest cid %u on %s\n", d->guests[i].cid, d->guests[i].path);
+	printf("uvsockd: telemetry %s/dpdk_telemetry.v2 (uvsock-ss, dpdk-telemetry.py)\n",
+			rte_eal_get_runtime_dir());
 	fflush(stdout);
 	run(d);
 	uvs_srv_unlisten(&d->srv);
+	uvsd_telemetry_stop(d);
 	pthread_mutex_lock(&d->mail_lock);
 	pthread_cond_broadcast(&d->mail_cond);
 	pthread_mutex_unlock(&d->mail_lock);

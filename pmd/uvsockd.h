@@ -85,11 +85,18 @@ struct uvs_daemon {
 	int mail_vid;
 	uint32_t mail_req; /* the vhost-user request behind a PAUSE/RESUME */
 	bool mail_done;
+
+	/* DPDK telemetry thread -> polling thread (telemetry.c) */
+	pthread_mutex_t tel_lock;
+	pthread_cond_t tel_cond;
+	int tel_efd;
+	struct tel_req *tel_req; /* the request being answered, or NULL */
 };
 
 /* epoll tags of the daemon's own (uvs_srv has kinds below UVS_SRV_EP_OWNER) */
 #define UVSD_EP_KICK (UVS_SRV_EP_OWNER + 0)
 #define UVSD_EP_MAIL (UVS_SRV_EP_OWNER + 1)
+#define UVSD_EP_TEL (UVS_SRV_EP_OWNER + 2)
 /* vhost_dev.c */
 int uvsd_vhost_start(struct uvs_daemon *d);
 void uvsd_vhost_stop(struct uvs_daemon *d);
@@ -102,6 +109,12 @@ void uvsd_guest_kicked(struct uvs_daemon *d, struct uvsd_guest *g, int q);
 /** Print guest g's counters and queue state to f. */
 void uvsd_guest_dump(const struct uvsd_guest *g, FILE *f);
 struct uvsd_guest *uvsd_guest_by_cid(struct uvs_daemon *d, uint32_t cid);
+
+/* telemetry.c */
+int uvsd_telemetry_init(struct uvs_daemon *d);
+/** On the polling thread: answer the pending telemetry request. */
+void uvsd_telemetry_serve(struct uvs_daemon *d);
+void uvsd_telemetry_stop(struct uvs_daemon *d);
 
 /* host_sock.c: the host programs' side, on uvs_srv */
 int uvsd_host_init(struct uvs_daemon *d);

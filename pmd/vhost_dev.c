@@ -574,20 +574,6 @@ uvsd_guest_kicked(struct uvs_daemon *d, struct uvsd_guest *g, int q)
 		uvs_virtq_set_notify(&g->vq[i], false);
 }
 
-static const char *const drop_names[UVS_DROP_MAX] = {
-	[UVS_DROP_NO_CONN_RST] = "no_conn_rst",
-	[UVS_DROP_RST_NO_CONN] = "rst_no_conn",
-	[UVS_DROP_BAD_TYPE] = "bad_type",
-	[UVS_DROP_ORPHAN_FULL] = "orphan_queue_full",
-	[UVS_DROP_CREDIT_OVERRUN] = "credit_overrun",
-	[UVS_DROP_RX_NOBUFS] = "rx_nobufs",
-	[UVS_DROP_CONN_LIMIT] = "conn_limit",
-	[UVS_DROP_BACKLOG] = "backlog_full",
-	[UVS_DROP_UNEXPECTED] = "unexpected_op",
-	[UVS_DROP_ZERO_RW] = "zero_len_rw",
-	[UVS_DROP_NOMEM] = "no_memory",
-};
-
 void
 uvsd_guest_dump(const struct uvsd_guest *g, FILE *f)
 {
@@ -624,14 +610,15 @@ uvsd_guest_dump(const struct uvsd_guest *g, FILE *f)
 					(unsigned long)g->drops[i]);
 	for (int i = 0; i < UVS_DROP_MAX; i++)
 		if (p->drops[i] != 0)
-			fprintf(f, "  drop %s %lu\n", drop_names[i], (unsigned long)p->drops[i]);
+			fprintf(f, "  drop %s %lu\n", uvs_drop_str(i), (unsigned long)p->drops[i]);
 	for (int i = 1; i < UVS_PKT_ERR_MAX; i++)
 		if (g->pkt_err[i] != 0)
 			fprintf(f, "  bad_pkt %s %lu\n", uvs_pkt_err_str(i),
 					(unsigned long)g->pkt_err[i]);
 	for (int i = 1; i < UVS_CHAIN_ERR_MAX; i++)
 		if (g->chain_err[i] != 0)
-			fprintf(f, "  bad_chain %d %lu\n", i, (unsigned long)g->chain_err[i]);
+			fprintf(f, "  bad_chain %s %lu\n", uvs_chain_err_str(i),
+					(unsigned long)g->chain_err[i]);
 }
 
 int

@@ -2496,6 +2496,37 @@ close_holds_shutdown_until_data_drained(void **state)
 	assert_true(fs->freed);
 }
 
+/* Data waiting for the peer's credit counts one stall per episode, on the connection and
+ * its peer (telemetry's credit_stalls); nothing while credit lasts. */
+static void
+credit_stalls_counted_once_per_stall(void **state)
+{
+	struct tctx *t = *state;
+	struct fsock *l = listen_on(t, UVS_TYPE_STREAM, LPORT, 4, GUEST_BUF);
+	struct fsock *fs;
+	static uint8_t data[3000];
+
+	t->gbuf = 1000;
+	fs = guest_connect(t, l, GPORT);
+	app_write(fs, data, 800, false);
+	assert_int_equal(drain(t), 1);
+	assert_int_equal(fs->c->credit_stalls, 0);
+	app_write(fs, data, sizeof(data), false);
+	assert_int_equal(drain(t), 1); /* 200 bytes of credit left */
+	assert_int_equal(fs->c->credit_stalls, 1);
+	uvs_conn_tx_wake(fs->c);
+	assert_int_equal(drain(t), 0);
+	assert_int_equal(fs->c->credit_stalls, 1); /* the same stall */
+	t->gfwd = 1000;
+	g_ctl(t, UVS_TYPE_STREAM, UVS_OP_CREDIT_UPDATE, GPORT, LPORT, 0);
+	assert_int_equal(drain(t), 1);
+	assert_int_equal(fs->c->credit_stalls, 2); /* data moved, then stalled again */
+	assert_int_equal(t->p->credit_stalls, 2);
+	assert_int_equal(fs->c->tx_bytes, 2000);
+	g_rw(t, UVS_TYPE_STREAM, GPORT, LPORT, 0, "abc", 3);
+	assert_int_equal(fs->c->rx_bytes, 3);
+}
+
 static void
 close_timeout_sends_rst_and_frees(void **state)
 {
@@ -2887,6 +2918,7 @@ main(void)
 		T(close_sends_shutdown_after_data_and_waits_for_rst),
 		T(close_holds_shutdown_until_data_drained),
 		T(close_timeout_sends_rst_and_frees),
+		T(credit_stalls_counted_once_per_stall),
 		T(closing_ignores_all_but_rst_and_shutdown),
 		T(closing_simultaneous_close_answers_rst),
 		T(closing_simultaneous_close_unread_waits_for_timeout),
