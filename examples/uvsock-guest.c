@@ -60,8 +60,12 @@
 #define G_CLOCK_EVERY 64u
 /* Sleep at most this long (the engine's timers run at least this often). */
 #define G_SLEEP_MS 100
-/* echo: bytes held per connection; advertised as the receive buffer. */
+/* echo: bytes held per connection; advertised as the receive buffer. Also the default
+ * receive buffer of the other modes: Linux's default (SO_VM_SOCKETS_BUFFER_SIZE). */
 #define G_ECHO_BUF (256u * 1024u)
+/* --buf-size bounds: Linux's minimum and uvsockd's own maximum. */
+#define G_BUF_MIN 128u
+#define G_BUF_MAX (64u * 1024u * 1024u)
 /* The byte at stream offset i is (i % G_PATTERN_MOD) (tests/guest/README.md). */
 #define G_PATTERN_MOD 251u
 /* Largest reply line accepted ("<count>\n" from uvsock-test-host sink). */
@@ -97,6 +101,7 @@ struct guest {
 	bool verify;
 	uint64_t tx_total; /* txonly */
 	uint32_t msg_size; /* txonly, SEQPACKET: bytes per message */
+	uint32_t buf_size; /* receive buffer (credit) of each connection */
 	unsigned int want_conns, done_conns, failed;
 	uint32_t cid;
 	int vhu;
@@ -646,6 +651,8 @@ usage(FILE *f)
 		   "  --seqpacket      SOCK_SEQPACKET connections (rxonly, txonly; counts messages)\n"
 		   "  --msg-size N     txonly with --seqpacket: bytes per message (default 64,\n"
 		   "                   at most 65536)\n"
+		   "  --buf-size N     rxonly, txonly: receive buffer (credit) of each connection,\n"
+		   "                   128 .. 64 MiB (default 262144, Linux's default)\n"
 		   "  --stats          print rates every second\n"
 		   "Exit status: 0 when every connection did its job, 1 otherwise, 2 on bad usage.\n");
 }
@@ -665,6 +672,7 @@ main(int argc, char **argv)
 		{ "msg-size", required_argument, NULL, 'M' },
 		{ "stats", no_argument, NULL, 'S' },
 		{ "control", required_argument, NULL, 'C' },
+		{ "buf-size", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -672,6 +680,7 @@ main(int argc, char **argv)
 		.type = UVS_TYPE_STREAM,
 		.tx_total = 1024 * 1024,
 		.msg_size = 64,
+		.buf_size = G_ECHO_BUF,
 		.want_conns = 1 };
 	const char *path = NULL, *control = NULL;
 	long connect_port = -1, listen_port = -1;
@@ -720,6 +729,9 @@ main(int argc, char **argv)
 		case 'C':
 			control = optarg;
 			break;
+		case 'B':
+			g.buf_size = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
 		case 'q':
 			g.type = UVS_TYPE_SEQPACKET;
 			break;
@@ -743,6 +755,8 @@ main(int argc, char **argv)
 	if (path == NULL || (g.mode != G_SERVE && (connect_port < 0) == (listen_port < 0)) ||
 			connect_port > UINT32_MAX || listen_port > UINT32_MAX ||
 			g.want_conns == 0 || g.msg_size == 0 || g.msg_size > UVS_MAX_PKT_PAYLOAD ||
+			g.buf_size < G_BUF_MIN || g.buf_size > G_BUF_MAX ||
+			(g.mode == G_ECHO && g.buf_size != G_ECHO_BUF) ||
 			(g.type == UVS_TYPE_SEQPACKET && g.mode == G_ECHO)) {
 		usage(stderr);
 		return 2;
@@ -783,7 +797,7 @@ main(int argc, char **argv)
 	if (listen_port >= 0) {
 		g.listener = uvs_conn_create(g.eng, g.type, NULL);
 		if (g.listener != NULL)
-			g.listener->buf_size = G_ECHO_BUF; /* inherited by accepted connections */
+			g.listener->buf_size = g.buf_size; /* inherited by accepted connections */
 		if (g.listener == NULL || uvs_conn_bind(g.listener, (uint32_t)listen_port) < 0 ||
 				uvs_conn_listen(g.listener, 128) < 0) {
 			fprintf(stderr, "uvsock-guest: cannot listen on %ld\n", listen_port);
@@ -803,7 +817,7 @@ main(int argc, char **argv)
 
 			if (c == NULL || gconn_new(&g, c) == NULL)
 				return 1;
-			c->buf_size = G_ECHO_BUF;
+			c->buf_size = g.buf_size;
 			rc = uvs_conn_connect(c, &g.host, (uint32_t)connect_port, uvs_now_ns());
 			if (rc < 0) {
 				fprintf(stderr, "uvsock-guest: connect: %s\n", strerror(-rc));
