@@ -7,7 +7,8 @@
 # 5000/5001, writer 5002, sink 5003, SEQPACKET sink 5004. Every scenario of
 # tests/guest/README.md except driver-reload (no guest kernel) runs, STREAM and SEQPACKET,
 # both guests at once; then the host connects into each guest (STREAM, SEQPACKET, 4 MiB echo,
-# a host program SIGKILLed mid-connection). Afterwards uvsockd must hold only the five
+# a host program SIGKILLed mid-connection); then unmodified Python (tests/preload/vsock_echo.py)
+# as a server in one guest and as a client in the other. Afterwards uvsockd must hold only the five
 # listeners and each uvsock-guest no socket at all.
 set -euo pipefail
 UVSOCKD=$1
@@ -79,6 +80,24 @@ for g in 3 4; do
 		fail "guest $g: not all 12 scenarios passed: $(grep 'UVT DONE' "$tmp/g$g.log")"
 done
 why=$(uvt_host_peers_ok) || fail "$why"
+
+# Unmodified Python in the guest and on the host, both through the shim: a server in guest 3
+# with a host client, a host server with a client in guest 4 (STREAM and SEQPACKET each).
+PY=$here/../preload/vsock_echo.py
+UVSOCK_CONTROL=$tmp/guest3.sock LD_PRELOAD=$SHIM python3 "$PY" serve 8000 >"$tmp/pyg.log" 2>&1 &
+pyg=$!
+pids+=("$pyg")
+LD_PRELOAD=$SHIM python3 "$PY" serve 8100 >"$tmp/pyh.log" 2>&1 &
+pyh=$!
+pids+=("$pyh")
+sleep 1
+LD_PRELOAD=$SHIM timeout 60 python3 "$PY" client 3 8000 >"$tmp/pyc3.log" 2>&1 ||
+	fail "python: host client to a python server in guest 3"
+UVSOCK_CONTROL=$tmp/guest4.sock LD_PRELOAD=$SHIM timeout 60 python3 "$PY" client 2 8100 \
+	>"$tmp/pyc4.log" 2>&1 || fail "python: client in guest 4 to a python server on the host"
+kill "$pyg" "$pyh"
+wait "$pyg" "$pyh" 2>/dev/null || true
+echo "ok: python under the shim, server in the guest and on the host, STREAM and SEQPACKET"
 
 # Nothing leaked on either side, and no close sequence left waiting: the daemon holds the five
 # listeners within 2 s (both ends closing at once answer each other with RST, as Linux does;
