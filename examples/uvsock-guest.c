@@ -618,9 +618,12 @@ idle_sleep(struct guest *g)
 		{ .fd = g->mode == G_SERVE ? g->epfd : -1, .events = POLLIN } };
 	uint64_t v;
 
+	/* serve: programs notify again from now on (false: one wrote meanwhile) */
+	bool quiet = g->mode != G_SERVE || !uvs_srv_arm(&g->srv);
+
 	uvs_drvq_set_interrupts(&g->rxq, true);
 	uvs_drvq_set_interrupts(&g->txq, true);
-	if (g->rxq.used->idx == g->rxq.last_used &&
+	if (quiet && g->rxq.used->idx == g->rxq.last_used &&
 			(g->txq.used->idx == g->txq.last_used || !uvs_peer_tx_pending(&g->host))) {
 		g->sleeps++;
 		poll(pfd, 3, G_SLEEP_MS);
@@ -844,8 +847,11 @@ main(int argc, char **argv)
 					gconn_progress(&g, c->sock);
 			}
 		}
-		if (g.mode == G_SERVE && (passes & (G_EPOLL_EVERY - 1)) == 0)
-			work += serve_poll(&g, 0);
+		if (g.mode == G_SERVE) {
+			work += uvs_srv_poll(&g.srv); /* programs' writes, without their NOTIFY */
+			if ((passes & (G_EPOLL_EVERY - 1)) == 0)
+				work += serve_poll(&g, 0);
+		}
 		if (work > 0)
 			idle = 0;
 		else if (++idle >= G_IDLE_SPINS) {

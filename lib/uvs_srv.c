@@ -94,6 +94,7 @@ sock_alloc(struct uvs_srv *srv, uint16_t type, uint64_t owner)
 	s->anchor = -1;
 	s->memfd = -1;
 	s->bound_cid = VMADDR_CID_ANY;
+	s->watch_idx = -1;
 	s->buf_size = UVS_BUF_SIZE_DEFAULT;
 	s->buf_min = UVS_BUF_SIZE_MIN_DEFAULT;
 	s->buf_max = UVS_BUF_SIZE_MAX_DEFAULT;
@@ -138,9 +139,12 @@ seg_unmap(struct uvs_srv_sock *s)
 	s->memfd = -1;
 }
 
+static void watch_remove(struct uvs_srv *srv, struct uvs_srv_sock *s);
+
 static void
 sock_free(struct uvs_srv *srv, struct uvs_srv_sock *s)
 {
+	watch_remove(srv, s);
 	if (s->anchor >= 0) {
 		epoll_ctl(srv->epfd, EPOLL_CTL_DEL, s->anchor, NULL);
 		close(s->anchor);
@@ -409,19 +413,106 @@ ops_rx_consumed(void *ctx, struct uvs_conn *c)
 	}
 }
 
+/* --- watched sockets: tx rings polled while the loop is busy --- */
+
+static void
+watch_remove(struct uvs_srv *srv, struct uvs_srv_sock *s)
+{
+	struct uvs_srv_sock *last;
+
+	if (s->watch_idx < 0)
+		return;
+	last = srv->watch[--srv->nwatch];
+	srv->watch[s->watch_idx] = last;
+	last->watch_idx = s->watch_idx;
+	s->watch_idx = -1;
+}
+
+/* Whether s's program queued data (or wrote a corrupt ring: the engine must see it). */
+static bool
+tx_pending(const struct uvs_srv_sock *s)
+{
+	uint32_t used;
+
+	return uvs_ring_used(&s->sb.tx, &used) < 0 || used > 0;
+}
+
+/* Ask s's program to notify its next write, then look once more (it may have written just
+ * before seeing the request). @return true if data is there. */
+static bool
+tx_arm(struct uvs_srv_sock *s)
+{
+	__atomic_fetch_or(&s->shm->daemon_wait, UVS_DWAIT_TX, __ATOMIC_SEQ_CST);
+	return tx_pending(s);
+}
+
+/* s's tx ring ran dry: watch it while busy. @return false if the list is full (then the
+ * caller arms s as before). */
+static bool
+watch_add(struct uvs_srv *srv, struct uvs_srv_sock *s)
+{
+	if (s->watch_idx >= 0)
+		return true;
+	if (srv->nwatch == UVS_SRV_WATCH_MAX)
+		return false;
+	s->watch_idx = (int32_t)srv->nwatch;
+	srv->watch[srv->nwatch++] = s;
+	return true;
+}
+
+unsigned int
+uvs_srv_poll(struct uvs_srv *srv)
+{
+	unsigned int n = 0;
+
+	for (uint32_t i = 0; i < srv->nwatch;) {
+		struct uvs_srv_sock *s = srv->watch[i];
+
+		if (s->conn == NULL || s->shm == NULL || !tx_pending(s)) {
+			i++;
+			continue;
+		}
+		/* Hand it to the engine and stop watching: tx_peek watches it again once it
+		 * drains it. (Watching on would wake a connection without credit every pass.) */
+		watch_remove(srv, s); /* the last one moves to i */
+		uvs_conn_tx_wake(s->conn);
+		srv->watch_wakes++;
+		n++;
+	}
+	return n;
+}
+
+bool
+uvs_srv_arm(struct uvs_srv *srv)
+{
+	bool work = false;
+
+	while (srv->nwatch > 0) {
+		struct uvs_srv_sock *s = srv->watch[srv->nwatch - 1];
+
+		watch_remove(srv, s);
+		if (s->conn != NULL && s->shm != NULL && tx_arm(s)) {
+			uvs_conn_tx_wake(s->conn);
+			work = true;
+		}
+	}
+	return work;
+}
+
 static uint32_t
 ops_tx_peek(void *ctx, struct uvs_conn *c, uint32_t max, uint32_t *flags)
 {
+	struct uvs_srv *srv = ctx;
 	struct uvs_srv_sock *s = c->sock;
 	uint32_t n;
 
-	(void)ctx;
 	*flags = 0;
 	if (s == NULL || s->shm == NULL)
 		return 0;
 	n = uvs_sockbuf_dev_peek(&s->sb, max, flags);
-	if (n == 0 && !s->sb.bad) {
-		/* Drained: ask for a doorbell, then look again to close the race. */
+	if (n == 0 && !s->sb.bad && !watch_add(srv, s)) {
+		/* Drained and not watched: ask for a notification, then look again to close
+		 * the race. */
 		__atomic_fetch_or(&s->shm->daemon_wait, UVS_DWAIT_TX, __ATOMIC_SEQ_CST);
 		n = uvs_sockbuf_dev_peek(&s->sb, max, flags);
 	}

@@ -33,6 +33,10 @@
 /* Processes that may operate one socket besides its creator (fork children that attached):
  * a prefork server's workers. Beyond this, UVS_CTL_ATTACH fails with ETOOMANYREFS. */
 #define UVS_SRV_MAX_OWNERS 256
+/* Sockets whose tx rings the polling loop looks at itself while busy, instead of asking their
+ * programs for a NOTIFY (a system call per write, and an epoll event): the most recently
+ * drained ones. Each costs a cache-line read per pass; beyond this, sockets are notified. */
+#define UVS_SRV_WATCH_MAX 64u
 /* fds a control request may carry (UVS_CTL_ATTACH has one); more are closed unread. */
 #define UVS_SRV_CTL_MAX_IN_FDS 2
 
@@ -81,7 +85,8 @@ struct uvs_srv_sock {
 	struct uvs_conn *conn;
 	uint32_t bound_cid;
 	bool listening;
-	uid_t uid; /* of the program that created or accepted it */
+	uid_t uid;	   /* of the program that created or accepted it */
+	int32_t watch_idx; /* position in srv->watch, or -1 */
 	/* segment (connected sockets) */
 	struct uvs_shm *shm;
 	size_t shm_size;
@@ -112,6 +117,10 @@ struct uvs_srv {
 	uint32_t nsocks_attached; /* sockets with more_owners: client drops scan only then */
 	uint64_t next_serial;
 	uint64_t drops[UVS_SRV_DROP_MAX];
+	/* drained sockets polled by the loop while it is busy (uvs_srv_poll, uvs_srv_arm) */
+	struct uvs_srv_sock *watch[UVS_SRV_WATCH_MAX];
+	uint32_t nwatch;
+	uint64_t watch_wakes; /* data found by polling: NOTIFYs the programs did not send */
 };
 
 /** CLOCK_MONOTONIC in ns, the engine's time base. */
@@ -126,6 +135,12 @@ int uvs_srv_listen(struct uvs_srv *srv, const char *path);
 void uvs_srv_unlisten(struct uvs_srv *srv);
 /** Handle an epoll event with one of the server's tags. @return false if not one of them. */
 bool uvs_srv_event(struct uvs_srv *srv, uint64_t tag, uint32_t events);
+/** While the loop is busy, each pass: look at the watched sockets' tx rings (data there is
+ * sent without the program notifying). @return how many had data. */
+unsigned int uvs_srv_poll(struct uvs_srv *srv);
+/** Before the loop sleeps: ask the watched sockets' programs to notify again, and stop
+ * watching. @return true if one had data meanwhile (then do not sleep). */
+bool uvs_srv_arm(struct uvs_srv *srv);
 /** The socket in slot idx, or NULL (for listings: sockets come and go between calls). */
 const struct uvs_srv_sock *uvs_srv_sock_at(const struct uvs_srv *srv, uint32_t idx);
 

@@ -255,6 +255,7 @@ run(struct uvs_daemon *d)
 
 		for (unsigned int i = 0; i < d->nguests; i++)
 			work += uvsd_guest_poll(d, &d->guests[i]);
+		work += uvs_srv_poll(&d->srv); /* programs' writes, without their NOTIFY */
 		now = uvs_now_ns();
 		if (now >= next_tick) {
 			uvs_engine_tick(d->srv.eng, now);
@@ -266,6 +267,7 @@ run(struct uvs_daemon *d)
 
 			for (unsigned int i = 0; i < d->nguests; i++)
 				again |= uvsd_guest_arm(&d->guests[i]);
+			again |= uvs_srv_arm(&d->srv);
 			if (!again)
 				timeout = UVSD_IDLE_SLEEP_MS;
 			idle = 0;
