@@ -9,9 +9,10 @@
  *       --listen P) for T seconds, then shutdown, wait for its "bye": bytes/s.
  *       g2h: reads from a guest in txonly mode (--mode txonly --listen P --bytes N) to end
  *       of stream, answers the count: bytes/s.
- *   uvsock-perf pingpong --cid C --port P [--size S] [--count N] [--busy]
- *       S bytes to a guest in echo mode and back, N times: round-trip p50/p99/p99.9.
- *       --busy: spin on nonblocking receives instead of sleeping.
+ *   uvsock-perf pingpong --cid C --port P [--size S] [--count N] [--seconds T] [--busy]
+ *       S bytes to a guest in echo mode and back, N times (or for T seconds if that ends
+ *       first): round-trip p50/p99/p99.9. --busy: spin on nonblocking receives instead of
+ *       sleeping.
  *   uvsock-perf bulk ... --seqpacket
  *       the same with SOCK_SEQPACKET, one message per write (uvsock-guest --seqpacket):
  *       messages/s.
@@ -31,17 +32,33 @@
  * instead of libuvsock's, to measure libuvsock-preload.so against the native API; result names
  * get "-libc". Refused unless the shim is loaded (the kernel's AF_VSOCK is never used).
  *
+ * --interval SEC (default 1, 0: none): while bulk, multi and pingpong run, one line per
+ * interval on stderr: "STATS t=<s>s msgs/s=<n> Gbit/s=<n> stalls=<n>" (pingpong:
+ * "rtt/s=<n> p50_us=<n>"). A stall is a send that found no room (no credit or a full ring):
+ * it is tried with MSG_DONTWAIT first, and on -EAGAIN counted, then waited for.
+ *
  * Result lines: "RESULT <name> size=<S> <metric>=<value> ..." and, with --csv FILE, one
- * "name,size,metric,value" row per metric.
+ * "name,size,metric,value" row per metric. Sending runs add a "stalls" metric.
+ *
+ * Implementation notes
+ *
+ * A run (struct perf_run) is one thread per connection (struct perf_worker). The workers
+ * connect, meet the starting thread at a gate, which reads the clock once all are connected,
+ * and go. Each worker counts into its own counters, which only it writes (a relaxed load and
+ * store: no locked instruction) and a reporter thread reads once per --interval, so the live
+ * statistics add no clock reading and no shared write to the data path. A worker that fails
+ * records the error and stops the others; the run's caller prints it.
  */
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,21 +72,84 @@
 #define PERF_MEMCPY_BYTES (64u * 1024u * 1024u)
 /* Largest transfer unit accepted on the command line. */
 #define PERF_MAX_SIZE (16u * 1024u * 1024u)
+/* Bulk: writes or reads between two readings of the clock (a reading costs about as much as
+ * a small write). */
+#define PERF_CLOCK_EVERY 64u
+/* Most connections of one run, a thread each (uvsockd takes 4096 per guest). */
+#define PERF_MAX_CONNS 4096u
+/* Shortest --interval: more lines than anyone reads, and a reporter that competes with the
+ * data path for the CPU. */
+#define PERF_MIN_INTERVAL 0.01
+/* The p50 of a STATS line is taken over at most this many of the interval's last round
+ * trips: enough for a median, and a bounded sort. */
+#define PERF_STATS_SAMPLES (1u << 16)
+/* Reply lines of the guests ("bye\n"), and the byte count answered to txonly. */
+#define PERF_LINE 64
+/* Keeps a worker's counters on their own cache line. */
+#define PERF_CACHE_LINE 64
 
-static struct {
-	unsigned int cid, port, size, count, guests, conns;
-	double seconds;
+enum perf_mode { PERF_BULK, PERF_MULTI, PERF_PINGPONG };
+enum perf_dir { PERF_H2G, PERF_G2H };
+
+/* What a run does. */
+struct perf_cfg {
+	enum perf_mode mode;
+	enum perf_dir dir;
+	unsigned int cid, port, size, guests, conns;
+	uint64_t count;	 /* ping-pong round trips */
+	double seconds;	 /* bulk, multi: how long to send; pingpong: the most it may last */
+	double interval; /* a STATS line every interval seconds; 0: none */
 	bool busy, seqpacket, libc;
-	const char *dir;
+};
+
+/* The command line. */
+static struct {
+	struct perf_cfg cfg;
 	const char *csv;
-} arg = { .cid = 3,
-	.port = 5000,
-	.size = 65536,
-	.count = 10000,
-	.guests = 1,
-	.conns = 100,
-	.seconds = 3.0,
-	.dir = "h2g" };
+} arg = { .cfg = { .cid = 3,
+			  .port = 5000,
+			  .size = 65536,
+			  .count = 10000,
+			  .guests = 1,
+			  .conns = 100,
+			  .seconds = 3.0,
+			  .interval = 1.0 } };
+
+/* One connection's counts: written by its worker only, read by the reporter. */
+struct perf_ctr {
+	uint64_t bytes, msgs, stalls;
+};
+
+struct perf_run;
+
+struct perf_worker {
+	alignas(PERF_CACHE_LINE) struct perf_ctr ctr; /* not on a line another worker writes */
+	struct perf_run *run;
+	pthread_t thread;
+	enum perf_dir dir;
+	unsigned int cid;
+	double end; /* when its transfer was over */
+	int err;    /* 0 or the -errno that ended it */
+	const char *what;
+};
+
+struct perf_run {
+	struct perf_cfg cfg;
+	struct perf_worker *w;
+	unsigned int nw, started;
+	double t0; /* all connected: the clock starts */
+	bool stop; /* every worker ends (atomic) */
+	/* ping-pong round trips in seconds, published up to nrtt (atomic, release) */
+	double *rtt;
+	uint64_t nrtt;
+	/* the starting gate, and the reporter's sleep */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned int nready; /* under lock */
+	bool go, ended;	     /* under lock */
+	pthread_t reporter;
+	bool has_reporter;
+};
 
 static double
 now_s(void)
@@ -80,17 +160,36 @@ now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void
-result(const char *name, const char *metric, double value)
+/* A counter with a single writer: a relaxed load and store, no locked instruction. */
+static inline void
+ctr_add(uint64_t *c, uint64_t n)
 {
-	const char *sfx = arg.libc && strncmp(name, "uvsock", 6) == 0 ? "-libc" : "";
+	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
 
-	printf("RESULT %s%s size=%u %s=%.6g\n", name, sfx, arg.size, metric, value);
+static inline uint64_t
+ctr_get(const uint64_t *c)
+{
+	return __atomic_load_n(c, __ATOMIC_RELAXED);
+}
+
+static inline bool
+stopped(const struct perf_run *r)
+{
+	return __atomic_load_n(&r->stop, __ATOMIC_RELAXED);
+}
+
+static void
+result(const struct perf_cfg *c, const char *name, const char *metric, double value)
+{
+	const char *sfx = c->libc && strncmp(name, "uvsock", 6) == 0 ? "-libc" : "";
+
+	printf("RESULT %s%s size=%u %s=%.6g\n", name, sfx, c->size, metric, value);
 	if (arg.csv != NULL) {
 		FILE *f = fopen(arg.csv, "a");
 
 		if (f != NULL) {
-			fprintf(f, "%s%s,%u,%s,%.6g\n", name, sfx, arg.size, metric, value);
+			fprintf(f, "%s%s,%u,%s,%.6g\n", name, sfx, c->size, metric, value);
 			fclose(f);
 		}
 	}
@@ -105,40 +204,40 @@ libc_rc(long rc)
 }
 
 static int
-v_socket(int type)
+v_socket(bool libc, int type)
 {
-	return arg.libc ? (int)libc_rc(socket(AF_VSOCK, type, 0)) : uvs_socket(type);
+	return libc ? (int)libc_rc(socket(AF_VSOCK, type, 0)) : uvs_socket(type);
 }
 
 static int
-v_connect(int fd, const struct sockaddr_vm *sa)
+v_connect(bool libc, int fd, const struct sockaddr_vm *sa)
 {
-	return arg.libc ? (int)libc_rc(connect(fd, (const struct sockaddr *)sa, sizeof(*sa)))
-			: uvs_connect(fd, sa);
+	return libc ? (int)libc_rc(connect(fd, (const struct sockaddr *)sa, sizeof(*sa)))
+		    : uvs_connect(fd, sa);
 }
 
 static ssize_t
-v_send(int fd, const void *buf, size_t len, int flags)
+v_send(bool libc, int fd, const void *buf, size_t len, int flags)
 {
-	return arg.libc ? libc_rc(send(fd, buf, len, flags)) : uvs_send(fd, buf, len, flags);
+	return libc ? libc_rc(send(fd, buf, len, flags)) : uvs_send(fd, buf, len, flags);
 }
 
 static ssize_t
-v_recv(int fd, void *buf, size_t len, int flags)
+v_recv(bool libc, int fd, void *buf, size_t len, int flags)
 {
-	return arg.libc ? libc_rc(recv(fd, buf, len, flags)) : uvs_recv(fd, buf, len, flags);
+	return libc ? libc_rc(recv(fd, buf, len, flags)) : uvs_recv(fd, buf, len, flags);
 }
 
 static int
-v_shutdown(int fd, int how)
+v_shutdown(bool libc, int fd, int how)
 {
-	return arg.libc ? (int)libc_rc(shutdown(fd, how)) : uvs_shutdown(fd, how);
+	return libc ? (int)libc_rc(shutdown(fd, how)) : uvs_shutdown(fd, how);
 }
 
 static int
-v_close(int fd)
+v_close(bool libc, int fd)
 {
-	return arg.libc ? (int)libc_rc(close(fd)) : uvs_close(fd);
+	return libc ? (int)libc_rc(close(fd)) : uvs_close(fd);
 }
 
 /* --libc only under libuvsock-preload.so: socket() must not be libc's own. */
@@ -152,100 +251,227 @@ shim_loaded(void)
 	       dlsym(RTLD_DEFAULT, "socket") != dlsym(libc, "socket");
 }
 
-static void
-die(const char *what, int err)
-{
-	fprintf(stderr, "uvsock-perf: %s: %s\n", what, strerror(err));
-	exit(1);
-}
+/* --- uvsock runs --- */
 
-/* --- uvsock --- */
-
+/* A connected socket to cid, or -errno. */
 static int
-uvs_dial_cid(unsigned int cid)
+dial(const struct perf_cfg *c, unsigned int cid)
 {
-	struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = arg.port };
-	int fd = v_socket(arg.seqpacket ? SOCK_SEQPACKET : SOCK_STREAM), rc;
+	struct sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = c->port };
+	int fd = v_socket(c->libc, c->seqpacket ? SOCK_SEQPACKET : SOCK_STREAM), rc;
 
 	if (fd < 0)
-		die("socket", -fd);
-	rc = v_connect(fd, &sa);
-	if (rc < 0)
-		die("connect", -rc);
+		return fd;
+	rc = v_connect(c->libc, fd, &sa);
+	if (rc < 0) {
+		v_close(c->libc, fd);
+		return rc;
+	}
 	return fd;
 }
 
 static int
-uvs_dial(void)
+fail(struct perf_worker *w, const char *what, int rc)
 {
-	return uvs_dial_cid(arg.cid);
+	w->what = what;
+	return rc;
 }
 
-static void
-uvs_send_all(int fd, const uint8_t *buf, size_t len)
+/*
+ * Send all of buf. Each send is tried with MSG_DONTWAIT first: finding no room (-EAGAIN) is
+ * a credit stall, counted, then waited for in a blocking send. 0 or -errno.
+ */
+static int
+send_all(struct perf_worker *w, int fd, const uint8_t *buf, size_t len)
 {
+	bool libc = w->run->cfg.libc;
+	int flags = MSG_NOSIGNAL | MSG_DONTWAIT;
 	size_t off = 0;
 
 	while (off < len) {
-		ssize_t n = v_send(fd, buf + off, len - off, MSG_NOSIGNAL);
+		ssize_t n = v_send(libc, fd, buf + off, len - off, flags);
 
-		if (n < 0 && n != -EINTR)
-			die("send", (int)-n);
-		if (n > 0)
+		if (n >= 0) {
 			off += (size_t)n;
+			flags |= MSG_DONTWAIT;
+		} else if (n == -EAGAIN && (flags & MSG_DONTWAIT)) {
+			ctr_add(&w->ctr.stalls, 1);
+			flags &= ~MSG_DONTWAIT;
+		} else if (n != -EINTR) {
+			return fail(w, "send", (int)n);
+		}
 	}
+	return 0;
 }
 
-static void
-bulk(void)
+/* What arrives until end of stream, at most len bytes: their count, or -errno. */
+static ssize_t
+recv_to_end(struct perf_worker *w, int fd, char *buf, size_t len)
 {
-	uint8_t *buf = calloc(1, arg.size > 65536 ? arg.size : 65536);
-	int fd = uvs_dial();
-	uint64_t bytes = 0, msgs = 0;
-	double t0, t1;
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = v_recv(w->run->cfg.libc, fd, buf + got, len - got, 0);
+
+		if (n == 0)
+			break;
+		if (n > 0)
+			got += (size_t)n;
+		else if (n != -EINTR)
+			return fail(w, "recv", (int)n);
+	}
+	return (ssize_t)got;
+}
+
+/* h2g: writes until the time is up, then shutdown and the guest's "bye" once it has taken
+ * everything. */
+static int
+bulk_h2g(struct perf_worker *w, int fd, const uint8_t *buf)
+{
+	struct perf_run *r = w->run;
+	unsigned int size = r->cfg.size;
+	char line[PERF_LINE];
 	ssize_t n;
-	char line[64];
+	int rc = 0;
+
+	while (rc == 0 && now_s() - r->t0 < r->cfg.seconds && !stopped(r)) {
+		for (unsigned int k = 0; k < PERF_CLOCK_EVERY && rc == 0; k++) {
+			rc = send_all(w, fd, buf, size);
+			ctr_add(&w->ctr.bytes, size);
+			ctr_add(&w->ctr.msgs, 1);
+		}
+	}
+	if (rc < 0)
+		return rc;
+	v_shutdown(r->cfg.libc, fd, SHUT_WR);
+	n = recv_to_end(w, fd, line, sizeof(line));
+	w->end = now_s();
+	if (n < 0)
+		return (int)n;
+	if (n != 4 || memcmp(line, "bye\n", 4) != 0)
+		return fail(w, "no bye from the guest", -EPROTO);
+	return 0;
+}
+
+/* g2h: reads to end of stream, then answers the byte count. */
+static int
+bulk_g2h(struct perf_worker *w, int fd, uint8_t *buf)
+{
+	struct perf_run *r = w->run;
+	char line[PERF_LINE];
+	ssize_t n;
+	int len;
+
+	for (;;) {
+		n = v_recv(r->cfg.libc, fd, buf, r->cfg.size, 0);
+		if (n > 0) {
+			ctr_add(&w->ctr.bytes, (uint64_t)n);
+			ctr_add(&w->ctr.msgs, 1);
+		} else if (n == 0) {
+			break;
+		} else if (n != -EINTR) {
+			return fail(w, "recv", (int)n);
+		}
+	}
+	w->end = now_s();
+	len = snprintf(line, sizeof(line), "%" PRIu64 "\n", ctr_get(&w->ctr.bytes));
+	return send_all(w, fd, (const uint8_t *)line, (size_t)len);
+}
+
+/* Round trips: record each (release: the reporter reads what is published). */
+static int
+pingpong(struct perf_worker *w, int fd, uint8_t *buf)
+{
+	struct perf_run *r = w->run;
+	const struct perf_cfg *c = &r->cfg;
+	int rc;
+
+	for (uint64_t i = 0; i < c->count && !stopped(r); i++) {
+		double t0 = now_s();
+		size_t got = 0;
+
+		rc = send_all(w, fd, buf, c->size);
+		if (rc < 0)
+			return rc;
+		while (got < c->size) {
+			ssize_t n = v_recv(c->libc, fd, buf + got, c->size - got,
+					c->busy ? MSG_DONTWAIT : 0);
+
+			if (n == -EAGAIN || n == -EINTR)
+				continue;
+			if (n <= 0)
+				return fail(w, "recv", n == 0 ? -EPIPE : (int)n);
+			got += (size_t)n;
+		}
+		w->end = now_s();
+		r->rtt[i] = w->end - t0;
+		__atomic_store_n(&r->nrtt, i + 1, __ATOMIC_RELEASE);
+		ctr_add(&w->ctr.bytes, c->size);
+		ctr_add(&w->ctr.msgs, 1);
+		if (w->end - r->t0 >= c->seconds)
+			break;
+	}
+	return 0;
+}
+
+static void *
+worker_main(void *p)
+{
+	struct perf_worker *w = p;
+	struct perf_run *r = w->run;
+	uint8_t *buf = calloc(1, r->cfg.size);
+	int fd = -1, rc = 0;
 
 	if (buf == NULL)
-		die("memory", ENOMEM);
-	t0 = now_s();
-	if (strcmp(arg.dir, "h2g") == 0) {
-		while (now_s() - t0 < arg.seconds) {
-			for (int k = 0; k < 64; k++) { /* the clock every 64 writes */
-				uvs_send_all(fd, buf, arg.size);
-				bytes += arg.size;
-				msgs++;
-			}
-		}
-		v_shutdown(fd, SHUT_WR);
-		/* the guest answers "bye" once it has taken everything */
-		n = v_recv(fd, line, sizeof(line), MSG_WAITALL);
-		t1 = now_s();
-		if (n != 4 || memcmp(line, "bye\n", 4) != 0)
-			die("no bye from the guest", EPROTO);
-		if (arg.seqpacket)
-			result("uvsock-seq-h2g", "msgs_per_s", (double)msgs / (t1 - t0));
-		else
-			result("uvsock-h2g", "bytes_per_s", (double)bytes / (t1 - t0));
-	} else {
-		while ((n = v_recv(fd, buf, arg.size, 0)) > 0 || n == -EINTR) {
-			if (n > 0) {
-				bytes += (uint64_t)n;
-				msgs++;
-			}
-		}
-		t1 = now_s();
-		if (n < 0)
-			die("recv", (int)-n);
-		n = snprintf(line, sizeof(line), "%" PRIu64 "\n", bytes);
-		uvs_send_all(fd, (uint8_t *)line, (size_t)n);
-		if (arg.seqpacket)
-			result("uvsock-seq-g2h", "msgs_per_s", (double)msgs / (t1 - t0));
-		else
-			result("uvsock-g2h", "bytes_per_s", (double)bytes / (t1 - t0));
+		rc = fail(w, "memory", -ENOMEM);
+	if (rc == 0) {
+		fd = dial(&r->cfg, w->cid);
+		if (fd < 0)
+			rc = fail(w, "connect", fd);
 	}
-	v_close(fd);
+	/* through the gate once every worker is connected */
+	pthread_mutex_lock(&r->lock);
+	w->err = rc;
+	r->nready++;
+	pthread_cond_broadcast(&r->cond);
+	while (!r->go)
+		pthread_cond_wait(&r->cond, &r->lock);
+	pthread_mutex_unlock(&r->lock);
+	if (rc == 0 && !stopped(r)) {
+		if (r->cfg.mode == PERF_PINGPONG)
+			rc = pingpong(w, fd, buf);
+		else if (w->dir == PERF_H2G)
+			rc = bulk_h2g(w, fd, buf);
+		else
+			rc = bulk_g2h(w, fd, buf);
+	}
+	if (fd >= 0)
+		v_close(r->cfg.libc, fd);
 	free(buf);
+	w->err = rc;
+	if (rc < 0)
+		__atomic_store_n(&r->stop, true, __ATOMIC_RELAXED); /* the others end too */
+	return NULL;
+}
+
+/* --- live statistics --- */
+
+struct perf_snap {
+	double t;
+	uint64_t bytes, msgs, stalls, rtts;
+};
+
+static void
+snap_take(struct perf_run *r, struct perf_snap *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->t = now_s();
+	for (unsigned int i = 0; i < r->started; i++) {
+		s->bytes += ctr_get(&r->w[i].ctr.bytes);
+		s->msgs += ctr_get(&r->w[i].ctr.msgs);
+		s->stalls += ctr_get(&r->w[i].ctr.stalls);
+	}
+	s->rtts = __atomic_load_n(&r->nrtt, __ATOMIC_ACQUIRE);
 }
 
 static int
@@ -256,246 +482,411 @@ cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static void
-report_latency(const char *name, double *rtt, unsigned int n)
+/* The q quantile of sorted[0..n) (n > 0), as the RESULT lines have always taken it. */
+static double
+quantile(const double *sorted, uint64_t n, double q)
 {
-	qsort(rtt, n, sizeof(*rtt), cmp_double);
-	result(name, "p50_us", rtt[n / 2] * 1e6);
-	result(name, "p99_us", rtt[(size_t)((double)n * 0.99)] * 1e6);
-	result(name, "p999_us", rtt[(size_t)((double)n * 0.999)] * 1e6);
+	return sorted[(size_t)((double)n * q)];
+}
+
+/* The median of the round trips from .. to (at most PERF_STATS_SAMPLES of the last), or NAN. */
+static double
+rtt_median(const struct perf_run *r, uint64_t from, uint64_t to, double *scratch)
+{
+	uint64_t n = to - from > PERF_STATS_SAMPLES ? PERF_STATS_SAMPLES : to - from;
+
+	if (n == 0)
+		return NAN;
+	memcpy(scratch, r->rtt + (to - n), n * sizeof(double));
+	qsort(scratch, n, sizeof(double), cmp_double);
+	return quantile(scratch, n, 0.5);
 }
 
 static void
-pingpong(void)
+stats_line(struct perf_run *r, const struct perf_snap *a, const struct perf_snap *b,
+		double *scratch)
 {
-	uint8_t *buf = calloc(1, arg.size);
-	double *rtt = calloc(arg.count, sizeof(double));
-	int fd = uvs_dial();
+	double dt = b->t - a->t, t = b->t - r->t0;
 
-	if (buf == NULL || rtt == NULL)
-		die("memory", ENOMEM);
-	for (unsigned int i = 0; i < arg.count; i++) {
-		double t0 = now_s();
-		size_t got = 0;
+	if (r->cfg.mode == PERF_PINGPONG) {
+		double p50 = rtt_median(r, a->rtts, b->rtts, scratch);
 
-		uvs_send_all(fd, buf, arg.size);
-		while (got < arg.size) {
-			ssize_t n = v_recv(
-					fd, buf + got, arg.size - got, arg.busy ? MSG_DONTWAIT : 0);
-
-			if (n == -EAGAIN || n == -EINTR)
-				continue;
-			if (n <= 0)
-				die("recv", n == 0 ? EPIPE : (int)-n);
-			got += (size_t)n;
-		}
-		rtt[i] = now_s() - t0;
+		if (isnan(p50))
+			fprintf(stderr, "STATS t=%.2fs rtt/s=0 p50_us=-\n", t);
+		else
+			fprintf(stderr, "STATS t=%.2fs rtt/s=%.0f p50_us=%.1f\n", t,
+					(double)(b->rtts - a->rtts) / dt, p50 * 1e6);
+		return;
 	}
-	report_latency(arg.busy ? "uvsock-pingpong-busy" : "uvsock-pingpong", rtt, arg.count);
-	v_close(fd);
-	free(rtt);
-	free(buf);
+	fprintf(stderr, "STATS t=%.2fs msgs/s=%.0f Gbit/s=%.3f stalls=%" PRIu64 "\n", t,
+			(double)(b->msgs - a->msgs) / dt, (double)(b->bytes - a->bytes) * 8e-9 / dt,
+			b->stalls - a->stalls);
 }
 
-/* multi: one thread per connection, all sending for the same time. */
-struct mconn {
-	pthread_t t;
-	unsigned int cid;
-	uint64_t bytes;
-	double end;
-};
-
-static pthread_barrier_t mbar;
-static double mstart;
-
+/* One STATS line per interval, from t0 on, until the run has ended. */
 static void *
-multi_thread(void *p)
+reporter_main(void *p)
 {
-	struct mconn *m = p;
-	uint8_t *buf = calloc(1, arg.size);
-	int fd = uvs_dial_cid(m->cid);
-	char line[8];
+	struct perf_run *r = p;
+	double *scratch = r->cfg.mode == PERF_PINGPONG ? malloc(PERF_STATS_SAMPLES * sizeof(double))
+						       : NULL;
+	struct perf_snap prev, cur;
+	unsigned int k = 1;
 
-	if (buf == NULL)
-		die("memory", ENOMEM);
-	pthread_barrier_wait(&mbar); /* everybody connected */
-	while (now_s() - mstart < arg.seconds) {
-		for (int k = 0; k < 16; k++) {
-			uvs_send_all(fd, buf, arg.size);
-			m->bytes += arg.size;
-		}
+	memset(&prev, 0, sizeof(prev)); /* the counters started at 0 */
+	prev.t = r->t0;
+	pthread_mutex_lock(&r->lock);
+	while (!r->ended) {
+		double at = r->t0 + r->cfg.interval * k;
+		struct timespec ts = { .tv_sec = (time_t)at,
+			.tv_nsec = (long)((at - floor(at)) * 1e9) };
+
+		if (pthread_cond_timedwait(&r->cond, &r->lock, &ts) != ETIMEDOUT || r->ended)
+			continue; /* woken early: the run ended, or a spurious wake-up */
+		pthread_mutex_unlock(&r->lock);
+		snap_take(r, &cur);
+		if (r->cfg.mode != PERF_PINGPONG || scratch != NULL)
+			stats_line(r, &prev, &cur, scratch);
+		prev = cur;
+		k++;
+		pthread_mutex_lock(&r->lock);
 	}
-	v_shutdown(fd, SHUT_WR);
-	if (v_recv(fd, line, sizeof(line), MSG_WAITALL) != 4)
-		die("no bye from the guest", EPROTO);
-	m->end = now_s();
-	v_close(fd);
-	free(buf);
+	pthread_mutex_unlock(&r->lock);
+	free(scratch);
 	return NULL;
 }
 
-/* N connections over the guests cid .. cid+G-1 (rxonly), h2g at once: aggregate bytes/s. */
-static void
-multi(void)
-{
-	struct mconn *m = calloc(arg.conns, sizeof(*m));
-	uint64_t total = 0;
-	double end = 0;
-	char name[64];
+/* --- runs --- */
 
-	if (m == NULL)
-		die("memory", ENOMEM);
-	pthread_barrier_init(&mbar, NULL, arg.conns + 1);
-	mstart = now_s() + 3600; /* nobody stops before the start */
-	for (unsigned int i = 0; i < arg.conns; i++) {
-		m[i].cid = arg.cid + i % arg.guests;
-		if (pthread_create(&m[i].t, NULL, multi_thread, &m[i]) != 0)
-			die("thread", EAGAIN);
-	}
-	mstart = now_s();
-	pthread_barrier_wait(&mbar);
-	for (unsigned int i = 0; i < arg.conns; i++) {
-		pthread_join(m[i].t, NULL);
-		total += m[i].bytes;
-		if (m[i].end > end)
-			end = m[i].end;
-	}
-	snprintf(name, sizeof(name), "uvsock-h2g-x%u", arg.conns);
-	result(name, "bytes_per_s", (double)total / (end - mstart));
-	free(m);
+static void
+perf_run_free(struct perf_run *r)
+{
+	if (r == NULL)
+		return;
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->lock);
+	free(r->rtt);
+	free(r->w);
+	free(r);
 }
 
-/* Idle connections: open, check, hold, close. */
-static void
-hold(void)
+static struct perf_run *
+perf_run_new(const struct perf_cfg *cfg)
 {
-	int *fds = calloc(arg.conns, sizeof(int));
+	struct perf_run *r = calloc(1, sizeof(*r));
+	pthread_condattr_t ca;
+	unsigned int n = cfg->mode == PERF_PINGPONG ? 1 : cfg->conns;
+
+	if (r == NULL)
+		return NULL;
+	r->cfg = *cfg;
+	pthread_mutex_init(&r->lock, NULL);
+	/* the reporter's deadlines are on the monotonic clock, as now_s() */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	r->w = aligned_alloc(PERF_CACHE_LINE, n * sizeof(*r->w));
+	if (cfg->mode == PERF_PINGPONG)
+		r->rtt = calloc(cfg->count, sizeof(double));
+	if (r->w == NULL || (cfg->mode == PERF_PINGPONG && r->rtt == NULL)) {
+		perf_run_free(r);
+		return NULL;
+	}
+	memset(r->w, 0, n * sizeof(*r->w));
+	r->nw = n;
+	for (unsigned int i = 0; i < n; i++) {
+		r->w[i].run = r;
+		r->w[i].cid = cfg->cid + i % cfg->guests;
+		r->w[i].dir = cfg->mode == PERF_BULK ? cfg->dir : PERF_H2G;
+	}
+	return r;
+}
+
+/* The first worker error, with what failed. */
+static int
+perf_run_err(const struct perf_run *r, const char **what)
+{
+	for (unsigned int i = 0; i < r->started; i++) {
+		if (r->w[i].err < 0) {
+			*what = r->w[i].what != NULL ? r->w[i].what : "run";
+			return r->w[i].err;
+		}
+	}
+	return 0;
+}
+
+/* Ends the reporter and waits for every thread of the run. */
+static void
+perf_run_join(struct perf_run *r)
+{
+	for (unsigned int i = 0; i < r->started; i++)
+		pthread_join(r->w[i].thread, NULL);
+	pthread_mutex_lock(&r->lock);
+	r->ended = true;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	if (r->has_reporter)
+		pthread_join(r->reporter, NULL);
+	r->has_reporter = false;
+}
+
+/*
+ * Start the workers, let them go once all are connected (the clock starts then), start the
+ * reporter. 0, or -errno with every thread of the run ended (what: the step that failed).
+ */
+static int
+perf_run_start(struct perf_run *r, const char **what)
+{
+	int rc;
+
+	for (r->started = 0; r->started < r->nw; r->started++) {
+		if (pthread_create(&r->w[r->started].thread, NULL, worker_main,
+				    &r->w[r->started]) != 0)
+			break;
+	}
+	pthread_mutex_lock(&r->lock);
+	while (r->nready < r->started)
+		pthread_cond_wait(&r->cond, &r->lock);
+	rc = perf_run_err(r, what);
+	if (r->started < r->nw && rc == 0) {
+		*what = "thread";
+		rc = -EAGAIN;
+	}
+	if (rc < 0)
+		__atomic_store_n(&r->stop, true, __ATOMIC_RELAXED);
+	r->t0 = now_s();
+	r->go = true;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	if (rc < 0) {
+		perf_run_join(r);
+		return rc;
+	}
+	if (r->cfg.interval > 0) {
+		r->has_reporter = pthread_create(&r->reporter, NULL, reporter_main, r) == 0;
+		if (!r->has_reporter)
+			fprintf(stderr, "uvsock-perf: no STATS lines (no thread for them)\n");
+	}
+	return 0;
+}
+
+/* The RESULT lines of a finished run. */
+static void
+perf_run_report(struct perf_run *r)
+{
+	const struct perf_cfg *c = &r->cfg;
+	struct perf_snap s;
+	double end = r->t0;
+	char name[64];
+
+	snap_take(r, &s);
+	for (unsigned int i = 0; i < r->nw; i++)
+		end = r->w[i].end > end ? r->w[i].end : end;
+	if (c->mode == PERF_PINGPONG) {
+		const char *n = c->busy ? "uvsock-pingpong-busy" : "uvsock-pingpong";
+
+		if (s.rtts == 0)
+			return;
+		qsort(r->rtt, s.rtts, sizeof(double), cmp_double);
+		result(c, n, "p50_us", quantile(r->rtt, s.rtts, 0.5) * 1e6);
+		result(c, n, "p99_us", quantile(r->rtt, s.rtts, 0.99) * 1e6);
+		result(c, n, "p999_us", quantile(r->rtt, s.rtts, 0.999) * 1e6);
+		return;
+	}
+	if (c->mode == PERF_MULTI)
+		snprintf(name, sizeof(name), "uvsock-h2g-x%u", r->nw);
+	else
+		snprintf(name, sizeof(name), "uvsock-%s%s", c->seqpacket ? "seq-" : "",
+				c->dir == PERF_H2G ? "h2g" : "g2h");
+	if (c->seqpacket && c->mode == PERF_BULK)
+		result(c, name, "msgs_per_s", (double)s.msgs / (end - r->t0));
+	else
+		result(c, name, "bytes_per_s", (double)s.bytes / (end - r->t0));
+	if (c->mode == PERF_MULTI || c->dir == PERF_H2G)
+		result(c, name, "stalls", (double)s.stalls);
+}
+
+/* A whole run from the command line: start, wait, report. 0 or -errno (what: what failed). */
+static int
+perf_run_once(const struct perf_cfg *cfg, const char **what)
+{
+	struct perf_run *r = perf_run_new(cfg);
+	int rc;
+
+	if (r == NULL)
+		return -ENOMEM;
+	rc = perf_run_start(r, what);
+	if (rc == 0) {
+		perf_run_join(r);
+		rc = perf_run_err(r, what);
+	}
+	if (rc == 0)
+		perf_run_report(r);
+	perf_run_free(r);
+	return rc;
+}
+
+/* Idle connections: open, check, hold, close. 0 or -errno. */
+static int
+hold(const struct perf_cfg *c)
+{
+	int *fds = calloc(c->conns, sizeof(int));
 	struct timespec ts;
+	unsigned int n;
+	int rc = 0;
 
 	if (fds == NULL)
-		die("memory", ENOMEM);
-	for (unsigned int i = 0; i < arg.conns; i++) {
-		struct sockaddr_vm sa = { .svm_family = AF_VSOCK,
-			.svm_cid = arg.cid + i % arg.guests,
-			.svm_port = arg.port };
+		return -ENOMEM;
+	for (n = 0; n < c->conns; n++) {
 		char b = 'x';
-		int rc;
 
-		fds[i] = v_socket(SOCK_STREAM);
-		if (fds[i] < 0)
-			die("socket", -fds[i]);
-		rc = v_connect(fds[i], &sa);
-		if (rc < 0)
-			die("connect", -rc);
-		uvs_send_all(fds[i], (const uint8_t *)&b, 1);
-		if (v_recv(fds[i], &b, 1, 0) != 1 || b != 'x')
-			die("echo", EPROTO);
+		fds[n] = dial(c, c->cid + n % c->guests);
+		if (fds[n] < 0) {
+			rc = fds[n];
+			break;
+		}
+		if (v_send(c->libc, fds[n], &b, 1, MSG_NOSIGNAL) != 1 ||
+				v_recv(c->libc, fds[n], &b, 1, 0) != 1 || b != 'x') {
+			n++;
+			rc = -EPROTO;
+			break;
+		}
 	}
-	printf("HELD %u connections over %u guests\n", arg.conns, arg.guests);
-	fflush(stdout);
-	ts.tv_sec = (time_t)arg.seconds;
-	ts.tv_nsec = (long)((arg.seconds - (double)ts.tv_sec) * 1e9);
-	nanosleep(&ts, NULL);
-	for (unsigned int i = 0; i < arg.conns; i++)
-		v_close(fds[i]);
+	if (rc == 0) {
+		printf("HELD %u connections over %u guests\n", c->conns, c->guests);
+		fflush(stdout);
+		ts.tv_sec = (time_t)c->seconds;
+		ts.tv_nsec = (long)((c->seconds - (double)ts.tv_sec) * 1e9);
+		nanosleep(&ts, NULL);
+	}
+	for (unsigned int i = 0; i < n; i++)
+		v_close(c->libc, fds[i]);
 	free(fds);
+	return rc;
 }
 
 /* --- baselines --- */
 
 struct pair {
 	int fd[2];
+	unsigned int size;
 	uint64_t bytes;
-	bool seqpacket;
 };
 
 static void *
 sink_thread(void *p)
 {
 	struct pair *pr = p;
-	uint8_t *buf = malloc(arg.size > 65536 ? arg.size : 65536);
+	uint8_t *buf = malloc(pr->size);
 	ssize_t n;
 
-	while ((n = recv(pr->fd[1], buf, arg.size, 0)) > 0)
+	if (buf == NULL)
+		return NULL;
+	while ((n = recv(pr->fd[1], buf, pr->size, 0)) > 0)
 		pr->bytes += (uint64_t)n;
 	free(buf);
 	return NULL;
 }
 
-static void
-baseline_socket(const char *name, int fd0, int fd1)
+static int
+baseline_socket(const struct perf_cfg *c, const char *name, int fd0, int fd1)
 {
-	struct pair pr = { .fd = { fd0, fd1 } };
-	uint8_t *buf = calloc(1, arg.size);
+	struct pair pr = { .fd = { fd0, fd1 }, .size = c->size };
+	uint8_t *buf = calloc(1, c->size);
 	uint64_t sent = 0;
 	pthread_t t;
 	double t0, t1;
+	int rc = 0;
 
-	if (buf == NULL)
-		die("memory", ENOMEM);
-	pthread_create(&t, NULL, sink_thread, &pr);
+	if (buf == NULL || pthread_create(&t, NULL, sink_thread, &pr) != 0) {
+		free(buf);
+		close(fd0);
+		close(fd1);
+		return buf == NULL ? -ENOMEM : -EAGAIN;
+	}
 	t0 = now_s();
-	while (now_s() - t0 < arg.seconds) {
+	while (rc == 0 && now_s() - t0 < c->seconds) {
 		size_t off = 0;
 
-		while (off < arg.size) {
-			ssize_t n = send(fd0, buf + off, arg.size - off, MSG_NOSIGNAL);
+		while (off < c->size) {
+			ssize_t n = send(fd0, buf + off, c->size - off, MSG_NOSIGNAL);
 
-			if (n < 0)
-				die("send", errno);
+			if (n < 0) {
+				rc = -errno;
+				break;
+			}
 			off += (size_t)n;
 		}
-		sent += arg.size;
+		sent += c->size;
 	}
 	shutdown(fd0, SHUT_WR);
 	pthread_join(t, NULL);
 	t1 = now_s();
-	if (pr.bytes != sent)
-		die("baseline lost bytes", EIO);
-	if (strcmp(name, "unix-seqpacket") == 0)
-		result(name, "msgs_per_s", (double)(sent / arg.size) / (t1 - t0));
-	else
-		result(name, "bytes_per_s", (double)sent / (t1 - t0));
+	if (rc == 0 && pr.bytes != sent)
+		rc = -EIO; /* lost bytes */
+	if (rc == 0 && strcmp(name, "unix-seqpacket") == 0)
+		result(c, name, "msgs_per_s", (double)(sent / c->size) / (t1 - t0));
+	else if (rc == 0)
+		result(c, name, "bytes_per_s", (double)sent / (t1 - t0));
 	close(fd0);
 	close(fd1);
 	free(buf);
+	return rc;
 }
 
-static void
+static int
 tcp_pair(int fd[2])
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(a);
-	int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	int l = socket(AF_INET, SOCK_STREAM, 0), one = 1, rc = 0;
 
-	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 1) < 0 ||
+	fd[0] = fd[1] = -1;
+	if (l < 0)
+		return -errno;
+	if (bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 1) < 0 ||
 			getsockname(l, (struct sockaddr *)&a, &len) < 0)
-		die("tcp listen", errno);
-	fd[0] = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd[0] < 0 || connect(fd[0], (struct sockaddr *)&a, sizeof(a)) < 0)
-		die("tcp connect", errno);
-	fd[1] = accept(l, NULL, NULL);
-	if (fd[1] < 0)
-		die("tcp accept", errno);
-	setsockopt(fd[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		rc = -errno;
+	if (rc == 0) {
+		fd[0] = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd[0] < 0 || connect(fd[0], (struct sockaddr *)&a, sizeof(a)) < 0)
+			rc = -errno;
+	}
+	if (rc == 0) {
+		fd[1] = accept(l, NULL, NULL);
+		if (fd[1] < 0)
+			rc = -errno;
+	}
 	close(l);
+	if (rc < 0) {
+		if (fd[0] >= 0)
+			close(fd[0]);
+		return rc;
+	}
+	setsockopt(fd[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return 0;
 }
 
-static void
-baseline_memcpy(void)
+static int
+baseline_memcpy(const struct perf_cfg *c)
 {
 	uint8_t *a = malloc(PERF_MEMCPY_BYTES), *b = malloc(PERF_MEMCPY_BYTES);
 	uint64_t bytes = 0;
 	double t0;
 	size_t off = 0;
+	int rc = 0;
 
-	if (a == NULL || b == NULL)
-		die("memory", ENOMEM);
+	if (a == NULL || b == NULL) {
+		free(a);
+		free(b);
+		return -ENOMEM;
+	}
 	memset(a, 1, PERF_MEMCPY_BYTES);
 	memset(b, 2, PERF_MEMCPY_BYTES);
 	t0 = now_s();
-	while (now_s() - t0 < arg.seconds) {
-		size_t n = arg.size;
+	while (now_s() - t0 < c->seconds) {
+		size_t n = c->size;
 
 		if (off + n > PERF_MEMCPY_BYTES)
 			off = 0;
@@ -503,21 +894,25 @@ baseline_memcpy(void)
 		off += n;
 		bytes += n;
 	}
-	result("memcpy", "bytes_per_s", (double)bytes / (now_s() - t0));
+	result(c, "memcpy", "bytes_per_s", (double)bytes / (now_s() - t0));
 	if (b[0] != 1)
-		die("memcpy", EIO);
+		rc = -EIO;
 	free(a);
 	free(b);
+	return rc;
 }
 
 static void *
 echo_thread(void *p)
 {
-	int fd = *(int *)p;
-	uint8_t *buf = malloc(arg.size);
+	struct pair *pr = p;
+	int fd = pr->fd[1];
+	uint8_t *buf = malloc(pr->size);
 	ssize_t n;
 
-	while ((n = recv(fd, buf, arg.size, 0)) > 0) {
+	if (buf == NULL)
+		return NULL;
+	while ((n = recv(fd, buf, pr->size, 0)) > 0) {
 		size_t off = 0;
 
 		while (off < (size_t)n) {
@@ -532,42 +927,87 @@ echo_thread(void *p)
 	return NULL;
 }
 
-static void
-baseline_pingpong(void)
+static int
+baseline_pingpong(const struct perf_cfg *c)
 {
-	int fd[2];
-	uint8_t *buf = calloc(1, arg.size);
-	double *rtt = calloc(arg.count, sizeof(double));
+	struct pair pr = { .size = c->size };
+	uint8_t *buf = calloc(1, c->size);
+	double *rtt = calloc(c->count, sizeof(double));
 	pthread_t t;
+	int rc = 0;
 
-	if (buf == NULL || rtt == NULL || socketpair(AF_UNIX, SOCK_STREAM, 0, fd) < 0)
-		die("setup", errno ? errno : ENOMEM);
-	pthread_create(&t, NULL, echo_thread, &fd[1]);
-	for (unsigned int i = 0; i < arg.count; i++) {
+	if (buf == NULL || rtt == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, pr.fd) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (pthread_create(&t, NULL, echo_thread, &pr) != 0) {
+		rc = -EAGAIN;
+		goto out_close;
+	}
+	for (uint64_t i = 0; rc == 0 && i < c->count; i++) {
 		double t0 = now_s();
 		size_t got = 0;
 
-		if (send(fd[0], buf, arg.size, 0) != (ssize_t)arg.size)
-			die("send", errno);
-		while (got < arg.size) {
-			ssize_t n = recv(fd[0], buf + got, arg.size - got,
-					arg.busy ? MSG_DONTWAIT : 0);
+		if (send(pr.fd[0], buf, c->size, 0) != (ssize_t)c->size) {
+			rc = -errno;
+			break;
+		}
+		while (got < c->size) {
+			ssize_t n = recv(pr.fd[0], buf + got, c->size - got,
+					c->busy ? MSG_DONTWAIT : 0);
 
 			if (n < 0 && (errno == EAGAIN || errno == EINTR))
 				continue;
-			if (n <= 0)
-				die("recv", n == 0 ? EPIPE : errno);
+			if (n <= 0) {
+				rc = n == 0 ? -EPIPE : -errno;
+				break;
+			}
 			got += (size_t)n;
 		}
 		rtt[i] = now_s() - t0;
 	}
-	shutdown(fd[0], SHUT_WR);
+	shutdown(pr.fd[0], SHUT_WR);
 	pthread_join(t, NULL);
-	report_latency(arg.busy ? "unix-pingpong-busy" : "unix-pingpong", rtt, arg.count);
-	close(fd[0]);
-	close(fd[1]);
+	if (rc == 0) {
+		const char *name = c->busy ? "unix-pingpong-busy" : "unix-pingpong";
+
+		qsort(rtt, c->count, sizeof(*rtt), cmp_double);
+		result(c, name, "p50_us", quantile(rtt, c->count, 0.5) * 1e6);
+		result(c, name, "p99_us", quantile(rtt, c->count, 0.99) * 1e6);
+		result(c, name, "p999_us", quantile(rtt, c->count, 0.999) * 1e6);
+	}
+out_close:
+	close(pr.fd[0]);
+	close(pr.fd[1]);
+out:
 	free(rtt);
 	free(buf);
+	return rc;
+}
+
+static int
+baseline(const struct perf_cfg *c, const char *kind)
+{
+	int fd[2], rc;
+
+	if (strcmp(kind, "unix") == 0 || strcmp(kind, "unix-seqpacket") == 0) {
+		bool stream = strcmp(kind, "unix") == 0;
+
+		if (socketpair(AF_UNIX, stream ? SOCK_STREAM : SOCK_SEQPACKET, 0, fd) < 0)
+			return -errno;
+		return baseline_socket(c, stream ? "unix-stream" : "unix-seqpacket", fd[0], fd[1]);
+	}
+	if (strcmp(kind, "tcp") == 0) {
+		rc = tcp_pair(fd);
+		return rc < 0 ? rc : baseline_socket(c, "tcp-loopback", fd[0], fd[1]);
+	}
+	if (strcmp(kind, "memcpy") == 0)
+		return baseline_memcpy(c);
+	return -EINVAL;
 }
 
 static void
@@ -579,15 +1019,33 @@ usage(FILE *f)
 		   "  --cid C --port P      the guest (uvsock-guest or a VM) and its port\n"
 		   "  --dir h2g|g2h         bulk direction (default h2g)\n"
 		   "  --size S              bytes per write / message (default 65536)\n"
-		   "  --seconds T           bulk duration (default 3)\n"
+		   "  --seconds T           bulk duration (default 3); ping-pong: at most T seconds\n"
 		   "  --count N             ping-pong round trips (default 10000)\n"
 		   "  --busy                ping-pong: spin on nonblocking receives\n"
 		   "  --seqpacket           bulk: SOCK_SEQPACKET, one message per write: messages/s\n"
 		   "  --guests G --conns N  multi, hold: N connections over guests CID .. CID+G-1\n"
+		   "  --interval SEC        bulk, multi, pingpong: a STATS line on stderr every SEC\n"
+		   "                        seconds (default 1; 0: none): msgs/s, Gbit/s and credit\n"
+		   "                        stalls (sends that found no room), or round trips/s and\n"
+		   "                        their p50\n"
 		   "  --libc                plain socket calls, through libuvsock-preload.so\n"
 		   "  --csv FILE            also append name,size,metric,value rows to FILE\n"
 		   "baseline KIND: unix, unix-seqpacket, tcp, memcpy. See the header of\n"
 		   "examples/uvsock-perf.c and bench/run.sh.\n");
+}
+
+static int
+parse_uint(const char *s, unsigned long max, unsigned int *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno != 0 || end == s || *end != '\0' || v > max)
+		return -EINVAL;
+	*out = (unsigned int)v;
+	return 0;
 }
 
 int
@@ -606,49 +1064,58 @@ main(int argc, char **argv)
 		{ "libc", no_argument, NULL, 'L' },
 		{ "conns", required_argument, NULL, 'N' },
 		{ "csv", required_argument, NULL, 'o' },
+		{ "interval", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *cmd;
-	int opt;
+	struct perf_cfg *c = &arg.cfg;
+	const char *cmd, *what, *dir = "h2g";
+	unsigned int count = 0;
+	bool bad = false, seconds_set = false;
+	int opt, rc;
 
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			arg.cid = (unsigned int)strtoul(optarg, NULL, 0);
+			bad |= parse_uint(optarg, UINT32_MAX, &c->cid) < 0;
 			break;
 		case 'p':
-			arg.port = (unsigned int)strtoul(optarg, NULL, 0);
+			bad |= parse_uint(optarg, UINT32_MAX, &c->port) < 0;
 			break;
 		case 'd':
-			arg.dir = optarg;
+			dir = optarg;
 			break;
 		case 's':
-			arg.size = (unsigned int)strtoul(optarg, NULL, 0);
+			bad |= parse_uint(optarg, PERF_MAX_SIZE, &c->size) < 0;
 			break;
 		case 't':
-			arg.seconds = strtod(optarg, NULL);
+			c->seconds = strtod(optarg, NULL);
+			seconds_set = true;
 			break;
 		case 'n':
-			arg.count = (unsigned int)strtoul(optarg, NULL, 0);
+			bad |= parse_uint(optarg, UINT32_MAX, &count) < 0;
+			c->count = count;
 			break;
 		case 'b':
-			arg.busy = true;
+			c->busy = true;
 			break;
 		case 'q':
-			arg.seqpacket = true;
+			c->seqpacket = true;
 			break;
 		case 'g':
-			arg.guests = (unsigned int)strtoul(optarg, NULL, 0);
+			bad |= parse_uint(optarg, UINT32_MAX, &c->guests) < 0;
 			break;
 		case 'L':
-			arg.libc = true;
+			c->libc = true;
 			break;
 		case 'N':
-			arg.conns = (unsigned int)strtoul(optarg, NULL, 0);
+			bad |= parse_uint(optarg, PERF_MAX_CONNS, &c->conns) < 0;
 			break;
 		case 'o':
 			arg.csv = optarg;
+			break;
+		case 'I':
+			c->interval = strtod(optarg, NULL);
 			break;
 		case 'h':
 			usage(stdout);
@@ -658,57 +1125,55 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind >= argc || arg.size == 0 || arg.size > PERF_MAX_SIZE || arg.count == 0 ||
-			arg.seconds <= 0 ||
-			(strcmp(arg.dir, "h2g") != 0 && strcmp(arg.dir, "g2h") != 0)) {
+	if (strcmp(dir, "h2g") == 0)
+		c->dir = PERF_H2G;
+	else if (strcmp(dir, "g2h") == 0)
+		c->dir = PERF_G2H;
+	else
+		bad = true;
+	if (bad || optind >= argc || c->size == 0 || c->count == 0 || !(c->seconds > 0) ||
+			!(c->interval == 0 || c->interval >= PERF_MIN_INTERVAL)) {
 		usage(stderr);
 		return 2;
 	}
-	if (arg.libc && !shim_loaded()) {
+	if (c->libc && !shim_loaded()) {
 		fprintf(stderr, "uvsock-perf: --libc needs LD_PRELOAD=libuvsock-preload.so (the "
 				"kernel's AF_VSOCK is never used)\n");
 		return 2;
 	}
-	cmd = argv[optind];
+	what = cmd = argv[optind];
 	if (strcmp(cmd, "bulk") == 0) {
-		bulk();
-	} else if (strcmp(cmd, "multi") == 0) {
-		if (arg.guests == 0 || arg.conns == 0)
-			die("multi needs --guests and --conns above 0", EINVAL);
-		multi();
-	} else if (strcmp(cmd, "hold") == 0) {
-		if (arg.guests == 0 || arg.conns == 0)
-			die("hold needs --guests and --conns above 0", EINVAL);
-		hold();
+		c->mode = PERF_BULK;
+		c->conns = 1;
+		rc = perf_run_once(c, &what);
+	} else if (strcmp(cmd, "multi") == 0 || strcmp(cmd, "hold") == 0) {
+		if (c->guests == 0 || c->conns == 0) {
+			fprintf(stderr, "uvsock-perf: %s needs --guests and --conns above 0\n",
+					cmd);
+			return 2;
+		}
+		c->mode = PERF_MULTI;
+		rc = strcmp(cmd, "multi") == 0 ? perf_run_once(c, &what) : hold(c);
 	} else if (strcmp(cmd, "pingpong") == 0) {
-		pingpong();
+		c->mode = PERF_PINGPONG;
+		if (!seconds_set)
+			c->seconds = INFINITY; /* --count round trips, however long they take */
+		rc = perf_run_once(c, &what);
 	} else if (strcmp(cmd, "baseline-pingpong") == 0) {
-		baseline_pingpong();
+		rc = baseline_pingpong(c);
 	} else if (strcmp(cmd, "baseline") == 0 && optind + 1 < argc) {
-		const char *kind = argv[optind + 1];
-		int fd[2];
-
-		if (strcmp(kind, "unix") == 0 || strcmp(kind, "unix-seqpacket") == 0) {
-			if (socketpair(AF_UNIX,
-					    strcmp(kind, "unix") == 0 ? SOCK_STREAM
-								      : SOCK_SEQPACKET,
-					    0, fd) < 0)
-				die("socketpair", errno);
-			baseline_socket(strcmp(kind, "unix") == 0 ? "unix-stream"
-								  : "unix-seqpacket",
-					fd[0], fd[1]);
-		} else if (strcmp(kind, "tcp") == 0) {
-			tcp_pair(fd);
-			baseline_socket("tcp-loopback", fd[0], fd[1]);
-		} else if (strcmp(kind, "memcpy") == 0) {
-			baseline_memcpy();
-		} else {
+		rc = baseline(c, argv[optind + 1]);
+		if (rc == -EINVAL) {
 			usage(stderr);
 			return 2;
 		}
 	} else {
 		usage(stderr);
 		return 2;
+	}
+	if (rc < 0) {
+		fprintf(stderr, "uvsock-perf: %s: %s\n", what, strerror(-rc));
+		return 1;
 	}
 	return 0;
 }

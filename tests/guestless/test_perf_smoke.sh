@@ -3,7 +3,8 @@
 # of the test command): bulk both ways and ping-pong against uvsock-guest in rxonly, txonly
 # and echo, through the native API and through libuvsock-preload.so (--libc), and each kernel
 # baseline. Every run must print its RESULT lines with a positive
-# value; bench/report.py must turn them into tables and a plot.
+# value (a count of credit stalls may be 0); bench/report.py must turn them into tables and a
+# plot. Runs with --interval must print STATS lines with positive rates while they run.
 # shellcheck source-path=SCRIPTDIR disable=SC2034,SC2154
 set -euo pipefail
 UVSOCKD=$1
@@ -45,13 +46,40 @@ check() { # check NAME ARGS...: run uvsock-perf, expect RESULT lines for NAME wi
 	shift
 	timeout 60 "$PERF" --csv "$csv" "$@" >"$tmp/perf.log" 2>&1 || fail "uvsock-perf $*"
 	grep -q "^RESULT $name " "$tmp/perf.log" || fail "no RESULT for $name"
-	if awk '$1 == "RESULT" { split($4, kv, "="); if (kv[2] + 0 <= 0) bad = 1 } END { exit !bad }' \
-		"$tmp/perf.log"; then
+	if awk '$1 == "RESULT" { split($4, kv, "=");
+		if (kv[1] == "stalls" ? kv[2] + 0 < 0 : kv[2] + 0 <= 0) bad = 1 }
+		END { exit !bad }' "$tmp/perf.log"; then
 		fail "$name: a value is not positive"
 	fi
 	echo "ok: $name: $(grep "^RESULT" "$tmp/perf.log" | cut -d' ' -f4 | tr '\n' ' ')"
 }
+# stats_check MIN FIELD...: the last run printed at least MIN STATS lines, and each has every
+# FIELD (as FIELD=value) with a value above 0
+stats_check() {
+	local min=$1 n f
+	shift
+	n=$(grep -c '^STATS t=' "$tmp/perf.log" || true)
+	[ "$n" -ge "$min" ] || fail "$n STATS lines, expected at least $min"
+	for f in "$@"; do
+		if awk -v f="$f" '$1 == "STATS" { v = "";
+			for (i = 2; i <= NF; i++) if (index($i, f "=") == 1) v = substr($i, length(f) + 2)
+			if (v + 0 <= 0) bad = 1 } END { exit !bad }' "$tmp/perf.log"; then
+			fail "STATS: $f missing or not positive: $(grep '^STATS' "$tmp/perf.log" | head -3)"
+		fi
+	done
+	echo "ok: $n STATS lines with $* > 0"
+}
 check uvsock-h2g bulk --cid 3 --port 5000 --dir h2g --seconds 0.3
+grep -Eq "^RESULT uvsock-h2g size=65536 stalls=[0-9]+$" "$tmp/perf.log" || fail "no stalls result"
+# live statistics: 1.5 s with a line every 0.5 s (the last may fall after the end)
+check uvsock-h2g bulk --cid 3 --port 5000 --dir h2g --seconds 1.5 --interval 0.5
+stats_check 2 msgs/s Gbit/s
+grep '^STATS' "$tmp/perf.log" | grep -vEq ' stalls=[0-9]+$' && fail "STATS without stalls="
+check uvsock-h2g --interval 0 bulk --cid 3 --port 5000 --dir h2g --seconds 0.6
+grep -q '^STATS' "$tmp/perf.log" && fail "STATS lines with --interval 0"
+check uvsock-pingpong pingpong --cid 5 --port 5000 --size 64 --count 1000000 --seconds 1 \
+	--interval 0.3
+stats_check 2 rtt/s p50_us
 [ -f "$SHIM" ] || fail "no shim at $SHIM"
 LD_PRELOAD=$SHIM check uvsock-h2g-libc --libc bulk --cid 3 --port 5000 --dir h2g --seconds 0.3
 check uvsock-g2h bulk --cid 4 --port 5000 --dir g2h
@@ -64,7 +92,8 @@ check memcpy baseline memcpy --seconds 0.2
 check unix-pingpong baseline-pingpong unix --size 64 --count 200
 check uvsock-seq-h2g bulk --seqpacket --cid 6 --port 5000 --dir h2g --size 64 --seconds 0.3
 check uvsock-seq-g2h bulk --seqpacket --cid 7 --port 5000 --dir g2h --size 64
-check uvsock-h2g-x4 multi --cid 3 --guests 1 --port 5000 --conns 4 --seconds 0.3
+check uvsock-h2g-x4 multi --cid 3 --guests 1 --port 5000 --conns 4 --seconds 1 --interval 0.3
+stats_check 2 msgs/s Gbit/s
 timeout 60 "$PERF" hold --cid 5 --guests 1 --port 5000 --conns 10 --seconds 0.2 \
 	>"$tmp/hold.log" 2>&1 || fail "uvsock-perf hold"
 grep -q "^HELD 10 connections" "$tmp/hold.log" || fail "hold: no HELD line"
