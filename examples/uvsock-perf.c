@@ -27,14 +27,23 @@
  *       echoed byte, then held idle for T seconds (bench/idle.sh measures the daemon then).
  *   uvsock-perf baseline-pingpong unix [--size S] [--count N] [--busy]
  *       round trips over an AF_UNIX SOCK_STREAM pair between two threads.
+ *   uvsock-perf connrate --cid C --port P [--seconds T] [--echo] [--seqpacket] [--conns N]
+ *       socket, connect, (--echo: one byte sent and read back,) close, in a loop for T
+ *       seconds against a listening guest (uvsock-guest --mode echo --listen P --conns
+ *       1000000; with --seqpacket, --mode rxonly --seqpacket): connections/s. --conns N:
+ *       N such loops at once, over the guests C .. C+G-1 (--guests G).
+ *   uvsock-perf baseline-connrate unix|tcp [--seconds T] [--echo] [--seqpacket] [--conns N]
+ *       the same against a listener of this process (one thread that accepts, echoes what
+ *       arrives, and closes at end of stream): AF_UNIX (SOCK_STREAM or SOCK_SEQPACKET,
+ *       abstract address) or TCP over loopback.
  *
  * --libc: the uvsock runs use the plain socket calls (socket(AF_VSOCK), send, recv, ...)
  * instead of libuvsock's, to measure libuvsock-preload.so against the native API; result names
  * get "-libc". Refused unless the shim is loaded (the kernel's AF_VSOCK is never used).
  *
- * --interval SEC (default 1, 0: none): while bulk, multi and pingpong run, one line per
- * interval on stderr: "STATS t=<s>s msgs/s=<n> Gbit/s=<n> stalls=<n>" (pingpong:
- * "rtt/s=<n> p50_us=<n>"). A stall is a send that found no room (no credit or a full ring):
+ * --interval SEC (default 1, 0: none): while bulk, multi, pingpong and connrate run, one line
+ * per interval on stderr: "STATS t=<s>s msgs/s=<n> Gbit/s=<n> stalls=<n>" (pingpong:
+ * "rtt/s=<n> p50_us=<n>"; connrate: "conns/s=<n>"). A stall is a send that found no room (no credit or a full ring):
  * it is tried with MSG_DONTWAIT first, and on -EAGAIN counted, then waited for.
  *
  * Result lines: "RESULT <name> size=<S> <metric>=<value> ..." and, with --csv FILE, one
@@ -63,6 +72,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -87,19 +97,25 @@
 #define PERF_LINE 64
 /* Keeps a worker's counters on their own cache line. */
 #define PERF_CACHE_LINE 64
+/* baseline-connrate: the listener's backlog (Linux's default somaxconn). */
+#define PERF_BACKLOG 4096
 
-enum perf_mode { PERF_BULK, PERF_MULTI, PERF_PINGPONG };
+enum perf_mode { PERF_BULK, PERF_MULTI, PERF_PINGPONG, PERF_CONNRATE };
 enum perf_dir { PERF_H2G, PERF_G2H };
+/* Whom a run connects to: uvsock guests, or (baseline-connrate) a kernel listener. */
+enum perf_peer { PERF_UVSOCK, PERF_UNIX, PERF_TCP };
 
 /* What a run does. */
 struct perf_cfg {
 	enum perf_mode mode;
 	enum perf_dir dir;
+	enum perf_peer peer;
 	unsigned int cid, port, size, guests, conns;
 	uint64_t count;	 /* ping-pong round trips */
-	double seconds;	 /* bulk, multi: how long to send; pingpong: the most it may last */
+	double seconds;	 /* bulk, multi, connrate: how long; pingpong: the most it may last */
 	double interval; /* a STATS line every interval seconds; 0: none */
 	bool busy, seqpacket, libc;
+	bool echo; /* connrate: one byte echoed on each connection */
 };
 
 /* The command line. */
@@ -142,6 +158,12 @@ struct perf_run {
 	/* ping-pong round trips in seconds, published up to nrtt (atomic, release) */
 	double *rtt;
 	uint64_t nrtt;
+	/* baseline-connrate: the kernel listener, its address and its thread */
+	int lfd;
+	struct sockaddr_storage kaddr;
+	socklen_t kaddr_len;
+	pthread_t server;
+	bool has_server, server_stop;
 	/* the starting gate, and the reporter's sleep */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -201,6 +223,13 @@ static long
 libc_rc(long rc)
 {
 	return rc < 0 ? -errno : rc;
+}
+
+/* Whether a run makes plain socket calls: --libc, or the kernel's sockets of a baseline. */
+static bool
+plain(const struct perf_cfg *c)
+{
+	return c->libc || c->peer != PERF_UVSOCK;
 }
 
 static int
@@ -284,7 +313,7 @@ fail(struct perf_worker *w, const char *what, int rc)
 static int
 send_all(struct perf_worker *w, int fd, const uint8_t *buf, size_t len)
 {
-	bool libc = w->run->cfg.libc;
+	bool libc = plain(&w->run->cfg);
 	int flags = MSG_NOSIGNAL | MSG_DONTWAIT;
 	size_t off = 0;
 
@@ -311,7 +340,7 @@ recv_to_end(struct perf_worker *w, int fd, char *buf, size_t len)
 	size_t got = 0;
 
 	while (got < len) {
-		ssize_t n = v_recv(w->run->cfg.libc, fd, buf + got, len - got, 0);
+		ssize_t n = v_recv(plain(&w->run->cfg), fd, buf + got, len - got, 0);
 
 		if (n == 0)
 			break;
@@ -321,6 +350,25 @@ recv_to_end(struct perf_worker *w, int fd, char *buf, size_t len)
 			return fail(w, "recv", (int)n);
 	}
 	return (ssize_t)got;
+}
+
+/* Exactly len bytes (end of stream is -EPIPE); with busy, spin on nonblocking receives. */
+static int
+recv_exact(struct perf_worker *w, int fd, uint8_t *buf, size_t len, bool busy)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = v_recv(plain(&w->run->cfg), fd, buf + got, len - got,
+				busy ? MSG_DONTWAIT : 0);
+
+		if (n == -EAGAIN || n == -EINTR)
+			continue;
+		if (n <= 0)
+			return fail(w, "recv", n == 0 ? -EPIPE : (int)n);
+		got += (size_t)n;
+	}
+	return 0;
 }
 
 /* h2g: writes until the time is up, then shutdown and the guest's "bye" once it has taken
@@ -388,21 +436,12 @@ pingpong(struct perf_worker *w, int fd, uint8_t *buf)
 
 	for (uint64_t i = 0; i < c->count && !stopped(r); i++) {
 		double t0 = now_s();
-		size_t got = 0;
 
 		rc = send_all(w, fd, buf, c->size);
+		if (rc == 0)
+			rc = recv_exact(w, fd, buf, c->size, c->busy);
 		if (rc < 0)
 			return rc;
-		while (got < c->size) {
-			ssize_t n = v_recv(c->libc, fd, buf + got, c->size - got,
-					c->busy ? MSG_DONTWAIT : 0);
-
-			if (n == -EAGAIN || n == -EINTR)
-				continue;
-			if (n <= 0)
-				return fail(w, "recv", n == 0 ? -EPIPE : (int)n);
-			got += (size_t)n;
-		}
 		w->end = now_s();
 		r->rtt[i] = w->end - t0;
 		__atomic_store_n(&r->nrtt, i + 1, __ATOMIC_RELEASE);
@@ -414,17 +453,79 @@ pingpong(struct perf_worker *w, int fd, uint8_t *buf)
 	return 0;
 }
 
+/* A connected socket to the kernel listener of a baseline, or -errno. */
+static int
+kdial(const struct perf_run *r)
+{
+	int fd = socket(r->kaddr.ss_family,
+			(r->cfg.seqpacket ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+	int rc;
+
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)&r->kaddr, r->kaddr_len) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+/* One connection: socket, connect, with --echo one byte there and back, close. */
+static int
+conn_once(struct perf_worker *w)
+{
+	struct perf_run *r = w->run;
+	uint8_t b = 'x';
+	int fd, rc = 0;
+
+	fd = r->cfg.peer == PERF_UVSOCK ? dial(&r->cfg, w->cid) : kdial(r);
+	if (fd < 0)
+		return fail(w, "connect", fd);
+	if (r->cfg.echo) {
+		rc = send_all(w, fd, &b, 1);
+		if (rc == 0)
+			rc = recv_exact(w, fd, &b, 1, false);
+		if (rc == 0 && b != 'x')
+			rc = fail(w, "echo", -EPROTO);
+		ctr_add(&w->ctr.bytes, 1);
+	}
+	v_close(plain(&r->cfg), fd);
+	return rc;
+}
+
+/* Connections one after the other until the time is up (the clock once per connection:
+ * a connection costs far more than a reading). */
+static int
+connrate(struct perf_worker *w)
+{
+	struct perf_run *r = w->run;
+	int rc;
+
+	while (!stopped(r)) {
+		w->end = now_s();
+		if (w->end - r->t0 >= r->cfg.seconds)
+			break;
+		rc = conn_once(w);
+		if (rc < 0)
+			return rc;
+		ctr_add(&w->ctr.msgs, 1);
+	}
+	return 0;
+}
+
 static void *
 worker_main(void *p)
 {
 	struct perf_worker *w = p;
 	struct perf_run *r = w->run;
-	uint8_t *buf = calloc(1, r->cfg.size);
+	bool conns = r->cfg.mode == PERF_CONNRATE; /* each loop makes its own */
+	uint8_t *buf = conns ? NULL : calloc(1, r->cfg.size);
 	int fd = -1, rc = 0;
 
-	if (buf == NULL)
+	if (buf == NULL && !conns)
 		rc = fail(w, "memory", -ENOMEM);
-	if (rc == 0) {
+	if (rc == 0 && !conns) {
 		fd = dial(&r->cfg, w->cid);
 		if (fd < 0)
 			rc = fail(w, "connect", fd);
@@ -438,7 +539,9 @@ worker_main(void *p)
 		pthread_cond_wait(&r->cond, &r->lock);
 	pthread_mutex_unlock(&r->lock);
 	if (rc == 0 && !stopped(r)) {
-		if (r->cfg.mode == PERF_PINGPONG)
+		if (conns)
+			rc = connrate(w);
+		else if (r->cfg.mode == PERF_PINGPONG)
 			rc = pingpong(w, fd, buf);
 		else if (w->dir == PERF_H2G)
 			rc = bulk_h2g(w, fd, buf);
@@ -446,7 +549,7 @@ worker_main(void *p)
 			rc = bulk_g2h(w, fd, buf);
 	}
 	if (fd >= 0)
-		v_close(r->cfg.libc, fd);
+		v_close(plain(&r->cfg), fd);
 	free(buf);
 	w->err = rc;
 	if (rc < 0)
@@ -518,6 +621,11 @@ stats_line(struct perf_run *r, const struct perf_snap *a, const struct perf_snap
 					(double)(b->rtts - a->rtts) / dt, p50 * 1e6);
 		return;
 	}
+	if (r->cfg.mode == PERF_CONNRATE) {
+		fprintf(stderr, "STATS t=%.2fs conns/s=%.0f\n", t,
+				(double)(b->msgs - a->msgs) / dt);
+		return;
+	}
 	fprintf(stderr, "STATS t=%.2fs msgs/s=%.0f Gbit/s=%.3f stalls=%" PRIu64 "\n", t,
 			(double)(b->msgs - a->msgs) / dt, (double)(b->bytes - a->bytes) * 8e-9 / dt,
 			b->stalls - a->stalls);
@@ -556,6 +664,90 @@ reporter_main(void *p)
 	return NULL;
 }
 
+/* --- baseline-connrate: a kernel listener that echoes until end of stream --- */
+
+static void *
+kserver_main(void *p)
+{
+	struct perf_run *r = p;
+	uint8_t buf[PERF_LINE];
+	ssize_t n;
+
+	for (;;) {
+		int fd = accept4(r->lfd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
+			continue;
+		if (fd < 0)
+			return NULL;
+		if (__atomic_load_n(&r->server_stop, __ATOMIC_ACQUIRE)) {
+			close(fd); /* the connection that woke us up */
+			return NULL;
+		}
+		while ((n = recv(fd, buf, sizeof(buf), 0)) > 0 &&
+				send(fd, buf, (size_t)n, MSG_NOSIGNAL) == n)
+			;
+		close(fd);
+	}
+}
+
+/* Listen on an abstract AF_UNIX address or an ephemeral loopback TCP port; start the
+ * listener's thread. 0 or -errno. */
+static int
+kserver_start(struct perf_run *r)
+{
+	struct sockaddr_un *un = (struct sockaddr_un *)&r->kaddr;
+	struct sockaddr_in *in = (struct sockaddr_in *)&r->kaddr;
+	int type = r->cfg.seqpacket ? SOCK_SEQPACKET : SOCK_STREAM, rc = 0;
+
+	if (r->cfg.peer == PERF_UNIX) {
+		un->sun_family = AF_UNIX;
+		/* abstract (sun_path[0] is 0): nothing in the file system to clean up */
+		r->kaddr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+					   (size_t)snprintf(un->sun_path + 1,
+							   sizeof(un->sun_path) - 1,
+							   "uvsock-perf.%d", (int)getpid()));
+	} else {
+		in->sin_family = AF_INET;
+		in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		r->kaddr_len = sizeof(*in);
+	}
+	r->lfd = socket(r->kaddr.ss_family, type | SOCK_CLOEXEC, 0);
+	if (r->lfd < 0)
+		return -errno;
+	if (bind(r->lfd, (struct sockaddr *)&r->kaddr, r->kaddr_len) < 0 ||
+			listen(r->lfd, PERF_BACKLOG) < 0 ||
+			getsockname(r->lfd, (struct sockaddr *)&r->kaddr, &r->kaddr_len) < 0)
+		rc = -errno;
+	if (rc == 0 && pthread_create(&r->server, NULL, kserver_main, r) != 0)
+		rc = -EAGAIN;
+	if (rc < 0) {
+		close(r->lfd);
+		return rc;
+	}
+	r->has_server = true;
+	return 0;
+}
+
+/* Wake the listener's thread with one last connection, wait for it, close the listener. */
+static void
+kserver_stop(struct perf_run *r)
+{
+	int fd;
+
+	if (!r->has_server)
+		return;
+	__atomic_store_n(&r->server_stop, true, __ATOMIC_RELEASE);
+	fd = kdial(r);
+	if (fd >= 0)
+		close(fd);
+	else
+		shutdown(r->lfd, SHUT_RDWR); /* no connection: this wakes accept() on Linux */
+	pthread_join(r->server, NULL);
+	close(r->lfd);
+	r->has_server = false;
+}
+
 /* --- runs --- */
 
 static void
@@ -580,6 +772,8 @@ perf_run_new(const struct perf_cfg *cfg)
 	if (r == NULL)
 		return NULL;
 	r->cfg = *cfg;
+	if (cfg->mode == PERF_CONNRATE)
+		r->cfg.size = cfg->echo ? 1 : 0; /* the RESULT lines' size: bytes echoed */
 	pthread_mutex_init(&r->lock, NULL);
 	/* the reporter's deadlines are on the monotonic clock, as now_s() */
 	pthread_condattr_init(&ca);
@@ -629,6 +823,7 @@ perf_run_join(struct perf_run *r)
 	if (r->has_reporter)
 		pthread_join(r->reporter, NULL);
 	r->has_reporter = false;
+	kserver_stop(r);
 }
 
 /*
@@ -640,6 +835,12 @@ perf_run_start(struct perf_run *r, const char **what)
 {
 	int rc;
 
+	if (r->cfg.peer != PERF_UVSOCK) {
+		*what = "listen";
+		rc = kserver_start(r);
+		if (rc < 0)
+			return rc;
+	}
 	for (r->started = 0; r->started < r->nw; r->started++) {
 		if (pthread_create(&r->w[r->started].thread, NULL, worker_main,
 				    &r->w[r->started]) != 0)
@@ -692,6 +893,18 @@ perf_run_report(struct perf_run *r)
 		result(c, n, "p50_us", quantile(r->rtt, s.rtts, 0.5) * 1e6);
 		result(c, n, "p99_us", quantile(r->rtt, s.rtts, 0.99) * 1e6);
 		result(c, n, "p999_us", quantile(r->rtt, s.rtts, 0.999) * 1e6);
+		return;
+	}
+	if (c->mode == PERF_CONNRATE) {
+		int len = snprintf(name, sizeof(name), "%s-%sconnrate",
+				c->peer == PERF_UVSOCK ? "uvsock"
+				: c->peer == PERF_UNIX ? "unix"
+						       : "tcp",
+				c->seqpacket ? "seq-" : "");
+
+		if (r->nw > 1)
+			snprintf(name + len, sizeof(name) - (size_t)len, "-x%u", r->nw);
+		result(c, name, "conns_per_s", (double)s.msgs / (end - r->t0));
 		return;
 	}
 	if (c->mode == PERF_MULTI)
@@ -1013,9 +1226,8 @@ baseline(const struct perf_cfg *c, const char *kind)
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: uvsock-perf bulk|pingpong|multi|hold|baseline KIND|"
-		   "baseline-pingpong unix "
-		   "[options]\n"
+	fprintf(f, "usage: uvsock-perf bulk|pingpong|multi|hold|connrate|baseline KIND|"
+		   "baseline-pingpong unix|baseline-connrate unix|tcp [options]\n"
 		   "  --cid C --port P      the guest (uvsock-guest or a VM) and its port\n"
 		   "  --dir h2g|g2h         bulk direction (default h2g)\n"
 		   "  --size S              bytes per write / message (default 65536)\n"
@@ -1023,14 +1235,17 @@ usage(FILE *f)
 		   "  --count N             ping-pong round trips (default 10000)\n"
 		   "  --busy                ping-pong: spin on nonblocking receives\n"
 		   "  --seqpacket           bulk: SOCK_SEQPACKET, one message per write: messages/s\n"
-		   "  --guests G --conns N  multi, hold: N connections over guests CID .. CID+G-1\n"
-		   "  --interval SEC        bulk, multi, pingpong: a STATS line on stderr every SEC\n"
-		   "                        seconds (default 1; 0: none): msgs/s, Gbit/s and credit\n"
-		   "                        stalls (sends that found no room), or round trips/s and\n"
-		   "                        their p50\n"
+		   "  --guests G --conns N  multi, hold: N connections over guests CID .. CID+G-1;\n"
+		   "                        connrate: N loops at once (default 1)\n"
+		   "  --echo                connrate: one byte sent and read back per connection\n"
+		   "  --interval SEC        bulk, multi, pingpong, connrate: a STATS line on stderr\n"
+		   "                        every SEC seconds (default 1; 0: none): msgs/s, Gbit/s\n"
+		   "                        and credit stalls (sends that found no room), round\n"
+		   "                        trips/s and their p50, or connections/s\n"
 		   "  --libc                plain socket calls, through libuvsock-preload.so\n"
 		   "  --csv FILE            also append name,size,metric,value rows to FILE\n"
-		   "baseline KIND: unix, unix-seqpacket, tcp, memcpy. See the header of\n"
+		   "baseline KIND: unix, unix-seqpacket, tcp, memcpy. baseline-connrate: connrate\n"
+		   "against a listener of this process (unix: --seqpacket too). See the header of\n"
 		   "examples/uvsock-perf.c and bench/run.sh.\n");
 }
 
@@ -1065,13 +1280,14 @@ main(int argc, char **argv)
 		{ "conns", required_argument, NULL, 'N' },
 		{ "csv", required_argument, NULL, 'o' },
 		{ "interval", required_argument, NULL, 'I' },
+		{ "echo", no_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct perf_cfg *c = &arg.cfg;
 	const char *cmd, *what, *dir = "h2g";
 	unsigned int count = 0;
-	bool bad = false, seconds_set = false;
+	bool bad = false, seconds_set = false, conns_set = false;
 	int opt, rc;
 
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -1110,12 +1326,16 @@ main(int argc, char **argv)
 			break;
 		case 'N':
 			bad |= parse_uint(optarg, PERF_MAX_CONNS, &c->conns) < 0;
+			conns_set = true;
 			break;
 		case 'o':
 			arg.csv = optarg;
 			break;
 		case 'I':
 			c->interval = strtod(optarg, NULL);
+			break;
+		case 'e':
+			c->echo = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -1158,6 +1378,25 @@ main(int argc, char **argv)
 		c->mode = PERF_PINGPONG;
 		if (!seconds_set)
 			c->seconds = INFINITY; /* --count round trips, however long they take */
+		rc = perf_run_once(c, &what);
+	} else if (strcmp(cmd, "connrate") == 0 || strcmp(cmd, "baseline-connrate") == 0) {
+		const char *kind = optind + 1 < argc ? argv[optind + 1] : "";
+
+		c->mode = PERF_CONNRATE;
+		if (!conns_set)
+			c->conns = 1;
+		if (strcmp(cmd, "connrate") == 0)
+			c->peer = PERF_UVSOCK;
+		else if (strcmp(kind, "unix") == 0)
+			c->peer = PERF_UNIX;
+		else if (strcmp(kind, "tcp") == 0 && !c->seqpacket)
+			c->peer = PERF_TCP;
+		else
+			bad = true;
+		if (bad || c->conns == 0 || c->guests == 0) {
+			usage(stderr);
+			return 2;
+		}
 		rc = perf_run_once(c, &what);
 	} else if (strcmp(cmd, "baseline-pingpong") == 0) {
 		rc = baseline_pingpong(c);

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A short smoke run of every uvsock-perf mode (the benchmark itself is bench/run.sh, not part
-# of the test command): bulk both ways and ping-pong against uvsock-guest in rxonly, txonly
-# and echo, through the native API and through libuvsock-preload.so (--libc), and each kernel
-# baseline. Every run must print its RESULT lines with a positive
+# of the test command): bulk both ways, ping-pong and connection rate against uvsock-guest in
+# rxonly, txonly and echo, through the native API and through libuvsock-preload.so (--libc),
+# and each kernel baseline. Every run must print its RESULT lines with a positive
 # value (a count of credit stalls may be 0); bench/report.py must turn them into tables and a
 # plot. Runs with --interval must print STATS lines with positive rates while they run.
 # shellcheck source-path=SCRIPTDIR disable=SC2034,SC2154
@@ -22,7 +22,8 @@ fail() {
 }
 uvt_start_daemon --vm "cid=3,socket=$tmp/vm3.sock" --vm "cid=4,socket=$tmp/vm4.sock" \
 	--vm "cid=5,socket=$tmp/vm5.sock" --vm "cid=6,socket=$tmp/vm6.sock" \
-	--vm "cid=7,socket=$tmp/vm7.sock" || fail "uvsockd not ready"
+	--vm "cid=7,socket=$tmp/vm7.sock" --vm "cid=8,socket=$tmp/vm8.sock" \
+	--vm "cid=9,socket=$tmp/vm9.sock" || fail "uvsockd not ready"
 "$GUEST" --socket "$tmp/vm3.sock" --mode rxonly --listen 5000 --conns 100 >"$tmp/g3.log" 2>&1 &
 pids+=("$!")
 "$GUEST" --socket "$tmp/vm4.sock" --mode txonly --listen 5000 --conns 100 \
@@ -36,7 +37,13 @@ pids+=("$!")
 "$GUEST" --socket "$tmp/vm7.sock" --mode txonly --seqpacket --msg-size 64 --listen 5000 \
 	--conns 100 --bytes 640000 >"$tmp/g7.log" 2>&1 &
 pids+=("$!")
-for g in 3 4 5 6 7; do
+# connection rate: many short connections
+"$GUEST" --socket "$tmp/vm8.sock" --mode echo --listen 5000 --conns 1000000 >"$tmp/g8.log" 2>&1 &
+pids+=("$!")
+"$GUEST" --socket "$tmp/vm9.sock" --mode rxonly --seqpacket --listen 5000 --conns 1000000 \
+	>"$tmp/g9.log" 2>&1 &
+pids+=("$!")
+for g in 3 4 5 6 7 8 9; do
 	wait_for "$tmp/g$g.log" "listening on 5000" 10 || fail "guest $g not listening"
 done
 csv=$tmp/results.csv
@@ -94,6 +101,21 @@ check uvsock-seq-h2g bulk --seqpacket --cid 6 --port 5000 --dir h2g --size 64 --
 check uvsock-seq-g2h bulk --seqpacket --cid 7 --port 5000 --dir g2h --size 64
 check uvsock-h2g-x4 multi --cid 3 --guests 1 --port 5000 --conns 4 --seconds 1 --interval 0.3
 stats_check 2 msgs/s Gbit/s
+check uvsock-connrate connrate --cid 8 --port 5000 --seconds 1.2 --interval 0.3
+stats_check 2 conns/s
+grep -q "^RESULT uvsock-connrate size=0 conns_per_s=" "$tmp/perf.log" || fail "connrate result"
+check uvsock-connrate connrate --cid 8 --port 5000 --seconds 0.3 --echo
+grep -q "^RESULT uvsock-connrate size=1 " "$tmp/perf.log" || fail "connrate --echo result"
+check uvsock-connrate-x2 connrate --cid 8 --port 5000 --seconds 0.3 --echo --conns 2
+check uvsock-seq-connrate connrate --seqpacket --cid 9 --port 5000 --seconds 0.3
+LD_PRELOAD=$SHIM check uvsock-connrate-libc --libc connrate --cid 8 --port 5000 --seconds 0.3 \
+	--echo
+check unix-connrate baseline-connrate unix --seconds 0.3 --echo
+check unix-seq-connrate baseline-connrate unix --seqpacket --seconds 0.3 --echo
+check tcp-connrate baseline-connrate tcp --seconds 0.3 --echo
+check tcp-connrate baseline-connrate tcp --seconds 1 --interval 0.3
+stats_check 2 conns/s
+"$PERF" baseline-connrate tcp --seqpacket >"$tmp/perf.log" 2>&1 && fail "tcp --seqpacket taken"
 timeout 60 "$PERF" hold --cid 5 --guests 1 --port 5000 --conns 10 --seconds 0.2 \
 	>"$tmp/hold.log" 2>&1 || fail "uvsock-perf hold"
 grep -q "^HELD 10 connections" "$tmp/hold.log" || fail "hold: no HELD line"
