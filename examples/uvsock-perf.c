@@ -16,6 +16,10 @@
  *   uvsock-perf bulk ... --seqpacket
  *       the same with SOCK_SEQPACKET, one message per write (uvsock-guest --seqpacket):
  *       messages/s.
+ *   uvsock-perf bulk --cid C --cid2 C2 --port P --dir both [--size S] [--seconds T]
+ *       both at once for T seconds, on two connections: h2g to C (rxonly), g2h from C2
+ *       (txonly, with --bytes enough for T seconds; at T its connection is closed
+ *       mid-stream): each direction's rate and their sum.
  *   uvsock-perf baseline unix|unix-seqpacket|tcp|memcpy [--size S] [--seconds T]
  *       the same bulk transfer over an AF_UNIX SOCK_STREAM pair, AF_UNIX SOCK_SEQPACKET
  *       pair, TCP over loopback (two threads), or memcpy between two 64 MiB buffers.
@@ -101,7 +105,7 @@
 #define PERF_BACKLOG 4096
 
 enum perf_mode { PERF_BULK, PERF_MULTI, PERF_PINGPONG, PERF_CONNRATE };
-enum perf_dir { PERF_H2G, PERF_G2H };
+enum perf_dir { PERF_H2G, PERF_G2H, PERF_BOTH };
 /* Whom a run connects to: uvsock guests, or (baseline-connrate) a kernel listener. */
 enum perf_peer { PERF_UVSOCK, PERF_UNIX, PERF_TCP };
 
@@ -110,8 +114,8 @@ struct perf_cfg {
 	enum perf_mode mode;
 	enum perf_dir dir;
 	enum perf_peer peer;
-	unsigned int cid, port, size, guests, conns;
-	uint64_t count;	 /* ping-pong round trips */
+	unsigned int cid, cid2, port, size, guests, conns; /* cid2: g2h of --dir both */
+	uint64_t count;					   /* ping-pong round trips */
 	double seconds;	 /* bulk, multi, connrate: how long; pingpong: the most it may last */
 	double interval; /* a STATS line every interval seconds; 0: none */
 	bool busy, seqpacket, libc;
@@ -145,6 +149,7 @@ struct perf_worker {
 	enum perf_dir dir;
 	unsigned int cid;
 	double end; /* when its transfer was over */
+	bool eof;   /* g2h: the guest finished its stream */
 	int err;    /* 0 or the -errno that ended it */
 	const char *what;
 };
@@ -401,12 +406,15 @@ bulk_h2g(struct perf_worker *w, int fd, const uint8_t *buf)
 	return 0;
 }
 
-/* g2h: reads to end of stream, then answers the byte count. */
+/* g2h: reads to end of stream, then answers the byte count. With --dir both, stops at
+ * --seconds as the h2g side does, and then closes mid-stream. */
 static int
 bulk_g2h(struct perf_worker *w, int fd, uint8_t *buf)
 {
 	struct perf_run *r = w->run;
+	bool timed = r->cfg.dir == PERF_BOTH;
 	char line[PERF_LINE];
+	unsigned int k = 0;
 	ssize_t n;
 	int len;
 
@@ -415,13 +423,19 @@ bulk_g2h(struct perf_worker *w, int fd, uint8_t *buf)
 		if (n > 0) {
 			ctr_add(&w->ctr.bytes, (uint64_t)n);
 			ctr_add(&w->ctr.msgs, 1);
+			if (timed && ++k % PERF_CLOCK_EVERY == 0 &&
+					now_s() - r->t0 >= r->cfg.seconds)
+				break;
 		} else if (n == 0) {
+			w->eof = true;
 			break;
 		} else if (n != -EINTR) {
 			return fail(w, "recv", (int)n);
 		}
 	}
 	w->end = now_s();
+	if (!w->eof)
+		return 0; /* closed mid-stream: the txonly guest counts a failed connection */
 	len = snprintf(line, sizeof(line), "%" PRIu64 "\n", ctr_get(&w->ctr.bytes));
 	return send_all(w, fd, (const uint8_t *)line, (size_t)len);
 }
@@ -562,6 +576,7 @@ worker_main(void *p)
 struct perf_snap {
 	double t;
 	uint64_t bytes, msgs, stalls, rtts;
+	uint64_t h2g_bytes; /* --dir both: the h2g part of bytes */
 };
 
 static void
@@ -573,6 +588,8 @@ snap_take(struct perf_run *r, struct perf_snap *s)
 		s->bytes += ctr_get(&r->w[i].ctr.bytes);
 		s->msgs += ctr_get(&r->w[i].ctr.msgs);
 		s->stalls += ctr_get(&r->w[i].ctr.stalls);
+		if (r->w[i].dir == PERF_H2G)
+			s->h2g_bytes += ctr_get(&r->w[i].ctr.bytes);
 	}
 	s->rtts = __atomic_load_n(&r->nrtt, __ATOMIC_ACQUIRE);
 }
@@ -610,6 +627,8 @@ stats_line(struct perf_run *r, const struct perf_snap *a, const struct perf_snap
 		double *scratch)
 {
 	double dt = b->t - a->t, t = b->t - r->t0;
+	uint64_t h2g = b->h2g_bytes - a->h2g_bytes;
+	char both[64] = "";
 
 	if (r->cfg.mode == PERF_PINGPONG) {
 		double p50 = rtt_median(r, a->rtts, b->rtts, scratch);
@@ -626,9 +645,13 @@ stats_line(struct perf_run *r, const struct perf_snap *a, const struct perf_snap
 				(double)(b->msgs - a->msgs) / dt);
 		return;
 	}
-	fprintf(stderr, "STATS t=%.2fs msgs/s=%.0f Gbit/s=%.3f stalls=%" PRIu64 "\n", t,
+	if (r->cfg.dir == PERF_BOTH)
+		snprintf(both, sizeof(both), " h2g_Gbit/s=%.3f g2h_Gbit/s=%.3f",
+				(double)h2g * 8e-9 / dt,
+				(double)(b->bytes - a->bytes - h2g) * 8e-9 / dt);
+	fprintf(stderr, "STATS t=%.2fs msgs/s=%.0f Gbit/s=%.3f stalls=%" PRIu64 "%s\n", t,
 			(double)(b->msgs - a->msgs) / dt, (double)(b->bytes - a->bytes) * 8e-9 / dt,
-			b->stalls - a->stalls);
+			b->stalls - a->stalls, both);
 }
 
 /* One STATS line per interval, from t0 on, until the run has ended. */
@@ -767,7 +790,8 @@ perf_run_new(const struct perf_cfg *cfg)
 {
 	struct perf_run *r = calloc(1, sizeof(*r));
 	pthread_condattr_t ca;
-	unsigned int n = cfg->mode == PERF_PINGPONG ? 1 : cfg->conns;
+	bool both = cfg->mode == PERF_BULK && cfg->dir == PERF_BOTH;
+	unsigned int n = cfg->mode == PERF_PINGPONG ? 1 : both ? 2 : cfg->conns;
 
 	if (r == NULL)
 		return NULL;
@@ -792,7 +816,12 @@ perf_run_new(const struct perf_cfg *cfg)
 	for (unsigned int i = 0; i < n; i++) {
 		r->w[i].run = r;
 		r->w[i].cid = cfg->cid + i % cfg->guests;
-		r->w[i].dir = cfg->mode == PERF_BULK ? cfg->dir : PERF_H2G;
+		r->w[i].dir = cfg->dir;
+	}
+	if (both) { /* h2g to cid, g2h from cid2 */
+		r->w[0].dir = PERF_H2G;
+		r->w[1].dir = PERF_G2H;
+		r->w[1].cid = cfg->cid2;
 	}
 	return r;
 }
@@ -872,6 +901,38 @@ perf_run_start(struct perf_run *r, const char **what)
 	return 0;
 }
 
+/* --dir both: each direction over its own time, and their sum. */
+static void
+report_both(const struct perf_run *r)
+{
+	const struct perf_cfg *c = &r->cfg;
+	const char *seq = c->seqpacket ? "seq-" : "";
+	const char *metric = c->seqpacket ? "msgs_per_s" : "bytes_per_s";
+	double sum = 0;
+	char name[64];
+
+	for (unsigned int i = 0; i < 2; i++) {
+		const struct perf_worker *w = &r->w[i];
+		uint64_t n = c->seqpacket ? ctr_get(&w->ctr.msgs) : ctr_get(&w->ctr.bytes);
+		double v = (double)n / (w->end - r->t0);
+
+		snprintf(name, sizeof(name), "uvsock-%sbidir-%s", seq,
+				w->dir == PERF_H2G ? "h2g" : "g2h");
+		result(c, name, metric, v);
+		if (w->dir == PERF_H2G)
+			result(c, name, "stalls", (double)ctr_get(&w->ctr.stalls));
+		sum += v;
+	}
+	snprintf(name, sizeof(name), "uvsock-%sbidir", seq);
+	result(c, name, metric, sum);
+	if (r->w[1].eof)
+		fprintf(stderr,
+				"uvsock-perf: the g2h stream ended after %.2f s, before --seconds: "
+				"the two directions overlapped only so long (give the txonly guest "
+				"more --bytes)\n",
+				r->w[1].end - r->t0);
+}
+
 /* The RESULT lines of a finished run. */
 static void
 perf_run_report(struct perf_run *r)
@@ -880,6 +941,7 @@ perf_run_report(struct perf_run *r)
 	struct perf_snap s;
 	double end = r->t0;
 	char name[64];
+	int len;
 
 	snap_take(r, &s);
 	for (unsigned int i = 0; i < r->nw; i++)
@@ -896,7 +958,7 @@ perf_run_report(struct perf_run *r)
 		return;
 	}
 	if (c->mode == PERF_CONNRATE) {
-		int len = snprintf(name, sizeof(name), "%s-%sconnrate",
+		len = snprintf(name, sizeof(name), "%s-%sconnrate",
 				c->peer == PERF_UVSOCK ? "uvsock"
 				: c->peer == PERF_UNIX ? "unix"
 						       : "tcp",
@@ -907,16 +969,19 @@ perf_run_report(struct perf_run *r)
 		result(c, name, "conns_per_s", (double)s.msgs / (end - r->t0));
 		return;
 	}
-	if (c->mode == PERF_MULTI)
-		snprintf(name, sizeof(name), "uvsock-h2g-x%u", r->nw);
-	else
-		snprintf(name, sizeof(name), "uvsock-%s%s", c->seqpacket ? "seq-" : "",
-				c->dir == PERF_H2G ? "h2g" : "g2h");
-	if (c->seqpacket && c->mode == PERF_BULK)
+	if (c->dir == PERF_BOTH) {
+		report_both(r);
+		return;
+	}
+	len = snprintf(name, sizeof(name), "uvsock-%s%s", c->seqpacket ? "seq-" : "",
+			c->dir == PERF_H2G ? "h2g" : "g2h");
+	if (c->mode == PERF_MULTI || r->nw > 1)
+		snprintf(name + len, sizeof(name) - (size_t)len, "-x%u", r->nw);
+	if (c->seqpacket)
 		result(c, name, "msgs_per_s", (double)s.msgs / (end - r->t0));
 	else
 		result(c, name, "bytes_per_s", (double)s.bytes / (end - r->t0));
-	if (c->mode == PERF_MULTI || c->dir == PERF_H2G)
+	if (c->dir == PERF_H2G)
 		result(c, name, "stalls", (double)s.stalls);
 }
 
@@ -1229,7 +1294,9 @@ usage(FILE *f)
 	fprintf(f, "usage: uvsock-perf bulk|pingpong|multi|hold|connrate|baseline KIND|"
 		   "baseline-pingpong unix|baseline-connrate unix|tcp [options]\n"
 		   "  --cid C --port P      the guest (uvsock-guest or a VM) and its port\n"
-		   "  --dir h2g|g2h         bulk direction (default h2g)\n"
+		   "  --dir h2g|g2h|both    bulk direction (default h2g); both: h2g to CID and g2h\n"
+		   "                        from --cid2 at once, for --seconds\n"
+		   "  --cid2 C2             bulk --dir both: the txonly guest\n"
 		   "  --size S              bytes per write / message (default 65536)\n"
 		   "  --seconds T           bulk duration (default 3); ping-pong: at most T seconds\n"
 		   "  --count N             ping-pong round trips (default 10000)\n"
@@ -1281,13 +1348,14 @@ main(int argc, char **argv)
 		{ "csv", required_argument, NULL, 'o' },
 		{ "interval", required_argument, NULL, 'I' },
 		{ "echo", no_argument, NULL, 'e' },
+		{ "cid2", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct perf_cfg *c = &arg.cfg;
 	const char *cmd, *what, *dir = "h2g";
 	unsigned int count = 0;
-	bool bad = false, seconds_set = false, conns_set = false;
+	bool bad = false, seconds_set = false, conns_set = false, cid2_set = false;
 	int opt, rc;
 
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -1337,6 +1405,10 @@ main(int argc, char **argv)
 		case 'e':
 			c->echo = true;
 			break;
+		case 'C':
+			bad |= parse_uint(optarg, UINT32_MAX, &c->cid2) < 0;
+			cid2_set = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -1349,6 +1421,8 @@ main(int argc, char **argv)
 		c->dir = PERF_H2G;
 	else if (strcmp(dir, "g2h") == 0)
 		c->dir = PERF_G2H;
+	else if (strcmp(dir, "both") == 0)
+		c->dir = PERF_BOTH;
 	else
 		bad = true;
 	if (bad || optind >= argc || c->size == 0 || c->count == 0 || !(c->seconds > 0) ||
@@ -1362,7 +1436,15 @@ main(int argc, char **argv)
 		return 2;
 	}
 	what = cmd = argv[optind];
+	if (strcmp(cmd, "bulk") != 0 && c->dir == PERF_BOTH) {
+		fprintf(stderr, "uvsock-perf: --dir both is for bulk\n");
+		return 2;
+	}
 	if (strcmp(cmd, "bulk") == 0) {
+		if (c->dir == PERF_BOTH && !cid2_set) {
+			fprintf(stderr, "uvsock-perf: --dir both needs --cid2 (the txonly guest)\n");
+			return 2;
+		}
 		c->mode = PERF_BULK;
 		c->conns = 1;
 		rc = perf_run_once(c, &what);
@@ -1373,6 +1455,7 @@ main(int argc, char **argv)
 			return 2;
 		}
 		c->mode = PERF_MULTI;
+		c->dir = PERF_H2G;
 		rc = strcmp(cmd, "multi") == 0 ? perf_run_once(c, &what) : hold(c);
 	} else if (strcmp(cmd, "pingpong") == 0) {
 		c->mode = PERF_PINGPONG;

@@ -23,7 +23,8 @@ fail() {
 uvt_start_daemon --vm "cid=3,socket=$tmp/vm3.sock" --vm "cid=4,socket=$tmp/vm4.sock" \
 	--vm "cid=5,socket=$tmp/vm5.sock" --vm "cid=6,socket=$tmp/vm6.sock" \
 	--vm "cid=7,socket=$tmp/vm7.sock" --vm "cid=8,socket=$tmp/vm8.sock" \
-	--vm "cid=9,socket=$tmp/vm9.sock" || fail "uvsockd not ready"
+	--vm "cid=9,socket=$tmp/vm9.sock" --vm "cid=10,socket=$tmp/vm10.sock" ||
+	fail "uvsockd not ready"
 "$GUEST" --socket "$tmp/vm3.sock" --mode rxonly --listen 5000 --conns 100 >"$tmp/g3.log" 2>&1 &
 pids+=("$!")
 "$GUEST" --socket "$tmp/vm4.sock" --mode txonly --listen 5000 --conns 100 \
@@ -43,7 +44,11 @@ pids+=("$!")
 "$GUEST" --socket "$tmp/vm9.sock" --mode rxonly --seqpacket --listen 5000 --conns 1000000 \
 	>"$tmp/g9.log" 2>&1 &
 pids+=("$!")
-for g in 3 4 5 6 7 8 9; do
+# --dir both: a g2h stream that outlasts the run
+"$GUEST" --socket "$tmp/vm10.sock" --mode txonly --listen 5000 --conns 100 \
+	--bytes 1099511627776 >"$tmp/g10.log" 2>&1 &
+pids+=("$!")
+for g in 3 4 5 6 7 8 9 10; do
 	wait_for "$tmp/g$g.log" "listening on 5000" 10 || fail "guest $g not listening"
 	# the guest may listen before uvsockd has finished attaching it (connect: ENODEV)
 	wait_for "$tmp/uvsockd.log" "guest cid $g attached" 10 || fail "guest $g not attached"
@@ -103,6 +108,17 @@ check uvsock-seq-h2g bulk --seqpacket --cid 6 --port 5000 --dir h2g --size 64 --
 check uvsock-seq-g2h bulk --seqpacket --cid 7 --port 5000 --dir g2h --size 64
 check uvsock-h2g-x4 multi --cid 3 --guests 1 --port 5000 --conns 4 --seconds 1 --interval 0.3
 stats_check 2 msgs/s Gbit/s
+check uvsock-bidir bulk --dir both --cid 3 --cid2 10 --port 5000 --seconds 1 --interval 0.3
+for n in uvsock-bidir-h2g uvsock-bidir-g2h; do
+	grep -q "^RESULT $n size=65536 bytes_per_s=" "$tmp/perf.log" || fail "no $n"
+done
+awk '$1 == "RESULT" && $4 ~ /^bytes_per_s=/ { split($4, kv, "="); v[$2] = kv[2] }
+	END { d = v["uvsock-bidir"] - v["uvsock-bidir-h2g"] - v["uvsock-bidir-g2h"];
+		exit !(d * d < 1e-6 * v["uvsock-bidir"] * v["uvsock-bidir"]) }' "$tmp/perf.log" ||
+	fail "bidir: the sum is not h2g + g2h"
+grep -q "g2h stream ended" "$tmp/perf.log" && fail "bidir: the g2h stream ended early"
+stats_check 2 msgs/s Gbit/s h2g_Gbit/s g2h_Gbit/s
+"$PERF" bulk --dir both --cid 3 --port 5000 >"$tmp/perf.log" 2>&1 && fail "both without --cid2"
 check uvsock-connrate connrate --cid 8 --port 5000 --seconds 1.2 --interval 0.3
 stats_check 2 conns/s
 grep -q "^RESULT uvsock-connrate size=0 conns_per_s=" "$tmp/perf.log" || fail "connrate result"
