@@ -51,7 +51,9 @@
  * it is tried with MSG_DONTWAIT first, and on -EAGAIN counted, then waited for.
  *
  * Result lines: "RESULT <name> size=<S> <metric>=<value> ..." and, with --csv FILE, one
- * "name,size,metric,value" row per metric. Sending runs add a "stalls" metric.
+ * "name,size,metric,value" row per metric; with --json FILE, FILE is written at the end as a
+ * JSON array of {"name", "size", "metric", "value"} objects, one per result line (an empty
+ * array if there was none). Sending runs add a "stalls" metric.
  *
  * Implementation notes
  *
@@ -99,6 +101,8 @@
 #define PERF_STATS_SAMPLES (1u << 16)
 /* Reply lines of the guests ("bye\n"), and the byte count answered to txonly. */
 #define PERF_LINE 64
+/* Longest result name (with "-libc"): "uvsock-seq-h2g-x4096-libc" and the like. */
+#define PERF_NAME_MAX 64
 /* Keeps a worker's counters on their own cache line. */
 #define PERF_CACHE_LINE 64
 /* baseline-connrate: the listener's backlog (Linux's default somaxconn). */
@@ -122,10 +126,20 @@ struct perf_cfg {
 	bool echo; /* connrate: one byte echoed on each connection */
 };
 
-/* The command line. */
+/* One result line, kept for --json. */
+struct perf_result {
+	char name[PERF_NAME_MAX];
+	unsigned int size;
+	const char *metric; /* a string literal */
+	double value;
+};
+
+/* The command line, and the results of the invocation. */
 static struct {
 	struct perf_cfg cfg;
-	const char *csv;
+	const char *csv, *json;
+	struct perf_result *res;
+	unsigned int nres, cap;
 } arg = { .cfg = { .cid = 3,
 			  .port = 5000,
 			  .size = 65536,
@@ -220,6 +234,54 @@ result(const struct perf_cfg *c, const char *name, const char *metric, double va
 			fclose(f);
 		}
 	}
+	if (arg.json != NULL && arg.nres == arg.cap) {
+		unsigned int cap = arg.cap == 0 ? 16 : 2 * arg.cap;
+		struct perf_result *res = realloc(arg.res, cap * sizeof(*res));
+
+		if (res == NULL) {
+			fprintf(stderr, "uvsock-perf: no memory: a result left out of --json\n");
+			return;
+		}
+		arg.res = res;
+		arg.cap = cap;
+	}
+	if (arg.json != NULL) {
+		struct perf_result *r = &arg.res[arg.nres++];
+
+		snprintf(r->name, sizeof(r->name), "%s%s", name, sfx);
+		r->size = c->size;
+		r->metric = metric;
+		r->value = value;
+	}
+}
+
+/* --json: every result of the invocation (names and metrics are ours: nothing to escape).
+ * 0 or -errno. */
+static int
+json_write(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	int rc = 0;
+
+	if (f == NULL)
+		return -errno;
+	fputs("[", f);
+	for (unsigned int i = 0; i < arg.nres; i++) {
+		const struct perf_result *r = &arg.res[i];
+
+		fprintf(f, "%s\n  {\"name\": \"%s\", \"size\": %u, \"metric\": \"%s\", \"value\": ",
+				i == 0 ? "" : ",", r->name, r->size, r->metric);
+		if (isfinite(r->value))
+			fprintf(f, "%.6g}", r->value);
+		else
+			fputs("null}", f); /* JSON has no inf or nan */
+	}
+	fputs(arg.nres == 0 ? "]\n" : "\n]\n", f);
+	if (ferror(f))
+		rc = -EIO;
+	if (fclose(f) != 0 && rc == 0)
+		rc = -errno;
+	return rc;
 }
 
 /* The calls of the uvsock runs: libuvsock's, or with --libc the plain ones (through the
@@ -1301,7 +1363,8 @@ usage(FILE *f)
 		   "  --seconds T           bulk duration (default 3); ping-pong: at most T seconds\n"
 		   "  --count N             ping-pong round trips (default 10000)\n"
 		   "  --busy                ping-pong: spin on nonblocking receives\n"
-		   "  --seqpacket           bulk: SOCK_SEQPACKET, one message per write: messages/s\n"
+		   "  --seqpacket           bulk: SOCK_SEQPACKET, one message per write: messages/s;\n"
+		   "                        connrate, baseline-connrate unix: SOCK_SEQPACKET\n"
 		   "  --guests G --conns N  multi, hold: N connections over guests CID .. CID+G-1;\n"
 		   "                        connrate: N loops at once (default 1)\n"
 		   "  --echo                connrate: one byte sent and read back per connection\n"
@@ -1311,6 +1374,8 @@ usage(FILE *f)
 		   "                        trips/s and their p50, or connections/s\n"
 		   "  --libc                plain socket calls, through libuvsock-preload.so\n"
 		   "  --csv FILE            also append name,size,metric,value rows to FILE\n"
+		   "  --json FILE           also write the results to FILE at the end, as a JSON\n"
+		   "                        array of {name, size, metric, value} objects\n"
 		   "baseline KIND: unix, unix-seqpacket, tcp, memcpy. baseline-connrate: connrate\n"
 		   "against a listener of this process (unix: --seqpacket too). See the header of\n"
 		   "examples/uvsock-perf.c and bench/run.sh.\n");
@@ -1349,6 +1414,7 @@ main(int argc, char **argv)
 		{ "interval", required_argument, NULL, 'I' },
 		{ "echo", no_argument, NULL, 'e' },
 		{ "cid2", required_argument, NULL, 'C' },
+		{ "json", required_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1408,6 +1474,9 @@ main(int argc, char **argv)
 		case 'C':
 			bad |= parse_uint(optarg, UINT32_MAX, &c->cid2) < 0;
 			cid2_set = true;
+			break;
+		case 'j':
+			arg.json = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -1493,9 +1562,16 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (rc < 0) {
+	if (rc < 0)
 		fprintf(stderr, "uvsock-perf: %s: %s\n", what, strerror(-rc));
-		return 1;
+	if (arg.json != NULL) {
+		int jrc = json_write(arg.json);
+
+		if (jrc < 0) {
+			fprintf(stderr, "uvsock-perf: %s: %s\n", arg.json, strerror(-jrc));
+			rc = jrc;
+		}
 	}
-	return 0;
+	free(arg.res);
+	return rc < 0 ? 1 : 0;
 }

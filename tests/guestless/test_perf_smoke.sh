@@ -119,6 +119,27 @@ awk '$1 == "RESULT" && $4 ~ /^bytes_per_s=/ { split($4, kv, "="); v[$2] = kv[2] 
 grep -q "g2h stream ended" "$tmp/perf.log" && fail "bidir: the g2h stream ended early"
 stats_check 2 msgs/s Gbit/s h2g_Gbit/s g2h_Gbit/s
 "$PERF" bulk --dir both --cid 3 --port 5000 >"$tmp/perf.log" 2>&1 && fail "both without --cid2"
+# --json: an array of {name, size, metric, value}, the same results as the CSV rows
+"$PERF" --json "$tmp/r.json" --csv "$tmp/j.csv" --interval 0 bulk --dir both --cid 3 --cid2 10 \
+	--port 5000 --seconds 0.3 >"$tmp/perf.log" 2>&1 || fail "uvsock-perf --json"
+python3 - "$tmp/r.json" "$tmp/j.csv" <<'EOF' || fail "--json: $(cat "$tmp/r.json")"
+import csv, json, sys
+d = json.load(open(sys.argv[1]))
+assert isinstance(d, list), d
+assert {(x["name"], x["metric"]) for x in d} == {("uvsock-bidir-h2g", "bytes_per_s"),
+    ("uvsock-bidir-h2g", "stalls"), ("uvsock-bidir-g2h", "bytes_per_s"),
+    ("uvsock-bidir", "bytes_per_s")}, d
+for x in d:
+    assert sorted(x) == ["metric", "name", "size", "value"] and x["size"] == 65536, x
+    assert x["value"] > 0 or x["metric"] == "stalls" and x["value"] == 0, x
+rows = [(r[0], int(r[1]), r[2], float(r[3])) for r in csv.reader(open(sys.argv[2]))]
+assert rows == [(x["name"], x["size"], x["metric"], float(x["value"])) for x in d], rows
+EOF
+"$PERF" --json "$tmp/r.json" connrate --cid 99 --port 5000 >"$tmp/perf.log" 2>&1 &&
+	fail "connrate to a CID without a guest"
+python3 -c 'import json, sys; assert json.load(open(sys.argv[1])) == []' "$tmp/r.json" ||
+	fail "--json of a failed run: $(cat "$tmp/r.json")"
+echo "ok: --json"
 check uvsock-connrate connrate --cid 8 --port 5000 --seconds 1.2 --interval 0.3
 stats_check 2 conns/s
 grep -q "^RESULT uvsock-connrate size=0 conns_per_s=" "$tmp/perf.log" || fail "connrate result"
