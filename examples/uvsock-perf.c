@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * uvsock-perf: throughput and latency of uvsock (native API) against a guest, and of the
- * kernel's local IPC on the same machine as baselines, printed as one result line each
- * (and optionally appended to a CSV file). bench/run.sh runs a whole comparison with it.
+ * uvsock-perf: a testpmd-style traffic generator for uvsock. Throughput, latency and
+ * connection rate of uvsock (native API) against a guest, and of the kernel's local IPC on
+ * the same machine as baselines, printed as one result line each (and optionally appended to
+ * a CSV file or written as JSON), with live statistics while a run goes on, from the command
+ * line or interactively. bench/run.sh runs a whole comparison with it.
  *
  *   uvsock-perf bulk --cid C --port P --dir h2g|g2h [--size S] [--seconds T]
  *       h2g: writes of S bytes to a guest in rxonly mode (uvsock-guest --mode rxonly
@@ -41,14 +43,20 @@
  *       arrives, and closes at end of stream): AF_UNIX (SOCK_STREAM or SOCK_SEQPACKET,
  *       abstract address) or TCP over loopback.
  *
+ *   uvsock-perf interactive [--cid C] [--port P] [options]   (or: uvsock-perf -i ...)
+ *       testpmd-style: commands from stdin (a prompt on a terminal): start, stop, show stats,
+ *       set mode|size|dir|conns|cid|port|seqpacket|echo, help, quit. A run goes on in its
+ *       own threads until stop; the command line gives the first settings.
+ *
  * --libc: the uvsock runs use the plain socket calls (socket(AF_VSOCK), send, recv, ...)
  * instead of libuvsock's, to measure libuvsock-preload.so against the native API; result names
  * get "-libc". Refused unless the shim is loaded (the kernel's AF_VSOCK is never used).
  *
- * --interval SEC (default 1, 0: none): while bulk, multi, pingpong and connrate run, one line
- * per interval on stderr: "STATS t=<s>s msgs/s=<n> Gbit/s=<n> stalls=<n>" (pingpong:
- * "rtt/s=<n> p50_us=<n>"; connrate: "conns/s=<n>"). A stall is a send that found no room (no credit or a full ring):
- * it is tried with MSG_DONTWAIT first, and on -EAGAIN counted, then waited for.
+ * --interval SEC (default 1, interactive 0; 0: none): while bulk, multi, pingpong and
+ * connrate run, one line per interval on stderr: "STATS t=<s>s msgs/s=<n> Gbit/s=<n>
+ * stalls=<n>" (pingpong: "rtt/s=<n> p50_us=<n>"; connrate: "conns/s=<n>"). A stall is a
+ * send that found no room (no credit, so a full ring): each send is tried with MSG_DONTWAIT
+ * first, and on -EAGAIN counted, then waited for.
  *
  * Result lines: "RESULT <name> size=<S> <metric>=<value> ..." and, with --csv FILE, one
  * "name,size,metric,value" row per metric; with --json FILE, FILE is written at the end as a
@@ -62,7 +70,9 @@
  * and go. Each worker counts into its own counters, which only it writes (a relaxed load and
  * store: no locked instruction) and a reporter thread reads once per --interval, so the live
  * statistics add no clock reading and no shared write to the data path. A worker that fails
- * records the error and stops the others; the run's caller prints it.
+ * records the error and stops the others; the run's caller prints it. Interactive runs have
+ * no end of their own: their sockets get SO_RCVTIMEO and SO_SNDTIMEO, so that a blocked call
+ * looks at the stop flag every PERF_STOP_POLL_US.
  */
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -101,6 +111,17 @@
 #define PERF_STATS_SAMPLES (1u << 16)
 /* Reply lines of the guests ("bye\n"), and the byte count answered to txonly. */
 #define PERF_LINE 64
+/* Round trips kept for percentiles when a run has no --count (interactive): 8 MiB, a minute
+ * or so of ping-pong; older ones are overwritten. */
+#define PERF_RTT_KEEP (1u << 20)
+/* Interactive runs: blocked sends and receives wake this often to look for "stop"
+ * (SO_SNDTIMEO, SO_RCVTIMEO), microseconds. */
+#define PERF_STOP_POLL_US 100000
+/* Interactive runs: how long the end of a stopped transfer (the guest's "bye") may take. */
+#define PERF_END_WAIT_S 5.0
+/* Interactive: longest command line, and most words in one ("set seqpacket on"). */
+#define PERF_LINE_MAX 256
+#define PERF_MAX_WORDS 3
 /* Longest result name (with "-libc"): "uvsock-seq-h2g-x4096-libc" and the like. */
 #define PERF_NAME_MAX 64
 /* Keeps a worker's counters on their own cache line. */
@@ -123,7 +144,8 @@ struct perf_cfg {
 	double seconds;	 /* bulk, multi, connrate: how long; pingpong: the most it may last */
 	double interval; /* a STATS line every interval seconds; 0: none */
 	bool busy, seqpacket, libc;
-	bool echo; /* connrate: one byte echoed on each connection */
+	bool echo;	 /* connrate: one byte echoed on each connection */
+	bool until_stop; /* interactive: no end but "stop"; blocked calls look for it */
 };
 
 /* One result line, kept for --json. */
@@ -174,9 +196,11 @@ struct perf_run {
 	unsigned int nw, started;
 	double t0; /* all connected: the clock starts */
 	bool stop; /* every worker ends (atomic) */
-	/* ping-pong round trips in seconds, published up to nrtt (atomic, release) */
+	/* ping-pong round trips in seconds: round trip i in rtt[i % rtt_keep], published up to
+	 * nrtt (atomic, release) */
 	double *rtt;
-	uint64_t nrtt;
+	uint64_t rtt_keep, nrtt;
+	unsigned int active; /* workers still going (atomic) */
 	/* baseline-connrate: the kernel listener, its address and its thread */
 	int lfd;
 	struct sockaddr_storage kaddr;
@@ -349,6 +373,22 @@ shim_loaded(void)
 
 /* --- uvsock runs --- */
 
+/* Blocked sends and receives time out every PERF_STOP_POLL_US, to look for "stop". */
+static int
+stop_poll(bool libc, int fd)
+{
+	struct timeval tv = { .tv_sec = PERF_STOP_POLL_US / 1000000,
+		.tv_usec = PERF_STOP_POLL_US % 1000000 };
+	int rc;
+
+	rc = libc ? (int)libc_rc(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)))
+		  : uvs_setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (rc == 0)
+		rc = libc ? (int)libc_rc(setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
+			  : uvs_setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	return rc;
+}
+
 /* A connected socket to cid, or -errno. */
 static int
 dial(const struct perf_cfg *c, unsigned int cid)
@@ -358,7 +398,12 @@ dial(const struct perf_cfg *c, unsigned int cid)
 
 	if (fd < 0)
 		return fd;
-	rc = v_connect(c->libc, fd, &sa);
+	if (c->until_stop)
+		rc = stop_poll(c->libc, fd);
+	else
+		rc = 0;
+	if (rc == 0)
+		rc = v_connect(c->libc, fd, &sa);
 	if (rc < 0) {
 		v_close(c->libc, fd);
 		return rc;
@@ -375,7 +420,8 @@ fail(struct perf_worker *w, const char *what, int rc)
 
 /*
  * Send all of buf. Each send is tried with MSG_DONTWAIT first: finding no room (-EAGAIN) is
- * a credit stall, counted, then waited for in a blocking send. 0 or -errno.
+ * a credit stall, counted, then waited for in a blocking send. 0, -ECANCELED (stopped while
+ * waiting) or -errno.
  */
 static int
 send_all(struct perf_worker *w, int fd, const uint8_t *buf, size_t len)
@@ -393,17 +439,22 @@ send_all(struct perf_worker *w, int fd, const uint8_t *buf, size_t len)
 		} else if (n == -EAGAIN && (flags & MSG_DONTWAIT)) {
 			ctr_add(&w->ctr.stalls, 1);
 			flags &= ~MSG_DONTWAIT;
-		} else if (n != -EINTR) {
+		} else if (n == -EAGAIN || n == -EINTR) { /* -EAGAIN: the stop_poll() timeout */
+			if (stopped(w->run))
+				return -ECANCELED;
+		} else {
 			return fail(w, "send", (int)n);
 		}
 	}
 	return 0;
 }
 
-/* What arrives until end of stream, at most len bytes: their count, or -errno. */
+/* What arrives until end of stream, at most len bytes: their count, or -errno (-ETIMEDOUT:
+ * more than PERF_END_WAIT_S with stop_poll()'s timeouts). */
 static ssize_t
 recv_to_end(struct perf_worker *w, int fd, char *buf, size_t len)
 {
+	double give_up = now_s() + PERF_END_WAIT_S;
 	size_t got = 0;
 
 	while (got < len) {
@@ -413,13 +464,16 @@ recv_to_end(struct perf_worker *w, int fd, char *buf, size_t len)
 			break;
 		if (n > 0)
 			got += (size_t)n;
-		else if (n != -EINTR)
+		else if (n == -EAGAIN && now_s() > give_up)
+			return fail(w, "recv", -ETIMEDOUT);
+		else if (n != -EINTR && n != -EAGAIN)
 			return fail(w, "recv", (int)n);
 	}
 	return (ssize_t)got;
 }
 
-/* Exactly len bytes (end of stream is -EPIPE); with busy, spin on nonblocking receives. */
+/* Exactly len bytes (end of stream is -EPIPE); with busy, spin on nonblocking receives.
+ * -ECANCELED if stopped while waiting. */
 static int
 recv_exact(struct perf_worker *w, int fd, uint8_t *buf, size_t len, bool busy)
 {
@@ -429,8 +483,11 @@ recv_exact(struct perf_worker *w, int fd, uint8_t *buf, size_t len, bool busy)
 		ssize_t n = v_recv(plain(&w->run->cfg), fd, buf + got, len - got,
 				busy ? MSG_DONTWAIT : 0);
 
-		if (n == -EAGAIN || n == -EINTR)
+		if (n == -EAGAIN || n == -EINTR) {
+			if (stopped(w->run))
+				return -ECANCELED;
 			continue;
+		}
 		if (n <= 0)
 			return fail(w, "recv", n == 0 ? -EPIPE : (int)n);
 		got += (size_t)n;
@@ -456,7 +513,7 @@ bulk_h2g(struct perf_worker *w, int fd, const uint8_t *buf)
 			ctr_add(&w->ctr.msgs, 1);
 		}
 	}
-	if (rc < 0)
+	if (rc < 0 && rc != -ECANCELED)
 		return rc;
 	v_shutdown(r->cfg.libc, fd, SHUT_WR);
 	n = recv_to_end(w, fd, line, sizeof(line));
@@ -469,7 +526,7 @@ bulk_h2g(struct perf_worker *w, int fd, const uint8_t *buf)
 }
 
 /* g2h: reads to end of stream, then answers the byte count. With --dir both, stops at
- * --seconds as the h2g side does, and then closes mid-stream. */
+ * --seconds as the h2g side does, and when stopped: then closes mid-stream. */
 static int
 bulk_g2h(struct perf_worker *w, int fd, uint8_t *buf)
 {
@@ -485,13 +542,16 @@ bulk_g2h(struct perf_worker *w, int fd, uint8_t *buf)
 		if (n > 0) {
 			ctr_add(&w->ctr.bytes, (uint64_t)n);
 			ctr_add(&w->ctr.msgs, 1);
-			if (timed && ++k % PERF_CLOCK_EVERY == 0 &&
-					now_s() - r->t0 >= r->cfg.seconds)
+			if (++k % PERF_CLOCK_EVERY == 0 &&
+					(stopped(r) || (timed && now_s() - r->t0 >= r->cfg.seconds)))
 				break;
 		} else if (n == 0) {
 			w->eof = true;
 			break;
-		} else if (n != -EINTR) {
+		} else if (n == -EAGAIN || n == -EINTR) { /* -EAGAIN: the stop_poll() timeout */
+			if (stopped(r))
+				break;
+		} else {
 			return fail(w, "recv", (int)n);
 		}
 	}
@@ -519,7 +579,7 @@ pingpong(struct perf_worker *w, int fd, uint8_t *buf)
 		if (rc < 0)
 			return rc;
 		w->end = now_s();
-		r->rtt[i] = w->end - t0;
+		r->rtt[i % r->rtt_keep] = w->end - t0;
 		__atomic_store_n(&r->nrtt, i + 1, __ATOMIC_RELEASE);
 		ctr_add(&w->ctr.bytes, c->size);
 		ctr_add(&w->ctr.msgs, 1);
@@ -627,9 +687,10 @@ worker_main(void *p)
 	if (fd >= 0)
 		v_close(plain(&r->cfg), fd);
 	free(buf);
-	w->err = rc;
-	if (rc < 0)
+	w->err = rc == -ECANCELED ? 0 : rc; /* stopped: a normal end */
+	if (w->err < 0)
 		__atomic_store_n(&r->stop, true, __ATOMIC_RELAXED); /* the others end too */
+	__atomic_fetch_sub(&r->active, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -671,17 +732,29 @@ quantile(const double *sorted, uint64_t n, double q)
 	return sorted[(size_t)((double)n * q)];
 }
 
-/* The median of the round trips from .. to (at most PERF_STATS_SAMPLES of the last), or NAN. */
-static double
-rtt_median(const struct perf_run *r, uint64_t from, uint64_t to, double *scratch)
+/*
+ * Round trips from .. to (published), at most the last PERF_STATS_SAMPLES, sorted into
+ * scratch: their number. While the run goes on, the oldest kept ones may be overwritten, but
+ * not these: that would take rtt_keep - PERF_STATS_SAMPLES more round trips during the copy.
+ */
+static uint64_t
+rtt_sorted(const struct perf_run *r, uint64_t from, uint64_t to, double *scratch)
 {
 	uint64_t n = to - from > PERF_STATS_SAMPLES ? PERF_STATS_SAMPLES : to - from;
 
-	if (n == 0)
-		return NAN;
-	memcpy(scratch, r->rtt + (to - n), n * sizeof(double));
+	for (uint64_t i = 0; i < n; i++)
+		scratch[i] = r->rtt[(to - n + i) % r->rtt_keep];
 	qsort(scratch, n, sizeof(double), cmp_double);
-	return quantile(scratch, n, 0.5);
+	return n;
+}
+
+/* The median of the round trips from .. to, or NAN. */
+static double
+rtt_median(const struct perf_run *r, uint64_t from, uint64_t to, double *scratch)
+{
+	uint64_t n = rtt_sorted(r, from, to, scratch);
+
+	return n == 0 ? NAN : quantile(scratch, n, 0.5);
 }
 
 static void
@@ -867,14 +940,17 @@ perf_run_new(const struct perf_cfg *cfg)
 	pthread_cond_init(&r->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	r->w = aligned_alloc(PERF_CACHE_LINE, n * sizeof(*r->w));
-	if (cfg->mode == PERF_PINGPONG)
-		r->rtt = calloc(cfg->count, sizeof(double));
+	if (cfg->mode == PERF_PINGPONG) {
+		r->rtt_keep = cfg->until_stop ? PERF_RTT_KEEP : cfg->count;
+		r->rtt = calloc(r->rtt_keep, sizeof(double));
+	}
 	if (r->w == NULL || (cfg->mode == PERF_PINGPONG && r->rtt == NULL)) {
 		perf_run_free(r);
 		return NULL;
 	}
 	memset(r->w, 0, n * sizeof(*r->w));
 	r->nw = n;
+	r->active = n;
 	for (unsigned int i = 0; i < n; i++) {
 		r->w[i].run = r;
 		r->w[i].cid = cfg->cid + i % cfg->guests;
@@ -937,6 +1013,7 @@ perf_run_start(struct perf_run *r, const char **what)
 				    &r->w[r->started]) != 0)
 			break;
 	}
+	__atomic_fetch_sub(&r->active, r->nw - r->started, __ATOMIC_RELAXED); /* not started */
 	pthread_mutex_lock(&r->lock);
 	while (r->nready < r->started)
 		pthread_cond_wait(&r->cond, &r->lock);
@@ -963,6 +1040,17 @@ perf_run_start(struct perf_run *r, const char **what)
 	return 0;
 }
 
+/* When the last worker of a finished run was done. */
+static double
+perf_run_end(const struct perf_run *r)
+{
+	double end = r->t0;
+
+	for (unsigned int i = 0; i < r->started; i++)
+		end = r->w[i].end > end ? r->w[i].end : end;
+	return end;
+}
+
 /* --dir both: each direction over its own time, and their sum. */
 static void
 report_both(const struct perf_run *r)
@@ -971,7 +1059,7 @@ report_both(const struct perf_run *r)
 	const char *seq = c->seqpacket ? "seq-" : "";
 	const char *metric = c->seqpacket ? "msgs_per_s" : "bytes_per_s";
 	double sum = 0;
-	char name[64];
+	char name[PERF_NAME_MAX];
 
 	for (unsigned int i = 0; i < 2; i++) {
 		const struct perf_worker *w = &r->w[i];
@@ -1001,22 +1089,22 @@ perf_run_report(struct perf_run *r)
 {
 	const struct perf_cfg *c = &r->cfg;
 	struct perf_snap s;
-	double end = r->t0;
-	char name[64];
+	double end = perf_run_end(r);
+	char name[PERF_NAME_MAX];
 	int len;
 
 	snap_take(r, &s);
-	for (unsigned int i = 0; i < r->nw; i++)
-		end = r->w[i].end > end ? r->w[i].end : end;
 	if (c->mode == PERF_PINGPONG) {
 		const char *n = c->busy ? "uvsock-pingpong-busy" : "uvsock-pingpong";
 
-		if (s.rtts == 0)
+		uint64_t kept = s.rtts < r->rtt_keep ? s.rtts : r->rtt_keep;
+
+		if (kept == 0)
 			return;
-		qsort(r->rtt, s.rtts, sizeof(double), cmp_double);
-		result(c, n, "p50_us", quantile(r->rtt, s.rtts, 0.5) * 1e6);
-		result(c, n, "p99_us", quantile(r->rtt, s.rtts, 0.99) * 1e6);
-		result(c, n, "p999_us", quantile(r->rtt, s.rtts, 0.999) * 1e6);
+		qsort(r->rtt, kept, sizeof(double), cmp_double); /* the workers are done */
+		result(c, n, "p50_us", quantile(r->rtt, kept, 0.5) * 1e6);
+		result(c, n, "p99_us", quantile(r->rtt, kept, 0.99) * 1e6);
+		result(c, n, "p999_us", quantile(r->rtt, kept, 0.999) * 1e6);
 		return;
 	}
 	if (c->mode == PERF_CONNRATE) {
@@ -1354,7 +1442,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: uvsock-perf bulk|pingpong|multi|hold|connrate|baseline KIND|"
-		   "baseline-pingpong unix|baseline-connrate unix|tcp [options]\n"
+		   "baseline-pingpong unix|baseline-connrate unix|tcp|interactive [options]\n"
+		   "       uvsock-perf -i [options]   (interactive: type help)\n"
 		   "  --cid C --port P      the guest (uvsock-guest or a VM) and its port\n"
 		   "  --dir h2g|g2h|both    bulk direction (default h2g); both: h2g to CID and g2h\n"
 		   "                        from --cid2 at once, for --seconds\n"
@@ -1369,9 +1458,9 @@ usage(FILE *f)
 		   "                        connrate: N loops at once (default 1)\n"
 		   "  --echo                connrate: one byte sent and read back per connection\n"
 		   "  --interval SEC        bulk, multi, pingpong, connrate: a STATS line on stderr\n"
-		   "                        every SEC seconds (default 1; 0: none): msgs/s, Gbit/s\n"
-		   "                        and credit stalls (sends that found no room), round\n"
-		   "                        trips/s and their p50, or connections/s\n"
+		   "                        every SEC seconds (default 1; interactive: 0; 0: none):\n"
+		   "                        msgs/s, Gbit/s and credit stalls (sends that found no\n"
+		   "                        room), round trips/s and their p50, or connections/s\n"
 		   "  --libc                plain socket calls, through libuvsock-preload.so\n"
 		   "  --csv FILE            also append name,size,metric,value rows to FILE\n"
 		   "  --json FILE           also write the results to FILE at the end, as a JSON\n"
@@ -1392,6 +1481,292 @@ parse_uint(const char *s, unsigned long max, unsigned int *out)
 	if (errno != 0 || end == s || *end != '\0' || v > max)
 		return -EINVAL;
 	*out = (unsigned int)v;
+	return 0;
+}
+
+/* --- interactive mode --- */
+
+/* What "set" changes, and the current or last run. */
+struct shell {
+	struct perf_cfg cfg;
+	struct perf_run *run;
+	bool reaped; /* run's threads are joined and its results printed */
+};
+
+static const char *const shell_modes[] = {
+	[PERF_BULK] = "bulk",
+	[PERF_PINGPONG] = "pingpong",
+	[PERF_CONNRATE] = "connrate",
+};
+
+static void
+shell_help(const struct shell *sh)
+{
+	const struct perf_cfg *c = &sh->cfg;
+
+	printf("commands:\n"
+	       "  start                 run the current mode until stop\n"
+	       "  stop                  stop it; print its RESULT lines\n"
+	       "  show stats            the current or last run: bytes, messages, rates,\n"
+	       "                        stalls; ping-pong: latency percentiles\n"
+	       "  set mode bulk|pingpong|connrate\n"
+	       "  set size N            bytes per write or message\n"
+	       "  set dir h2g|g2h       bulk direction\n"
+	       "  set conns N           bulk: N connections at once; connrate: N loops\n"
+	       "  set cid N | set port N\n"
+	       "  set seqpacket on|off  SOCK_SEQPACKET\n"
+	       "  set echo on|off       connrate: one byte echoed per connection\n"
+	       "  help | quit (or end of input: stops a run first)\n"
+	       "settings: mode %s size %u dir %s conns %u cid %u port %u seqpacket %s echo %s\n",
+			shell_modes[c->mode], c->size, c->dir == PERF_H2G ? "h2g" : "g2h", c->conns,
+			c->cid, c->port, c->seqpacket ? "on" : "off", c->echo ? "on" : "off");
+}
+
+/* Wait for the run's threads, print its error or its RESULT lines. */
+static void
+shell_reap(struct shell *sh)
+{
+	const char *what = "run";
+	int rc;
+
+	if (sh->run == NULL || sh->reaped)
+		return;
+	perf_run_join(sh->run);
+	sh->reaped = true;
+	rc = perf_run_err(sh->run, &what);
+	if (rc < 0)
+		fprintf(stderr, "error: %s: %s\n", what, strerror(-rc));
+	else
+		perf_run_report(sh->run);
+}
+
+static void
+shell_start(struct shell *sh)
+{
+	struct perf_cfg c = sh->cfg;
+	const char *what = "memory";
+	struct perf_run *r;
+	int rc;
+
+	if (sh->run != NULL && !sh->reaped) {
+		if (__atomic_load_n(&sh->run->active, __ATOMIC_ACQUIRE) > 0) {
+			fprintf(stderr, "error: a run is going on (stop it first)\n");
+			return;
+		}
+		shell_reap(sh); /* it ended by itself */
+	}
+	c.seconds = INFINITY;
+	c.count = UINT64_MAX;
+	c.until_stop = true;
+	r = perf_run_new(&c);
+	rc = r == NULL ? -ENOMEM : perf_run_start(r, &what);
+	if (rc < 0) {
+		fprintf(stderr, "error: start: %s: %s\n", what, strerror(-rc));
+		perf_run_free(r);
+		return;
+	}
+	perf_run_free(sh->run);
+	sh->run = r;
+	sh->reaped = false;
+	printf("started %s%s%s to cid %u port %u (stop to end it)\n",
+			c.seqpacket ? "seqpacket " : "", shell_modes[c.mode],
+			c.mode == PERF_BULK ? (c.dir == PERF_H2G ? " h2g" : " g2h") : "", c.cid,
+			c.port);
+}
+
+static void
+shell_stop(struct shell *sh)
+{
+	if (sh->run == NULL || sh->reaped) {
+		fprintf(stderr, "error: nothing is running\n");
+		return;
+	}
+	__atomic_store_n(&sh->run->stop, true, __ATOMIC_RELAXED);
+	shell_reap(sh);
+	printf("stopped\n");
+}
+
+static void
+shell_stats(struct shell *sh)
+{
+	struct perf_run *r = sh->run;
+	const struct perf_cfg *c;
+	struct perf_snap s;
+	const char *state, *what = "run";
+	double t, end;
+	int err = 0;
+
+	if (r == NULL) {
+		printf("no run yet\n");
+		return;
+	}
+	c = &r->cfg;
+	snap_take(r, &s);
+	if (__atomic_load_n(&r->active, __ATOMIC_ACQUIRE) > 0) {
+		state = "running";
+		end = s.t;
+	} else { /* the workers are done with their state */
+		end = perf_run_end(r);
+		err = perf_run_err(r, &what);
+		state = err < 0 ? "failed" : sh->reaped ? "stopped" : "ended";
+	}
+	t = end > r->t0 ? end - r->t0 : 0;
+	printf("run: mode=%s dir=%s size=%u conns=%u seqpacket=%s state=%s t=%.2fs\n",
+			shell_modes[c->mode], c->dir == PERF_H2G ? "h2g" : "g2h", c->size, r->nw,
+			c->seqpacket ? "on" : "off", state, t);
+	if (err < 0)
+		printf("error: %s: %s\n", what, strerror(-err));
+	if (t == 0)
+		t = 1e-9; /* no time yet: rates 0 */
+	if (c->mode == PERF_CONNRATE) {
+		printf("stats: connections=%" PRIu64 " conns/s=%.0f\n", s.msgs, (double)s.msgs / t);
+	} else if (c->mode == PERF_PINGPONG) {
+		double *scratch = malloc(PERF_STATS_SAMPLES * sizeof(double));
+		uint64_t n = scratch == NULL ? 0 : rtt_sorted(r, 0, s.rtts, scratch);
+
+		printf("stats: bytes=%" PRIu64 " round_trips=%" PRIu64 " rtt/s=%.0f", s.bytes,
+				s.rtts, (double)s.rtts / t);
+		if (n > 0)
+			printf(" p50_us=%.1f p99_us=%.1f p999_us=%.1f (last %" PRIu64 ")",
+					quantile(scratch, n, 0.5) * 1e6,
+					quantile(scratch, n, 0.99) * 1e6,
+					quantile(scratch, n, 0.999) * 1e6, n);
+		printf("\n");
+		free(scratch);
+	} else {
+		printf("stats: bytes=%" PRIu64 " msgs=%" PRIu64 " stalls=%" PRIu64
+		       " msgs/s=%.0f Gbit/s=%.3f\n",
+				s.bytes, s.msgs, s.stalls, (double)s.msgs / t,
+				(double)s.bytes * 8e-9 / t);
+	}
+}
+
+/* "set KEY VALUE": 0, or -EINVAL (bad value), -ENOENT (no such setting). */
+static int
+shell_set(struct shell *sh, const char *key, const char *val)
+{
+	struct perf_cfg *c = &sh->cfg;
+	unsigned int v;
+
+	if (strcmp(key, "mode") == 0) {
+		for (unsigned int m = 0; m < sizeof(shell_modes) / sizeof(shell_modes[0]); m++) {
+			if (shell_modes[m] != NULL && strcmp(val, shell_modes[m]) == 0) {
+				c->mode = (enum perf_mode)m;
+				return 0;
+			}
+		}
+		return -EINVAL;
+	}
+	if (strcmp(key, "dir") == 0) {
+		if (strcmp(val, "h2g") != 0 && strcmp(val, "g2h") != 0)
+			return -EINVAL;
+		c->dir = strcmp(val, "h2g") == 0 ? PERF_H2G : PERF_G2H;
+		return 0;
+	}
+	if (strcmp(key, "seqpacket") == 0 || strcmp(key, "echo") == 0) {
+		bool *b = strcmp(key, "echo") == 0 ? &c->echo : &c->seqpacket;
+
+		if (strcmp(val, "on") != 0 && strcmp(val, "off") != 0)
+			return -EINVAL;
+		*b = strcmp(val, "on") == 0;
+		return 0;
+	}
+	if (strcmp(key, "size") == 0 || strcmp(key, "conns") == 0) {
+		bool size = strcmp(key, "size") == 0;
+
+		if (parse_uint(val, size ? PERF_MAX_SIZE : PERF_MAX_CONNS, &v) < 0 || v == 0)
+			return -EINVAL;
+		*(size ? &c->size : &c->conns) = v;
+		return 0;
+	}
+	if (strcmp(key, "cid") == 0)
+		return parse_uint(val, UINT32_MAX, &c->cid);
+	if (strcmp(key, "port") == 0)
+		return parse_uint(val, UINT32_MAX, &c->port);
+	return -ENOENT;
+}
+
+/* One command line, split into words. false: quit. */
+static bool
+shell_do(struct shell *sh, char **w, unsigned int n)
+{
+	int rc;
+
+	if ((strcmp(w[0], "quit") == 0 || strcmp(w[0], "exit") == 0) && n == 1)
+		return false;
+	if (strcmp(w[0], "set") == 0) {
+		if (n != 3) {
+			fprintf(stderr, "error: usage: set KEY VALUE (see help)\n");
+			return true;
+		}
+		rc = shell_set(sh, w[1], w[2]);
+		if (rc == -ENOENT)
+			fprintf(stderr, "error: no setting '%s' (see help)\n", w[1]);
+		else if (rc < 0)
+			fprintf(stderr, "error: '%s' is not a value for %s (see help)\n", w[2],
+					w[1]);
+		else if (sh->run != NULL && __atomic_load_n(&sh->run->active, __ATOMIC_ACQUIRE) > 0)
+			printf("(for the next start)\n");
+		return true;
+	}
+	if (strcmp(w[0], "show") == 0 && n == 2 && strcmp(w[1], "stats") == 0)
+		shell_stats(sh);
+	else if (strcmp(w[0], "start") == 0 && n == 1)
+		shell_start(sh);
+	else if (strcmp(w[0], "stop") == 0 && n == 1)
+		shell_stop(sh);
+	else if (strcmp(w[0], "help") == 0 && n == 1)
+		shell_help(sh);
+	else
+		fprintf(stderr, "error: unknown command '%s' (see help)\n", w[0]);
+	return true;
+}
+
+/*
+ * testpmd-style: commands from stdin (a prompt when it is a terminal) until quit or end of
+ * input. Runs go on in their own threads meanwhile. 0 or -errno.
+ */
+static int
+shell(const struct perf_cfg *cfg)
+{
+	struct shell sh = { .cfg = *cfg };
+	bool tty = isatty(STDIN_FILENO), go = true;
+	char line[PERF_LINE_MAX];
+
+	if (tty)
+		printf("uvsock-perf interactive: help lists the commands\n");
+	while (go) {
+		char *w[PERF_MAX_WORDS + 1], *save = NULL;
+		unsigned int n = 0;
+
+		if (tty)
+			printf("uvsock-perf> ");
+		fflush(stdout);
+		if (fgets(line, sizeof(line), stdin) == NULL)
+			break;
+		if (strchr(line, '\n') == NULL && !feof(stdin)) {
+			int ch;
+
+			while ((ch = getchar()) != '\n' && ch != EOF)
+				;
+			fprintf(stderr, "error: a line longer than %d characters\n",
+					PERF_LINE_MAX - 2);
+			continue;
+		}
+		for (char *t = strtok_r(line, " \t\r\n", &save); t != NULL && n <= PERF_MAX_WORDS;
+				t = strtok_r(NULL, " \t\r\n", &save))
+			w[n++] = t;
+		if (n > PERF_MAX_WORDS)
+			fprintf(stderr, "error: too many words\n");
+		else if (n > 0)
+			go = shell_do(&sh, w, n);
+	}
+	if (sh.run != NULL && !sh.reaped) {
+		__atomic_store_n(&sh.run->stop, true, __ATOMIC_RELAXED);
+		shell_reap(&sh);
+	}
+	fflush(stdout);
+	perf_run_free(sh.run);
 	return 0;
 }
 
@@ -1422,9 +1797,10 @@ main(int argc, char **argv)
 	const char *cmd, *what, *dir = "h2g";
 	unsigned int count = 0;
 	bool bad = false, seconds_set = false, conns_set = false, cid2_set = false;
+	bool interval_set = false, interactive = false;
 	int opt, rc;
 
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "hi", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			bad |= parse_uint(optarg, UINT32_MAX, &c->cid) < 0;
@@ -1467,6 +1843,10 @@ main(int argc, char **argv)
 			break;
 		case 'I':
 			c->interval = strtod(optarg, NULL);
+			interval_set = true;
+			break;
+		case 'i':
+			interactive = true;
 			break;
 		case 'e':
 			c->echo = true;
@@ -1494,7 +1874,9 @@ main(int argc, char **argv)
 		c->dir = PERF_BOTH;
 	else
 		bad = true;
-	if (bad || optind >= argc || c->size == 0 || c->count == 0 || !(c->seconds > 0) ||
+	interactive |= optind < argc && strcmp(argv[optind], "interactive") == 0;
+	if (bad || (optind >= argc && !interactive) || c->size == 0 || c->count == 0 ||
+			!(c->seconds > 0) ||
 			!(c->interval == 0 || c->interval >= PERF_MIN_INTERVAL)) {
 		usage(stderr);
 		return 2;
@@ -1504,12 +1886,19 @@ main(int argc, char **argv)
 				"kernel's AF_VSOCK is never used)\n");
 		return 2;
 	}
-	what = cmd = argv[optind];
+	what = cmd = interactive ? "interactive" : argv[optind];
 	if (strcmp(cmd, "bulk") != 0 && c->dir == PERF_BOTH) {
 		fprintf(stderr, "uvsock-perf: --dir both is for bulk\n");
 		return 2;
 	}
-	if (strcmp(cmd, "bulk") == 0) {
+	if (interactive) {
+		c->mode = PERF_BULK;
+		if (!conns_set)
+			c->conns = 1;
+		if (!interval_set)
+			c->interval = 0; /* lines on stderr would run through the prompt */
+		rc = shell(c);
+	} else if (strcmp(cmd, "bulk") == 0) {
 		if (c->dir == PERF_BOTH && !cid2_set) {
 			fprintf(stderr, "uvsock-perf: --dir both needs --cid2 (the txonly guest)\n");
 			return 2;

@@ -4,7 +4,8 @@
 # rxonly, txonly and echo, through the native API and through libuvsock-preload.so (--libc),
 # and each kernel baseline. Every run must print its RESULT lines with a positive
 # value (a count of credit stalls may be 0); bench/report.py must turn them into tables and a
-# plot. Runs with --interval must print STATS lines with positive rates while they run.
+# plot. Runs with --interval must print STATS lines with positive rates while they run. The
+# interactive mode is driven through a pipe: runs started and stopped, bad commands survived.
 # shellcheck source-path=SCRIPTDIR disable=SC2034,SC2154
 set -euo pipefail
 UVSOCKD=$1
@@ -155,6 +156,38 @@ check tcp-connrate baseline-connrate tcp --seconds 0.3 --echo
 check tcp-connrate baseline-connrate tcp --seconds 1 --interval 0.3
 stats_check 2 conns/s
 "$PERF" baseline-connrate tcp --seqpacket >"$tmp/perf.log" 2>&1 && fail "tcp --seqpacket taken"
+# interactive: bulk started, looked at, stopped; a bad command and a bad value in between
+{
+	printf 'set mode bulk\nset size 4096\nstart\n'
+	sleep 1
+	printf 'show stats\nfrobnicate\nset size 0\nshow stats\nstop\nquit\n'
+} | timeout 30 "$PERF" interactive --cid 3 --port 5000 >"$tmp/i.log" 2>&1 ||
+	fail "interactive: exit status $?"
+grep -q "^error: unknown command 'frobnicate'" "$tmp/i.log" || fail "interactive: no error line"
+grep -q "^error: '0' is not a value for size" "$tmp/i.log" || fail "interactive: set size 0"
+[ "$(grep -c '^stats: bytes=' "$tmp/i.log")" = 2 ] || fail "interactive: not two show stats"
+if awk '/^stats: / { split($2, kv, "="); if (kv[2] + 0 <= 0) bad = 1 } END { exit !bad }' \
+	"$tmp/i.log"; then
+	fail "interactive: bytes not positive"
+fi
+grep -Eq '^RESULT uvsock-h2g size=4096 bytes_per_s=[1-9]' "$tmp/i.log" || fail "interactive: stop"
+echo "ok: interactive bulk: $(grep '^stats:' "$tmp/i.log" | tail -1)"
+# ping-pong and connrate; the input ends while connrate runs: it is stopped, exit status 0
+{
+	printf 'set mode pingpong\nset cid 5\nset size 64\nstart\n'
+	sleep 0.5
+	printf 'show stats\nstop\nset mode connrate\nset cid 8\nset echo on\nstart\n'
+	sleep 0.5
+	printf 'show stats\n'
+} | timeout 30 "$PERF" -i --port 5000 >"$tmp/i.log" 2>&1 || fail "interactive: exit status $?"
+grep -Eq '^stats: bytes=[1-9][0-9]* round_trips=[1-9][0-9]* .* p50_us=[0-9.]+ p99_us=' \
+	"$tmp/i.log" || fail "interactive: ping-pong stats"
+grep -q '^RESULT uvsock-pingpong size=64 p999_us=' "$tmp/i.log" || fail "interactive: ping-pong"
+grep -Eq '^stats: connections=[1-9]' "$tmp/i.log" || fail "interactive: connrate stats"
+grep -Eq '^RESULT uvsock-connrate size=1 conns_per_s=[1-9]' "$tmp/i.log" ||
+	fail "interactive: connrate not stopped at the end of input"
+grep -q '^error' "$tmp/i.log" && fail "interactive: $(grep '^error' "$tmp/i.log")"
+echo "ok: interactive ping-pong and connrate, stopped at the end of input"
 timeout 60 "$PERF" hold --cid 5 --guests 1 --port 5000 --conns 10 --seconds 0.2 \
 	>"$tmp/hold.log" 2>&1 || fail "uvsock-perf hold"
 grep -q "^HELD 10 connections" "$tmp/hold.log" || fail "hold: no HELD line"
