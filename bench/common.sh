@@ -43,4 +43,9 @@ bench_guest() {
 	"$guest" --socket "$tmp/vm$c.sock" --listen 5000 --conns 1000000 "$@" >"$tmp/g$c.log" 2>&1 &
 	gpid=$!
 	pids+=("$gpid")
+	# its "listening" can come before uvsockd has attached it (a connect: ENODEV)
+	for _ in $(seq 100); do
+		grep -q "guest cid $c attached" "$tmp/uvsockd.log" && break
+		sleep 0.1
+	done
 }

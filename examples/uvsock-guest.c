@@ -30,6 +30,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,8 @@
 #define G_BUF_STRIDE (128u * 1024u) /* buffers on 128 KiB boundaries (hugepage friendly) */
 /* Polling rounds without work before sleeping on the call eventfds. */
 #define G_IDLE_SPINS 2000u
+/* Idle passes between two sched_yield()s while spinning (unless --no-yield), as uvsockd. */
+#define G_YIELD_EVERY 8u
 /* Passes between two readings of the clock while busy (a power of two). */
 #define G_CLOCK_EVERY 64u
 /* Sleep at most this long (the engine's timers run at least this often). */
@@ -609,10 +612,12 @@ poll_tx(struct guest *g)
 	return n;
 }
 
-/* Nothing to do: ask for interrupts, look once more, then sleep on the call eventfds. */
-static void
+/* Nothing to do: ask for interrupts, look once more, then sleep on the call eventfds.
+ * @return false if the sleep ran out with nothing new (a timer wake-up). */
+static bool
 idle_sleep(struct guest *g)
 {
+	int woken = 1;
 	struct pollfd pfd[3] = { { .fd = g->callfd[0], .events = POLLIN },
 		{ .fd = g->callfd[1], .events = POLLIN },
 		{ .fd = g->mode == G_SERVE ? g->epfd : -1, .events = POLLIN } };
@@ -626,12 +631,13 @@ idle_sleep(struct guest *g)
 	if (quiet && g->rxq.used->idx == g->rxq.last_used &&
 			(g->txq.used->idx == g->txq.last_used || !uvs_peer_tx_pending(&g->host))) {
 		g->sleeps++;
-		poll(pfd, 3, G_SLEEP_MS);
+		woken = poll(pfd, 3, G_SLEEP_MS);
 	}
 	for (int i = 0; i < 2; i++)
 		(void)read(g->callfd[i], &v, sizeof(v));
 	uvs_drvq_set_interrupts(&g->rxq, false);
 	uvs_drvq_set_interrupts(&g->txq, false);
+	return woken != 0;
 }
 
 static void
@@ -656,6 +662,7 @@ usage(FILE *f)
 		   "                   at most 65536)\n"
 		   "  --buf-size N     rxonly, txonly: receive buffer (credit) of each connection,\n"
 		   "                   128 .. 64 MiB (default 262144, Linux's default)\n"
+		   "  --no-yield       spin without yielding the CPU between idle passes\n"
 		   "  --stats          print rates every second\n"
 		   "Exit status: 0 when every connection did its job, 1 otherwise, 2 on bad usage.\n");
 }
@@ -676,6 +683,7 @@ main(int argc, char **argv)
 		{ "stats", no_argument, NULL, 'S' },
 		{ "control", required_argument, NULL, 'C' },
 		{ "buf-size", required_argument, NULL, 'B' },
+		{ "no-yield", no_argument, NULL, 'Y' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -687,7 +695,7 @@ main(int argc, char **argv)
 		.want_conns = 1 };
 	const char *path = NULL, *control = NULL;
 	long connect_port = -1, listen_port = -1;
-	bool stats = false;
+	bool stats = false, no_yield = false;
 	uint64_t next_tick = 0, next_stat, last_rx = 0, last_tx = 0;
 	unsigned int idle = 0, started = 0, passes = 0;
 	int opt, rc;
@@ -734,6 +742,9 @@ main(int argc, char **argv)
 			break;
 		case 'B':
 			g.buf_size = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'Y':
+			no_yield = true;
 			break;
 		case 'q':
 			g.type = UVS_TYPE_SEQPACKET;
@@ -852,14 +863,17 @@ main(int argc, char **argv)
 			if ((passes & (G_EPOLL_EVERY - 1)) == 0)
 				work += serve_poll(&g, 0);
 		}
-		if (work > 0)
+		if (work > 0) {
 			idle = 0;
-		else if (++idle >= G_IDLE_SPINS) {
-			idle_sleep(&g);
+		} else if (++idle >= G_IDLE_SPINS) {
+			/* A timer wake-up with nothing new: one pass (for the timers), then back
+			 * to sleep without spinning; anything else: spin before sleeping again. */
+			idle = idle_sleep(&g) ? 0 : G_IDLE_SPINS - 1;
 			if (g.mode == G_SERVE)
 				serve_poll(&g, 0); /* what woke us */
-			idle = 0;
-			passes = 0; /* read the clock now: time went by */
+			passes = 0;		   /* read the clock now: time went by */
+		} else if (!no_yield && idle % G_YIELD_EVERY == 0) {
+			sched_yield(); /* let the CPU's other processes run (see uvsockd) */
 		}
 		/* the clock every few passes only: reading it costs more than a pass */
 		if ((passes++ & (G_CLOCK_EVERY - 1)) != 0)

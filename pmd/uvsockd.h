@@ -26,6 +26,10 @@
 #define UVSD_BURST 64
 /* Empty polling passes before sleeping on eventfds: about 50-100 us of spinning here. */
 #define UVSD_IDLE_SPINS 512
+/* Idle passes between two sched_yield()s while spinning (unless --no-yield): often enough
+ * that a process sharing the CPU gets it within a few microseconds, rarely enough that the
+ * system call stays a small part of an idle pass's cost. */
+#define UVSD_YIELD_EVERY 8u
 /* Polling passes between two looks at epoll while not sleeping (a power of two). */
 #define UVSD_EPOLL_EVERY 16u
 /* Sleep bound while idle, so timers (connect 2 s, close 8 s) fire on time. */
@@ -74,6 +78,7 @@ struct uvs_daemon {
 	struct uvsd_guest guests[UVSD_MAX_GUESTS];
 	unsigned int nguests;
 	bool hugepages;
+	bool no_yield; /* --no-yield: spin on a dedicated core */
 	volatile int stop;
 	volatile int dump; /* SIGUSR1: print counters */
 

@@ -38,6 +38,23 @@ uvt_start_daemon() {
 	export UVSOCK_CONTROL=$tmp/ctl.sock
 }
 
+# uvt_attached CID: how many times uvsockd has attached the guest with that CID so far.
+uvt_attached() {
+	grep -c "guest cid $1 attached" "$tmp/uvsockd.log" || true
+}
+
+# uvt_wait_attached CID [BEFORE]: until uvsockd has attached that guest more than BEFORE times
+# (default 0). A userspace guest's own "listening" line can come before: a host connect then
+# fails with ENODEV.
+uvt_wait_attached() {
+	local _
+	for _ in $(seq 100); do
+		[ "$(uvt_attached "$1")" -gt "${2:-0}" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # uvt_host_sockets: the daemon's count of host sockets, read through its SIGUSR1 dump.
 uvt_host_sockets() {
 	local before

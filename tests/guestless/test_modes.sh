@@ -48,11 +48,13 @@ wait_for "$tmp/sink.log" "sink ok $MIB64" 10 || fail "host sink"
 [ "$(grep -c "sink ok $MIB64 bytes" "$tmp/sink.log")" = 21 ] || fail "sink counts"
 echo "ok: txonly: 20 more runs of 64 MiB, none stalled"
 
+before=$(uvt_attached 3)
 timeout 60 "$GUEST" --socket "$tmp/vm3.sock" --mode echo --listen 7000 --conns 4 \
 	>"$tmp/echo.log" 2>&1 &
 g=$!
 pids+=("$g")
 wait_for "$tmp/echo.log" "listening on 7000" 10 || fail "echo guest not listening"
+uvt_wait_attached 3 "$before" || fail "echo guest not attached"
 timeout 60 "$HOST" client 3 7000 4 >"$tmp/client.log" 2>&1 || fail "host client"
 wait "$g" || fail "echo guest exit status"
 [ "$(grep -c "^echo: connection .* ok" "$tmp/echo.log")" = 4 ] || fail "echo connections"

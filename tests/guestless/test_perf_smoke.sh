@@ -51,8 +51,7 @@ pids+=("$!")
 pids+=("$!")
 for g in 3 4 5 6 7 8 9 10; do
 	wait_for "$tmp/g$g.log" "listening on 5000" 10 || fail "guest $g not listening"
-	# the guest may listen before uvsockd has finished attaching it (connect: ENODEV)
-	wait_for "$tmp/uvsockd.log" "guest cid $g attached" 10 || fail "guest $g not attached"
+	uvt_wait_attached "$g" || fail "guest $g not attached"
 done
 csv=$tmp/results.csv
 echo "name,size,metric,value" >"$csv"

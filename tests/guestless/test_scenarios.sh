@@ -42,6 +42,7 @@ for g in 3 4; do
 done
 for g in 3 4; do
 	wait_for "$tmp/guest$g.log" "serving programs on" 10 || fail "uvsock-guest $g not serving"
+	uvt_wait_attached "$g" || fail "uvsock-guest $g not attached"
 done
 uvt_host_peers "$ECHO" "$HOST"
 

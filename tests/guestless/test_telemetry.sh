@@ -29,6 +29,7 @@ ts=$(sed -n 's/^uvsockd: telemetry \([^ ]*\) .*/\1/p' "$tmp/uvsockd.log")
 "$GUEST" --socket "$tmp/vm3.sock" --mode echo --listen 5000 --conns 1000 >"$tmp/g3.log" 2>&1 &
 pids+=("$!")
 wait_for "$tmp/g3.log" "listening on 5000" 10 || fail "guest 3 not listening"
+uvt_wait_attached 3 || fail "guest 3 not attached"
 "$ECHO" --listen 6000 >"$tmp/echo.log" 2>&1 &
 pids+=("$!")
 # 40 connections: more than one page (32) of /uvsock/conns
