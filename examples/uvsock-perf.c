@@ -43,6 +43,13 @@
  *       arrives, and closes at end of stream): AF_UNIX (SOCK_STREAM or SOCK_SEQPACKET,
  *       abstract address) or TCP over loopback.
  *
+ *   uvsock-perf sink|source --port P [--size S] [--bytes N] [--buf-size B]
+ *       the peers of bulk runs as programs, until killed: sink reads each connection to
+ *       its end and answers "bye\n" (uvsock-guest rxonly's contract), source sends --bytes
+ *       and expects "<bytes>\n" (txonly's). Run "inside" uvsock-guest --mode serve
+ *       (UVSOCK_CONTROL=its control socket), they give end-to-end figures: program to
+ *       program through both control sockets.
+ *
  *   uvsock-perf interactive [--cid C] [--port P] [options]   (or: uvsock-perf -i ...)
  *       testpmd-style: commands from stdin (a prompt on a terminal): start, stop, show stats,
  *       set mode|size|dir|conns|cid|port|seqpacket|echo, help, quit. A run goes on in its
@@ -51,6 +58,10 @@
  * --libc: the uvsock runs use the plain socket calls (socket(AF_VSOCK), send, recv, ...)
  * instead of libuvsock's, to measure libuvsock-preload.so against the native API; result names
  * get "-libc". Refused unless the shim is loaded (the kernel's AF_VSOCK is never used).
+ *
+ * --buf-size N: every socket's buffer: SO_VM_SOCKETS_BUFFER_SIZE of uvsock sockets (the
+ * credit their peer gets), SO_SNDBUF and SO_RCVBUF (forced past the sysctl limits when
+ * allowed) of the baselines' kernel sockets. --tag T appends "-T" to result names.
  *
  * --interval SEC (default 1, interactive 0; 0: none): while bulk, multi, pingpong and
  * connrate run, one line per interval on stderr: "STATS t=<s>s msgs/s=<n> Gbit/s=<n>
@@ -126,6 +137,10 @@
 #define PERF_NAME_MAX 64
 /* Keeps a worker's counters on their own cache line. */
 #define PERF_CACHE_LINE 64
+/* sink, source: the listener's backlog. */
+#define PERF_SERVE_BACKLOG 128
+/* Largest --buf-size: uvsockd's limit for a socket's buffer (and ring). */
+#define PERF_MAX_BUF (64ull * 1024 * 1024)
 /* baseline-connrate: the listener's backlog (Linux's default somaxconn). */
 #define PERF_BACKLOG 4096
 
@@ -144,8 +159,11 @@ struct perf_cfg {
 	double seconds;	 /* bulk, multi, connrate: how long; pingpong: the most it may last */
 	double interval; /* a STATS line every interval seconds; 0: none */
 	bool busy, seqpacket, libc;
-	bool echo;	 /* connrate: one byte echoed on each connection */
-	bool until_stop; /* interactive: no end but "stop"; blocked calls look for it */
+	bool echo;	   /* connrate: one byte echoed on each connection */
+	uint64_t buf_size; /* --buf-size: socket buffers (0: the defaults) */
+	uint64_t bytes;	   /* source: bytes per connection */
+	const char *tag;   /* --tag: appended to result names */
+	bool until_stop;   /* interactive: no end but "stop"; blocked calls look for it */
 };
 
 /* One result line, kept for --json. */
@@ -247,8 +265,11 @@ stopped(const struct perf_run *r)
 static void
 result(const struct perf_cfg *c, const char *name, const char *metric, double value)
 {
-	const char *sfx = c->libc && strncmp(name, "uvsock", 6) == 0 ? "-libc" : "";
+	char sfx[PERF_NAME_MAX];
 
+	snprintf(sfx, sizeof(sfx), "%s%s%s",
+			c->libc && strncmp(name, "uvsock", 6) == 0 ? "-libc" : "",
+			c->tag != NULL ? "-" : "", c->tag != NULL ? c->tag : "");
 	printf("RESULT %s%s size=%u %s=%.6g\n", name, sfx, c->size, metric, value);
 	if (arg.csv != NULL) {
 		FILE *f = fopen(arg.csv, "a");
@@ -360,6 +381,66 @@ v_close(bool libc, int fd)
 	return libc ? (int)libc_rc(close(fd)) : uvs_close(fd);
 }
 
+static int
+v_setsockopt(bool libc, int fd, int level, int name, const void *val, socklen_t len)
+{
+	return libc ? (int)libc_rc(setsockopt(fd, level, name, val, len))
+		    : uvs_setsockopt(fd, level, name, val, len);
+}
+
+static int
+v_bind_listen(bool libc, int fd, unsigned int port)
+{
+	struct sockaddr_vm sa = {
+		.svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = port
+	};
+	int rc;
+
+	rc = libc ? (int)libc_rc(bind(fd, (const struct sockaddr *)&sa, sizeof(sa)))
+		  : uvs_bind(fd, &sa);
+	if (rc == 0)
+		rc = libc ? (int)libc_rc(listen(fd, PERF_SERVE_BACKLOG))
+			  : uvs_listen(fd, PERF_SERVE_BACKLOG);
+	return rc;
+}
+
+static int
+v_accept(bool libc, int fd)
+{
+	return libc ? (int)libc_rc(accept4(fd, NULL, NULL, SOCK_CLOEXEC)) : uvs_accept(fd, NULL, 0);
+}
+
+/* --buf-size on a vsock socket: its receive buffer, which is the credit the peer gets (and
+ * with uvsockd the size of its rings). 0 or -errno. */
+static int
+vsock_buf(bool libc, int fd, uint64_t size)
+{
+	int rc;
+
+	if (size == 0)
+		return 0;
+	rc = v_setsockopt(libc, fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MAX_SIZE, &size, sizeof(size));
+	if (rc == 0)
+		rc = v_setsockopt(
+				libc, fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE, &size, sizeof(size));
+	return rc;
+}
+
+/* --buf-size on a kernel socket (baselines): send and receive buffers, past the sysctl
+ * limits where we may (root: the FORCE options), so both sides get the same room. */
+static void
+kernel_buf(int fd, uint64_t size)
+{
+	int v = size > INT32_MAX / 2 ? INT32_MAX / 2 : (int)size;
+
+	if (size == 0)
+		return;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+}
+
 /* --libc only under libuvsock-preload.so: socket() must not be libc's own. */
 static bool
 shim_loaded(void)
@@ -402,6 +483,8 @@ dial(const struct perf_cfg *c, unsigned int cid)
 		rc = stop_poll(c->libc, fd);
 	else
 		rc = 0;
+	if (rc == 0)
+		rc = vsock_buf(c->libc, fd, c->buf_size);
 	if (rc == 0)
 		rc = v_connect(c->libc, fd, &sa);
 	if (rc < 0) {
@@ -1194,6 +1277,119 @@ hold(const struct perf_cfg *c)
 	return rc;
 }
 
+/* --- sink, source: the peers of bulk runs, as programs (end-to-end figures) --- */
+
+struct serve_conn {
+	const struct perf_cfg *cfg;
+	bool source;
+	int fd;
+};
+
+/* sink: uvsock-guest rxonly's contract: read to end of stream, answer "bye\n". */
+static int
+serve_sink(const struct perf_cfg *c, int fd, uint8_t *buf)
+{
+	ssize_t n;
+
+	while ((n = v_recv(c->libc, fd, buf, c->size, 0)) > 0 || n == -EINTR)
+		;
+	if (n < 0)
+		return (int)n;
+	return v_send(c->libc, fd, "bye\n", 4, MSG_NOSIGNAL) == 4 ? 0 : -EPIPE;
+}
+
+/* source: uvsock-guest txonly's contract: send --bytes, shut down, expect "<bytes>\n". */
+static int
+serve_source(const struct perf_cfg *c, int fd, uint8_t *buf)
+{
+	char want[PERF_LINE], got[PERF_LINE];
+	uint64_t left = c->bytes;
+	size_t have = 0;
+	ssize_t n;
+
+	while (left > 0) {
+		n = v_send(c->libc, fd, buf, left < c->size ? (size_t)left : c->size, MSG_NOSIGNAL);
+		if (n < 0 && n != -EINTR)
+			return (int)n;
+		if (n > 0)
+			left -= (uint64_t)n;
+	}
+	v_shutdown(c->libc, fd, SHUT_WR);
+	while (have < sizeof(got) - 1 &&
+			((n = v_recv(c->libc, fd, got + have, sizeof(got) - 1 - have, 0)) > 0 ||
+					n == -EINTR))
+		have += n > 0 ? (size_t)n : 0;
+	got[have] = '\0';
+	snprintf(want, sizeof(want), "%" PRIu64 "\n", c->bytes);
+	return strcmp(got, want) == 0 ? 0 : -EPROTO;
+}
+
+static void *
+serve_thread(void *p)
+{
+	struct serve_conn *sc = p;
+	const struct perf_cfg *c = sc->cfg;
+	uint8_t *buf = calloc(1, c->size);
+	int rc = buf == NULL  ? -ENOMEM
+		 : sc->source ? serve_source(c, sc->fd, buf)
+			      : serve_sink(c, sc->fd, buf);
+
+	if (rc < 0)
+		fprintf(stderr, "uvsock-perf: %s: a connection: %s\n",
+				sc->source ? "source" : "sink", strerror(-rc));
+	v_close(c->libc, sc->fd);
+	free(buf);
+	free(sc);
+	return NULL;
+}
+
+/* Listen on --port and serve each connection in a thread of its own, until killed. */
+static int
+serve(const struct perf_cfg *c, bool source)
+{
+	int lfd = v_socket(c->libc, c->seqpacket ? SOCK_SEQPACKET : SOCK_STREAM), rc;
+	pthread_attr_t attr;
+
+	if (lfd < 0)
+		return lfd;
+	rc = vsock_buf(c->libc, lfd, c->buf_size); /* accepted sockets inherit it */
+	if (rc == 0)
+		rc = v_bind_listen(c->libc, lfd, c->port);
+	if (rc < 0) {
+		v_close(c->libc, lfd);
+		return rc;
+	}
+	printf("%s: listening on %u\n", source ? "source" : "sink", c->port);
+	fflush(stdout);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	for (;;) {
+		struct serve_conn *sc;
+		pthread_t t;
+		int fd = v_accept(c->libc, lfd);
+
+		if (fd == -EINTR || fd == -ECONNABORTED)
+			continue;
+		if (fd < 0) {
+			rc = fd;
+			break;
+		}
+		sc = malloc(sizeof(*sc));
+		if (sc == NULL) {
+			v_close(c->libc, fd);
+			continue;
+		}
+		*sc = (struct serve_conn){ .cfg = c, .source = source, .fd = fd };
+		if (pthread_create(&t, &attr, serve_thread, sc) != 0) {
+			v_close(c->libc, fd);
+			free(sc);
+		}
+	}
+	pthread_attr_destroy(&attr);
+	v_close(c->libc, lfd);
+	return rc;
+}
+
 /* --- baselines --- */
 
 struct pair {
@@ -1226,6 +1422,9 @@ baseline_socket(const struct perf_cfg *c, const char *name, int fd0, int fd1)
 	pthread_t t;
 	double t0, t1;
 	int rc = 0;
+
+	kernel_buf(fd0, c->buf_size);
+	kernel_buf(fd1, c->buf_size);
 
 	if (buf == NULL || pthread_create(&t, NULL, sink_thread, &pr) != 0) {
 		free(buf);
@@ -1441,7 +1640,7 @@ baseline(const struct perf_cfg *c, const char *kind)
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: uvsock-perf bulk|pingpong|multi|hold|connrate|baseline KIND|"
+	fprintf(f, "usage: uvsock-perf bulk|pingpong|multi|hold|connrate|sink|source|baseline KIND|"
 		   "baseline-pingpong unix|baseline-connrate unix|tcp|interactive [options]\n"
 		   "       uvsock-perf -i [options]   (interactive: type help)\n"
 		   "  --cid C --port P      the guest (uvsock-guest or a VM) and its port\n"
@@ -1465,6 +1664,14 @@ usage(FILE *f)
 		   "  --csv FILE            also append name,size,metric,value rows to FILE\n"
 		   "  --json FILE           also write the results to FILE at the end, as a JSON\n"
 		   "                        array of {name, size, metric, value} objects\n"
+		   "  --buf-size N          socket buffers: SO_VM_SOCKETS_BUFFER_SIZE (the credit\n"
+		   "                        the peer gets), or the baselines' SO_SNDBUF/SO_RCVBUF\n"
+		   "  --tag T               append \"-T\" to result names (runs with other settings)\n"
+		   "  --bytes N             source: bytes per connection\n"
+		   "sink, source: serve bulk runs as a program, until killed (under uvsock-guest's\n"
+		   "serve mode: end-to-end figures): sink reads to end of stream and answers\n"
+		   "\"bye\\n\" (as uvsock-guest rxonly), source sends --bytes and expects \"<bytes>\\n\"\n"
+		   "(as txonly). --port, --size (read/write unit), --buf-size, --libc, --seqpacket.\n"
 		   "baseline KIND: unix, unix-seqpacket, tcp, memcpy. baseline-connrate: connrate\n"
 		   "against a listener of this process (unix: --seqpacket too). See the header of\n"
 		   "examples/uvsock-perf.c and bench/run.sh.\n");
@@ -1790,6 +1997,9 @@ main(int argc, char **argv)
 		{ "echo", no_argument, NULL, 'e' },
 		{ "cid2", required_argument, NULL, 'C' },
 		{ "json", required_argument, NULL, 'j' },
+		{ "buf-size", required_argument, NULL, 'B' },
+		{ "tag", required_argument, NULL, 'T' },
+		{ "bytes", required_argument, NULL, 'y' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1857,6 +2067,18 @@ main(int argc, char **argv)
 			break;
 		case 'j':
 			arg.json = optarg;
+			break;
+		case 'B':
+			c->buf_size = strtoull(optarg, NULL, 0);
+			bad |= c->buf_size == 0 || c->buf_size > PERF_MAX_BUF;
+			break;
+		case 'T':
+			c->tag = optarg;
+			bad |= strlen(optarg) > PERF_NAME_MAX / 4;
+			break;
+		case 'y':
+			c->bytes = strtoull(optarg, NULL, 0);
+			bad |= c->bytes == 0;
 			break;
 		case 'h':
 			usage(stdout);
@@ -1939,6 +2161,12 @@ main(int argc, char **argv)
 			return 2;
 		}
 		rc = perf_run_once(c, &what);
+	} else if (strcmp(cmd, "sink") == 0 || strcmp(cmd, "source") == 0) {
+		if (strcmp(cmd, "source") == 0 && c->bytes == 0) {
+			fprintf(stderr, "uvsock-perf: source needs --bytes\n");
+			return 2;
+		}
+		rc = serve(c, strcmp(cmd, "source") == 0);
 	} else if (strcmp(cmd, "baseline-pingpong") == 0) {
 		rc = baseline_pingpong(c);
 	} else if (strcmp(cmd, "baseline") == 0 && optind + 1 < argc) {

@@ -24,7 +24,8 @@ fail() {
 uvt_start_daemon --vm "cid=3,socket=$tmp/vm3.sock" --vm "cid=4,socket=$tmp/vm4.sock" \
 	--vm "cid=5,socket=$tmp/vm5.sock" --vm "cid=6,socket=$tmp/vm6.sock" \
 	--vm "cid=7,socket=$tmp/vm7.sock" --vm "cid=8,socket=$tmp/vm8.sock" \
-	--vm "cid=9,socket=$tmp/vm9.sock" --vm "cid=10,socket=$tmp/vm10.sock" ||
+	--vm "cid=9,socket=$tmp/vm9.sock" --vm "cid=10,socket=$tmp/vm10.sock" \
+	--vm "cid=11,socket=$tmp/vm11.sock" ||
 	fail "uvsockd not ready"
 "$GUEST" --socket "$tmp/vm3.sock" --mode rxonly --listen 5000 --conns 100 >"$tmp/g3.log" 2>&1 &
 pids+=("$!")
@@ -49,10 +50,21 @@ pids+=("$!")
 "$GUEST" --socket "$tmp/vm10.sock" --mode txonly --listen 5000 --conns 100 \
 	--bytes 1099511627776 >"$tmp/g10.log" 2>&1 &
 pids+=("$!")
+# end to end: programs inside a serving guest (sink, source) are the bulk runs' peers
+"$GUEST" --socket "$tmp/vm11.sock" --mode serve --control "$tmp/g11.sock" >"$tmp/g11.log" 2>&1 &
+pids+=("$!")
 for g in 3 4 5 6 7 8 9 10; do
 	wait_for "$tmp/g$g.log" "listening on 5000" 10 || fail "guest $g not listening"
 	uvt_wait_attached "$g" || fail "guest $g not attached"
 done
+wait_for "$tmp/g11.log" "serving programs" 10 || fail "guest 11 not serving"
+uvt_wait_attached 11 || fail "guest 11 not attached"
+UVSOCK_CONTROL=$tmp/g11.sock "$PERF" sink --port 6000 --buf-size 1048576 >"$tmp/sink.log" 2>&1 &
+pids+=("$!")
+UVSOCK_CONTROL=$tmp/g11.sock "$PERF" source --port 6001 --bytes 8388608 >"$tmp/source.log" 2>&1 &
+pids+=("$!")
+wait_for "$tmp/sink.log" "listening on 6000" 10 || fail "sink not listening"
+wait_for "$tmp/source.log" "listening on 6001" 10 || fail "source not listening"
 csv=$tmp/results.csv
 echo "name,size,metric,value" >"$csv"
 check() { # check NAME ARGS...: run uvsock-perf, expect RESULT lines for NAME with values > 0
@@ -198,6 +210,14 @@ read -r b m < <(sed -En 's/.*ok: rx ([0-9]+) bytes \(([0-9]+) messages\).*/\1 \2
 [ "$b" = $((m * 64)) ] || fail "SEQPACKET h2g: $b bytes in $m messages, not 64 each"
 echo "ok: SEQPACKET h2g: $m messages of 64 bytes, boundaries kept"
 grep -q "txonly: connection .* ok" "$tmp/g7.log" || fail "SEQPACKET txonly guest"
+check uvsock-h2g-e2e --tag e2e bulk --cid 11 --port 6000 --dir h2g --seconds 0.3 --buf-size 1048576
+check uvsock-g2h-e2e --tag e2e bulk --cid 11 --port 6001 --dir g2h
+sleep 0.2 # the source hears back from its last connection
+if grep -q "a connection:" "$tmp/sink.log" "$tmp/source.log"; then
+	fail "sink or source: $(grep 'a connection' "$tmp/sink.log" "$tmp/source.log")"
+fi
+echo "ok: end to end: sink and source inside a serving guest, bulk both ways, --buf-size, --tag"
+check unix-stream-buf baseline unix --seconds 0.2 --buf-size 4194304 --tag buf
 python3 "$here/../../bench/report.py" "$csv" "$tmp" >"$tmp/report.md" || fail "report.py"
 grep -q "| 65536 |" "$tmp/report.md" || fail "report table"
 grep -q "<polyline" "$tmp/throughput.svg" || fail "no plot"
