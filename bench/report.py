@@ -53,6 +53,40 @@ def main():
         print("| 1 connection, 1 guest | 64 connections over 4 guests | 64 / 1 |")
         print("|---|---|---|")
         print(f"| {one / 1e6:.0f} | {many / 1e6:.0f} | {many / one:.2f} |")
+    big = {k: med.get((k, 65536, "bytes_per_s")) for k in
+           ("uvsock-h2g-buf4m", "uvsock-g2h-buf4m", "unix-stream-buf4m", "tcp-loopback-buf4m")}
+    if all(big.values()):
+        u = big["unix-stream-buf4m"]
+        print("\n4 MiB buffers on both sides (uvsock: SO_VM_SOCKETS_BUFFER_SIZE, the guest's "
+              "and the program's; kernel: SO_SNDBUF/SO_RCVBUF), 64 KiB writes, MB/s\n")
+        print("| uvsock h2g | uvsock g2h | AF_UNIX stream | TCP loopback | h2g / unix | g2h / unix |")
+        print("|---|---|---|---|---|---|")
+        print(f"| {big['uvsock-h2g-buf4m'] / 1e6:.0f} | {big['uvsock-g2h-buf4m'] / 1e6:.0f} | "
+              f"{u / 1e6:.0f} | {big['tcp-loopback-buf4m'] / 1e6:.0f} | "
+              f"{big['uvsock-h2g-buf4m'] / u:.2f} | {big['uvsock-g2h-buf4m'] / u:.2f} |")
+    e2e = {k: med.get((k, 65536, "bytes_per_s")) for k in ("uvsock-h2g-e2e", "uvsock-g2h-e2e")}
+    if all(e2e.values()):
+        dev = {k: med.get((k, 65536, "bytes_per_s")) for k in ("uvsock-h2g", "uvsock-g2h")}
+        print("\nEnd to end (host program to a program inside uvsock-guest, through both "
+              "control sockets) against device only (guest in rxonly/txonly), 64 KiB\n")
+        print("| | end to end | device only | e2e / device |")
+        print("|---|---|---|---|")
+        for d in ("h2g", "g2h"):
+            a, b = e2e[f"uvsock-{d}-e2e"], dev[f"uvsock-{d}"]
+            print(f"| {d}, MB/s | {a / 1e6:.0f} | {b / 1e6:.0f} | {a / b:.2f} |" if b else "")
+        for mode, label in (("", "sleeping"), ("-busy", "busy polling")):
+            a = med.get((f"uvsock-pingpong{mode}-e2e", 64, "p50_us"))
+            b = med.get((f"uvsock-pingpong{mode}", 64, "p50_us"))
+            if a and b:
+                print(f"| ping-pong 64 B p50, {label}, µs | {a:.1f} | {b:.1f} | {a / b:.2f} |")
+    conn = {k: med.get((k, 1, "conns_per_s")) for k in
+            ("uvsock-connrate", "unix-connrate", "tcp-connrate")}
+    if all(conn.values()):
+        print("\nConnections per second (socket, connect, one byte echoed, close)\n")
+        print("| uvsock | AF_UNIX | TCP loopback | uvsock / unix |")
+        print("|---|---|---|---|")
+        print(f"| {conn['uvsock-connrate']:.0f} | {conn['unix-connrate']:.0f} | "
+              f"{conn['tcp-connrate']:.0f} | {conn['uvsock-connrate'] / conn['unix-connrate']:.3f} |")
     rows = [("h2g 64 KiB, bytes/s", "uvsock-h2g", 65536, "bytes_per_s"),
             ("g2h 64 KiB, bytes/s", "uvsock-g2h", 65536, "bytes_per_s"),
             ("SEQPACKET h2g 64 B, messages/s", "uvsock-seq-h2g", 64, "msgs_per_s"),
