@@ -67,7 +67,9 @@
  * connrate run, one line per interval on stderr: "STATS t=<s>s msgs/s=<n> Gbit/s=<n>
  * stalls=<n>" (pingpong: "rtt/s=<n> p50_us=<n>"; connrate: "conns/s=<n>"). A stall is a
  * send that found no room (no credit, so a full ring): each send is tried with MSG_DONTWAIT
- * first, and on -EAGAIN counted, then waited for.
+ * first, and on -EAGAIN counted, then waited for. With --telemetry PATH (uvsockd's DPDK
+ * telemetry socket), bulk and multi lines add "drops=<n>": what uvsockd dropped from the
+ * run's guests in the interval, every reason summed (uvsock-ss --guest CID names them).
  *
  * Result lines: "RESULT <name> size=<S> <metric>=<value> ..." and, with --csv FILE, one
  * "name,size,metric,value" row per metric; with --json FILE, FILE is written at the end as a
@@ -137,6 +139,8 @@
 #define PERF_NAME_MAX 64
 /* Keeps a worker's counters on their own cache line. */
 #define PERF_CACHE_LINE 64
+/* --telemetry: room for one reply of uvsockd's telemetry (DPDK's are at most 16 KiB). */
+#define PERF_TEL_REPLY (64u * 1024u)
 /* sink, source: the listener's backlog. */
 #define PERF_SERVE_BACKLOG 128
 /* Largest --buf-size: uvsockd's limit for a socket's buffer (and ring). */
@@ -159,11 +163,12 @@ struct perf_cfg {
 	double seconds;	 /* bulk, multi, connrate: how long; pingpong: the most it may last */
 	double interval; /* a STATS line every interval seconds; 0: none */
 	bool busy, seqpacket, libc;
-	bool echo;	   /* connrate: one byte echoed on each connection */
-	uint64_t buf_size; /* --buf-size: socket buffers (0: the defaults) */
-	uint64_t bytes;	   /* source: bytes per connection */
-	const char *tag;   /* --tag: appended to result names */
-	bool until_stop;   /* interactive: no end but "stop"; blocked calls look for it */
+	bool echo;	       /* connrate: one byte echoed on each connection */
+	uint64_t buf_size;     /* --buf-size: socket buffers (0: the defaults) */
+	uint64_t bytes;	       /* source: bytes per connection */
+	const char *tag;       /* --tag: appended to result names */
+	const char *telemetry; /* --telemetry: uvsockd's telemetry socket, for drops in STATS */
+	bool until_stop;       /* interactive: no end but "stop"; blocked calls look for it */
 };
 
 /* One result line, kept for --json. */
@@ -782,6 +787,7 @@ worker_main(void *p)
 struct perf_snap {
 	double t;
 	uint64_t bytes, msgs, stalls, rtts;
+	int64_t drops;	    /* the guests' drop counters in uvsockd (--telemetry), or -1 */
 	uint64_t h2g_bytes; /* --dir both: the h2g part of bytes */
 };
 
@@ -846,7 +852,7 @@ stats_line(struct perf_run *r, const struct perf_snap *a, const struct perf_snap
 {
 	double dt = b->t - a->t, t = b->t - r->t0;
 	uint64_t h2g = b->h2g_bytes - a->h2g_bytes;
-	char both[64] = "";
+	char both[64] = "", drops[32] = "";
 
 	if (r->cfg.mode == PERF_PINGPONG) {
 		double p50 = rtt_median(r, a->rtts, b->rtts, scratch);
@@ -867,9 +873,60 @@ stats_line(struct perf_run *r, const struct perf_snap *a, const struct perf_snap
 		snprintf(both, sizeof(both), " h2g_Gbit/s=%.3f g2h_Gbit/s=%.3f",
 				(double)h2g * 8e-9 / dt,
 				(double)(b->bytes - a->bytes - h2g) * 8e-9 / dt);
-	fprintf(stderr, "STATS t=%.2fs msgs/s=%.0f Gbit/s=%.3f stalls=%" PRIu64 "%s\n", t,
+	if (a->drops >= 0 && b->drops >= 0)
+		snprintf(drops, sizeof(drops), " drops=%" PRId64, b->drops - a->drops);
+	fprintf(stderr, "STATS t=%.2fs msgs/s=%.0f Gbit/s=%.3f stalls=%" PRIu64 "%s%s\n", t,
 			(double)(b->msgs - a->msgs) / dt, (double)(b->bytes - a->bytes) * 8e-9 / dt,
-			b->stalls - a->stalls, both);
+			b->stalls - a->stalls, drops, both);
+}
+
+/*
+ * --telemetry: the sum of the drop counters (drop_*, guest_drop_*, bad_header_*, bad_chain_*)
+ * of the run's guests, from uvsockd's DPDK telemetry socket ("/uvsock/guest,CID": a JSON
+ * object of name: number). 0 or -errno. Once per interval, on the reporter thread.
+ */
+static int
+tel_drops(const struct perf_cfg *c, int64_t *drops)
+{
+	static const char *const keys[] = { "\"drop_", "\"guest_drop_", "\"bad_header_",
+		"\"bad_chain_" };
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	unsigned int ncid = c->mode == PERF_MULTI ? c->guests : 1;
+	char *buf = malloc(PERF_TEL_REPLY);
+	int fd, rc = 0;
+
+	*drops = 0;
+	if (buf == NULL)
+		return -ENOMEM;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", c->telemetry);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+			recv(fd, buf, PERF_TEL_REPLY - 1, 0) <= 0) /* the greeting */
+		rc = -errno;
+	for (unsigned int i = 0; rc == 0 && i < ncid; i++) {
+		char cmd[48];
+		int len = snprintf(cmd, sizeof(cmd), "/uvsock/guest,%u", c->cid + i);
+		ssize_t n;
+
+		if (send(fd, cmd, (size_t)len, 0) != len ||
+				(n = recv(fd, buf, PERF_TEL_REPLY - 1, 0)) <= 0) {
+			rc = -EIO;
+			break;
+		}
+		buf[n] = '\0';
+		for (unsigned int k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+			for (const char *p = strstr(buf, keys[k]); p != NULL;
+					p = strstr(p + 1, keys[k])) {
+				const char *v = strstr(p, "\":");
+
+				if (v != NULL)
+					*drops += strtoll(v + 2, NULL, 10);
+			}
+	}
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return rc;
 }
 
 /* One STATS line per interval, from t0 on, until the run has ended. */
@@ -884,6 +941,10 @@ reporter_main(void *p)
 
 	memset(&prev, 0, sizeof(prev)); /* the counters started at 0 */
 	prev.t = r->t0;
+	prev.drops = -1;
+	if (r->cfg.telemetry != NULL && tel_drops(&r->cfg, &prev.drops) < 0)
+		fprintf(stderr, "uvsock-perf: --telemetry %s: no answer: no drops in STATS\n",
+				r->cfg.telemetry);
 	pthread_mutex_lock(&r->lock);
 	while (!r->ended) {
 		double at = r->t0 + r->cfg.interval * k;
@@ -894,6 +955,8 @@ reporter_main(void *p)
 			continue; /* woken early: the run ended, or a spurious wake-up */
 		pthread_mutex_unlock(&r->lock);
 		snap_take(r, &cur);
+		if (r->cfg.telemetry == NULL || tel_drops(&r->cfg, &cur.drops) < 0)
+			cur.drops = -1; /* not known: no drops= in the line */
 		if (r->cfg.mode != PERF_PINGPONG || scratch != NULL)
 			stats_line(r, &prev, &cur, scratch);
 		prev = cur;
@@ -1668,6 +1731,8 @@ usage(FILE *f)
 		   "                        the peer gets), or the baselines' SO_SNDBUF/SO_RCVBUF\n"
 		   "  --tag T               append \"-T\" to result names (runs with other settings)\n"
 		   "  --bytes N             source: bytes per connection\n"
+		   "  --telemetry PATH      uvsockd's telemetry socket (it prints it at start): STATS\n"
+		   "                        lines of bulk and multi add the guests' drops (drops=N)\n"
 		   "sink, source: serve bulk runs as a program, until killed (under uvsock-guest's\n"
 		   "serve mode: end-to-end figures): sink reads to end of stream and answers\n"
 		   "\"bye\\n\" (as uvsock-guest rxonly), source sends --bytes and expects \"<bytes>\\n\"\n"
@@ -2000,6 +2065,7 @@ main(int argc, char **argv)
 		{ "buf-size", required_argument, NULL, 'B' },
 		{ "tag", required_argument, NULL, 'T' },
 		{ "bytes", required_argument, NULL, 'y' },
+		{ "telemetry", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -2079,6 +2145,10 @@ main(int argc, char **argv)
 		case 'y':
 			c->bytes = strtoull(optarg, NULL, 0);
 			bad |= c->bytes == 0;
+			break;
+		case 'M':
+			c->telemetry = optarg;
+			bad |= strlen(optarg) >= sizeof(((struct sockaddr_un *)0)->sun_path);
 			break;
 		case 'h':
 			usage(stdout);

@@ -101,6 +101,16 @@ grep -Eq "^RESULT uvsock-h2g size=65536 stalls=[0-9]+$" "$tmp/perf.log" || fail 
 check uvsock-h2g bulk --cid 3 --port 5000 --dir h2g --seconds 1.5 --interval 0.5
 stats_check 2 msgs/s Gbit/s
 grep '^STATS' "$tmp/perf.log" | grep -vEq ' stalls=[0-9]+$' && fail "STATS without stalls="
+# with uvsockd's telemetry socket: the guests' drops in each line (none from a sane guest)
+ts=$(sed -n 's/^uvsockd: telemetry \([^ ]*\) .*/\1/p' "$tmp/uvsockd.log")
+check uvsock-h2g bulk --cid 3 --port 5000 --dir h2g --seconds 1.2 --interval 0.5 --telemetry "$ts"
+n=$(grep -cE '^STATS .* stalls=[0-9]+ drops=0$' "$tmp/perf.log" || true)
+[ "$n" -ge 2 ] || fail "STATS with --telemetry: $(grep '^STATS' "$tmp/perf.log" | head -2)"
+check uvsock-h2g bulk --cid 3 --port 5000 --dir h2g --seconds 0.6 --interval 0.5 \
+	--telemetry /nonexistent
+grep -q "no answer: no drops in STATS" "$tmp/perf.log" || fail "no warning for a bad --telemetry"
+grep '^STATS' "$tmp/perf.log" | grep -q 'drops=' && fail "drops= without telemetry"
+echo "ok: STATS with --telemetry: drops=0 from uvsockd; a bad socket is reported"
 check uvsock-h2g --interval 0 bulk --cid 3 --port 5000 --dir h2g --seconds 0.6
 grep -q '^STATS' "$tmp/perf.log" && fail "STATS lines with --interval 0"
 check uvsock-pingpong pingpong --cid 5 --port 5000 --size 64 --count 1000000 --seconds 1 \
