@@ -37,6 +37,9 @@
 #include "uvs_scm.h"
 #include "uvs_srv.h"
 
+/* CAP_NET_BIND_SERVICE's bit (linux/capability.h), without libcap. */
+#define UVS_SRV_CAP_NET_BIND_SERVICE 10
+
 uint64_t
 uvs_now_ns(void)
 {
@@ -784,6 +787,62 @@ req_socket(struct uvs_srv *srv, struct uvs_srv_client *cl, const struct uvs_ctl_
 	return 0;
 }
 
+/*
+ * Whether the client's process may bind ports below 1024 without being root, as Linux
+ * allows with CAP_NET_BIND_SERVICE: its effective capabilities, from /proc (the pid is
+ * SO_PEERCRED's, taken when it connected).
+ */
+static bool
+cap_net_bind(const struct uvs_srv_client *cl)
+{
+	char path[64], line[256];
+	bool cap = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)cl->pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return false;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, "CapEff:", 7) == 0) {
+			cap = (strtoull(line + 7, NULL, 16) >> UVS_SRV_CAP_NET_BIND_SERVICE) & 1;
+			break;
+		}
+	}
+	fclose(f);
+	return cap;
+}
+
+/* The policy's word on act (listen on port val, connect to CID val): 0, or -EACCES
+ * (logged and counted). */
+static int
+policy_check(struct uvs_srv *srv, const struct uvs_srv_client *cl, enum uvs_policy_act act,
+		uint32_t val)
+{
+	if (uvs_policy_allows(srv->policy, act, cl->uid, cl->gids, cl->ngids, val))
+		return 0;
+	srv->drops[UVS_SRV_DROP_DENIED]++;
+	srv_log(srv, "uid %u (pid %d): %s %u refused by the policy", (unsigned int)cl->uid,
+			(int)cl->pid,
+			act == UVS_POLICY_LISTEN ? "listen on port" : "connect to CID", val);
+	return -EACCES;
+}
+
+/* With a policy: the client process's groups, for group rules: its gid and supplementary
+ * groups as the kernel has them (SO_PEERGROUPS), like file permissions, and without asking
+ * the user database (which may be remote) on the polling thread. Beyond UVS_SRV_MAX_GIDS
+ * supplementary groups, only the gid is kept (SO_PEERGROUPS answers ERANGE). */
+static void
+client_groups(struct uvs_srv_client *cl, gid_t gid)
+{
+	socklen_t len = (UVS_SRV_MAX_GIDS - 1) * sizeof(gid_t);
+
+	cl->gids[0] = gid;
+	cl->ngids = 1;
+	if (getsockopt(cl->fd, SOL_SOCKET, SO_PEERGROUPS, cl->gids + 1, &len) == 0)
+		cl->ngids += len / sizeof(gid_t);
+}
+
 static int
 req_bind(struct uvs_srv *srv, struct uvs_srv_client *cl, struct uvs_srv_sock *s,
 		const struct uvs_ctl_req *req, struct uvs_ctl_resp *resp)
@@ -792,7 +851,7 @@ req_bind(struct uvs_srv *srv, struct uvs_srv_client *cl, struct uvs_srv_sock *s,
 
 	if (req->a != VMADDR_CID_ANY && req->a != srv->local_cid)
 		return -EADDRNOTAVAIL;
-	if (req->b <= UVS_LAST_RESERVED_PORT && cl->uid != 0)
+	if (req->b <= UVS_LAST_RESERVED_PORT && cl->uid != 0 && !cap_net_bind(cl))
 		return -EACCES;
 	rc = uvs_conn_bind(s->conn, req->b);
 	if (rc < 0)
@@ -1003,9 +1062,12 @@ handle(struct uvs_srv *srv, struct uvs_srv_client *cl, const struct uvs_ctl_req 
 	case UVS_CTL_BIND:
 		return req_bind(srv, cl, s, req, resp);
 	case UVS_CTL_LISTEN: {
+		int rc = policy_check(srv, cl, UVS_POLICY_LISTEN, s->conn->local_port);
+
 		/* as Linux clamps to net.core.somaxconn */
-		int rc = uvs_conn_listen(
-				s->conn, req->a < UVS_SRV_SOMAXCONN ? req->a : UVS_SRV_SOMAXCONN);
+		if (rc == 0)
+			rc = uvs_conn_listen(s->conn,
+					req->a < UVS_SRV_SOMAXCONN ? req->a : UVS_SRV_SOMAXCONN);
 
 		if (rc == 0)
 			s->listening = true;
@@ -1018,8 +1080,13 @@ handle(struct uvs_srv *srv, struct uvs_srv_client *cl, const struct uvs_ctl_req 
 			filler_check(srv, s);
 		return rc;
 	}
-	case UVS_CTL_CONNECT:
-		return req_connect(srv, s, req, fds);
+	case UVS_CTL_CONNECT: {
+		int rc = s->listening || s->conn->state != UVS_ST_CLOSE
+					 ? 0 /* req_connect gives the state's error */
+					 : policy_check(srv, cl, UVS_POLICY_CONNECT, req->a);
+
+		return rc < 0 ? rc : req_connect(srv, s, req, fds);
+	}
 	case UVS_CTL_ACCEPT:
 		return req_accept(srv, cl, s, resp, fds);
 	case UVS_CTL_SETOPT:
@@ -1167,6 +1234,8 @@ ctl_accept(struct uvs_srv *srv)
 		cl->fd = fd;
 		cl->uid = cred.uid;
 		cl->pid = cred.pid;
+		if (srv->policy != NULL)
+			client_groups(cl, cred.gid);
 		cl->serial = ++srv->next_serial;
 		ev.data.u64 = UVS_SRV_EP_TAG(UVS_SRV_EP_CLIENT, (uintptr_t)cl);
 		epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev);
@@ -1198,8 +1267,18 @@ uvs_srv_listen(struct uvs_srv *srv, const char *path)
 		close(fd);
 		return rc;
 	}
-	/* Like AF_VSOCK itself, open to every local user; access policy is the daemon's job. */
-	chmod(tmp, 0666);
+	/* By default open to every local user, like AF_VSOCK itself; --control-mode and
+	 * --control-owner narrow it (and the policy says who may do what). Applied before the
+	 * socket appears under its name, so nobody connects in between. */
+	if (chmod(tmp, srv->ctl_mode) < 0 ||
+			((srv->ctl_uid != (uid_t)-1 || srv->ctl_gid != (gid_t)-1) &&
+					chown(tmp, srv->ctl_uid, srv->ctl_gid) < 0)) {
+		int rc = -errno;
+
+		close(fd);
+		unlink(tmp);
+		return rc;
+	}
 	if (rename(tmp, srv->ctl_path) < 0) {
 		int rc = -errno;
 
@@ -1226,9 +1305,14 @@ int
 uvs_srv_init(struct uvs_srv *srv, int epfd, uint32_t local_cid, const struct uvs_srv_ops *ops,
 		void *ctx)
 {
-	*srv = (struct uvs_srv){
-		.epfd = epfd, .ctl_fd = -1, .local_cid = local_cid, .ops = ops, .ctx = ctx
-	};
+	*srv = (struct uvs_srv){ .epfd = epfd,
+		.ctl_fd = -1,
+		.local_cid = local_cid,
+		.ops = ops,
+		.ctx = ctx,
+		.ctl_mode = 0666,
+		.ctl_uid = (uid_t)-1,
+		.ctl_gid = (gid_t)-1 };
 	srv->eng = uvs_engine_create(local_cid, &srv_engine_ops, srv);
 	return srv->eng == NULL ? -ENOMEM : 0;
 }

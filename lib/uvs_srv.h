@@ -17,6 +17,7 @@
 
 #include "uvs_conn.h"
 #include "uvs_ipc.h"
+#include "uvs_policy.h"
 #include "uvs_sockbuf.h"
 
 /* Sockets at once: bounds the memory a runaway program can make the server hold. */
@@ -37,6 +38,8 @@
  * programs for a NOTIFY (a system call per write, and an epoll event): the most recently
  * drained ones. Each costs a cache-line read per pass; beyond this, sockets are notified. */
 #define UVS_SRV_WATCH_MAX 64u
+/* Supplementary groups of a client kept for policy checks (group rules match these). */
+#define UVS_SRV_MAX_GIDS 64
 /* fds a control request may carry (UVS_CTL_ATTACH has one); more are closed unread. */
 #define UVS_SRV_CTL_MAX_IN_FDS 2
 
@@ -58,6 +61,7 @@ _Static_assert(UVS_SRV_MAX_SOCKS <= (1u << UVS_SRV_ANCHOR_IDX_BITS), "index fits
 enum uvs_srv_drop {
 	UVS_SRV_DROP_MALFORMED, /* wrong size or op: the client is disconnected */
 	UVS_SRV_DROP_NOTIFY,	/* a notification for a socket the client may not operate */
+	UVS_SRV_DROP_DENIED,	/* listen or connect refused by the policy (EACCES) */
 	UVS_SRV_DROP_MAX,
 };
 
@@ -100,6 +104,9 @@ struct uvs_srv_client {
 	uint64_t serial;
 	uid_t uid;
 	pid_t pid;
+	/* with a policy: the process's gid and supplementary groups, read at accept */
+	gid_t gids[UVS_SRV_MAX_GIDS];
+	unsigned int ngids;
 };
 
 struct uvs_srv {
@@ -110,6 +117,11 @@ struct uvs_srv {
 	struct uvs_engine *eng;
 	const struct uvs_srv_ops *ops;
 	void *ctx;
+	const struct uvs_policy *policy; /* NULL: every user may listen and connect anywhere */
+	/* the control socket's mode and owner, applied before it appears (uvs_srv_listen) */
+	mode_t ctl_mode;
+	uid_t ctl_uid; /* (uid_t)-1: unchanged */
+	gid_t ctl_gid; /* (gid_t)-1: unchanged */
 	/* sockets, indexed by the low half of their id */
 	struct uvs_srv_sock **socks;
 	uint32_t nsocks_alloc;
@@ -129,7 +141,8 @@ uint64_t uvs_now_ns(void);
 /** Set srv up on epoll set epfd with its own engine (local CID local_cid). 0 or -errno. */
 int uvs_srv_init(struct uvs_srv *srv, int epfd, uint32_t local_cid, const struct uvs_srv_ops *ops,
 		void *ctx);
-/** Open the control socket at path (it appears, mode 0666, only once it accepts). */
+/** Open the control socket at path: it appears only once it accepts, with srv->ctl_mode
+ * (default 0666: open to every local user, as AF_VSOCK is) and owner srv->ctl_uid/ctl_gid. */
 int uvs_srv_listen(struct uvs_srv *srv, const char *path);
 /** Close the control socket and remove its name. */
 void uvs_srv_unlisten(struct uvs_srv *srv);

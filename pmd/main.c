@@ -9,7 +9,9 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <libgen.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +54,13 @@ usage(FILE *f)
 			"                          Repeat for several guests (at most %d).\n"
 			"  --control PATH          control socket for host programs\n"
 			"                          (default %s; programs find it through $%s)\n"
+			"  --policy FILE           who may listen on which ports and connect to which\n"
+			"                          guests: lines 'listen WHO PORTS', 'connect WHO CIDS'\n"
+			"                          (WHO: user, uid, @group, @gid or *; PORTS, CIDS: N,\n"
+			"                          LO-HI or *); anything else is refused with EACCES\n"
+			"                          (default: no policy, everything allowed)\n"
+			"  --control-mode MODE     the control socket's permissions (default 0666)\n"
+			"  --control-owner U[:G]   the control socket's owner and group\n"
 			"  --no-yield              spin without yielding the CPU between idle passes\n"
 			"                          (for a dedicated core; default: yield every %u idle\n"
 			"                          passes, so guests and programs sharing its CPU run)\n"
@@ -128,18 +137,98 @@ parse_vm(struct uvs_daemon *d, char *arg)
 }
 
 static int
+parse_policy(struct uvs_daemon *d, const char *path)
+{
+	char err[256];
+	int rc;
+
+	uvs_policy_free(&d->policy);
+	rc = uvs_policy_load(&d->policy, path, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "uvsockd: --policy: %s\n", err);
+		return rc;
+	}
+	d->has_policy = true;
+	return 0;
+}
+
+static int
+parse_mode(struct uvs_daemon *d, const char *s)
+{
+	char *end;
+	unsigned long m = strtoul(s, &end, 8);
+
+	if (*s == '\0' || *end != '\0' || m > 0777) {
+		fprintf(stderr, "uvsockd: --control-mode: want octal permissions such as 0660\n");
+		return -EINVAL;
+	}
+	d->ctl_mode = (mode_t)m;
+	return 0;
+}
+
+/* USER, USER:GROUP or :GROUP, names or numbers. */
+static int
+parse_owner(struct uvs_daemon *d, const char *s)
+{
+	char user[256], *group;
+	char *end;
+
+	if (strlen(s) >= sizeof(user)) {
+		fprintf(stderr, "uvsockd: --control-owner: too long\n");
+		return -EINVAL;
+	}
+	strcpy(user, s);
+	group = strchr(user, ':');
+	if (group != NULL)
+		*group++ = '\0';
+	if (user[0] != '\0') {
+		struct passwd *pw = getpwnam(user);
+		unsigned long v = strtoul(user, &end, 10);
+
+		if (pw != NULL)
+			d->ctl_uid = pw->pw_uid;
+		else if (*end == '\0')
+			d->ctl_uid = (uid_t)v;
+		else {
+			fprintf(stderr, "uvsockd: --control-owner: no user '%s'\n", user);
+			return -EINVAL;
+		}
+	}
+	if (group != NULL && group[0] != '\0') {
+		struct group *gr = getgrnam(group);
+		unsigned long v = strtoul(group, &end, 10);
+
+		if (gr != NULL)
+			d->ctl_gid = gr->gr_gid;
+		else if (*end == '\0')
+			d->ctl_gid = (gid_t)v;
+		else {
+			fprintf(stderr, "uvsockd: --control-owner: no group '%s'\n", group);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int
 parse_args(struct uvs_daemon *d, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "vm", required_argument, NULL, 'v' },
 		{ "control", required_argument, NULL, 'c' },
 		{ "no-yield", no_argument, NULL, 'Y' },
+		{ "policy", required_argument, NULL, 'P' },
+		{ "control-mode", required_argument, NULL, 'M' },
+		{ "control-owner", required_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
 
 	snprintf(d->ctl_path, sizeof(d->ctl_path), "%s", UVS_CONTROL_DEFAULT);
+	d->ctl_mode = 0666;
+	d->ctl_uid = (uid_t)-1;
+	d->ctl_gid = (gid_t)-1;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
@@ -156,6 +245,18 @@ parse_args(struct uvs_daemon *d, int argc, char **argv)
 			break;
 		case 'Y':
 			d->no_yield = true;
+			break;
+		case 'P':
+			if (parse_policy(d, optarg) < 0)
+				return -EINVAL;
+			break;
+		case 'M':
+			if (parse_mode(d, optarg) < 0)
+				return -EINVAL;
+			break;
+		case 'O':
+			if (parse_owner(d, optarg) < 0)
+				return -EINVAL;
 			break;
 		case 'h':
 			usage(stdout);
@@ -254,9 +355,10 @@ run(struct uvs_daemon *d)
 			for (unsigned int i = 0; i < d->nguests; i++)
 				uvsd_guest_dump(&d->guests[i], stdout);
 			printf("host sockets %u\n", d->srv.nsocks_live);
-			printf("host requests refused: malformed %lu, notify %lu\n",
+			printf("host requests refused: malformed %lu, notify %lu, policy %lu\n",
 					(unsigned long)d->srv.drops[UVS_SRV_DROP_MALFORMED],
-					(unsigned long)d->srv.drops[UVS_SRV_DROP_NOTIFY]);
+					(unsigned long)d->srv.drops[UVS_SRV_DROP_NOTIFY],
+					(unsigned long)d->srv.drops[UVS_SRV_DROP_DENIED]);
 			fflush(stdout);
 		}
 
@@ -388,6 +490,10 @@ main(int argc, char **argv)
 		return 1;
 	}
 	mkdir_parent(d->ctl_path);
+	d->srv.ctl_mode = d->ctl_mode;
+	d->srv.ctl_uid = d->ctl_uid;
+	d->srv.ctl_gid = d->ctl_gid;
+	d->srv.policy = d->has_policy ? &d->policy : NULL;
 	rc = uvs_srv_listen(&d->srv, d->ctl_path);
 	if (rc < 0) {
 		fprintf(stderr, "uvsockd: control socket %s: %s\n", d->ctl_path, strerror(-rc));

@@ -80,6 +80,7 @@ fill_stats(struct uvs_daemon *d, struct rte_tel_data *t)
 	rte_tel_data_add_dict_u64(t, "connections", conns_total(d));
 	rte_tel_data_add_dict_u64(t, "ctl_refused_malformed", d->srv.drops[UVS_SRV_DROP_MALFORMED]);
 	rte_tel_data_add_dict_u64(t, "ctl_refused_notify", d->srv.drops[UVS_SRV_DROP_NOTIFY]);
+	rte_tel_data_add_dict_u64(t, "ctl_refused_policy", d->srv.drops[UVS_SRV_DROP_DENIED]);
 	rte_tel_data_add_dict_u64(t, "hugepages", d->hugepages);
 	return 0;
 }

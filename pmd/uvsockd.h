@@ -79,6 +79,12 @@ struct uvs_daemon {
 	unsigned int nguests;
 	bool hugepages;
 	bool no_yield; /* --no-yield: spin on a dedicated core */
+	/* --policy, --control-mode, --control-owner */
+	struct uvs_policy policy;
+	bool has_policy;
+	mode_t ctl_mode;
+	uid_t ctl_uid;
+	gid_t ctl_gid;
 	volatile int stop;
 	volatile int dump; /* SIGUSR1: print counters */
 
