@@ -689,8 +689,13 @@ uvs_peer_detach(struct uvs_engine *eng, struct uvs_peer *p)
 			peer_release(c);
 			c->state = UVS_ST_DONE;
 			c->peer_shut = UVS_SHUTDOWN_BOTH;
-			if (was_established)
+			/* Not a peer's RST but the peer gone: Linux's vhost sets sk_err to
+			 * ECONNRESET on its connected sockets (vhost_vsock_reset_orphans()).
+			 * One that an RST finished before keeps its end of stream. */
+			if (was_established) {
+				c->err = -ECONNRESET;
 				event(c, UVS_EV_RESET);
+			}
 		}
 	}
 	p->orphan_count = 0;

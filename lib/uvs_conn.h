@@ -97,7 +97,7 @@ struct uvs_conn {
 	uint8_t sent_shut;  /* UVS_SHUTDOWN_* already sent to the peer */
 	uint8_t peer_shut;  /* UVS_SHUTDOWN_* received from the peer */
 	bool in_hash, in_bound, on_txq, on_timer, closed_by_app;
-	int err; /* negative errno for a failed connect, 0 otherwise */
+	int err; /* negative errno for a failed connect or a vanished peer, 0 otherwise */
 
 	uint32_t buf_size; /* receive buffer (SO_VM_SOCKETS_BUFFER_SIZE) */
 	uint64_t connect_timeout_ns;
@@ -116,7 +116,8 @@ enum uvs_event {
 	UVS_EV_CONNECT_FAILED, /* c->err says why; c is back in UVS_ST_CLOSE */
 	UVS_EV_ACCEPTABLE,     /* a child was queued on listener c */
 	UVS_EV_PEER_SHUTDOWN,  /* c->peer_shut grew */
-	UVS_EV_RESET,	       /* the peer reset an established connection */
+	UVS_EV_RESET,	       /* the peer reset an established connection; c->err is
+				* -ECONNRESET if the peer went away (transport gone), 0 for its RST */
 	UVS_EV_WRITABLE,       /* peer credit grew, or the peer's buf_alloc changed */
 	UVS_EV_FREE,	       /* the engine is about to free c: drop every pointer to it */
 };

@@ -597,6 +597,8 @@ ops_event(void *ctx, struct uvs_conn *c, enum uvs_event ev)
 		break;
 	case UVS_EV_RESET:
 		if (s->shm != NULL) {
+			if (c->err < 0) /* the peer went away: the program's pending error */
+				__atomic_store_n(&s->shm->err, c->err, __ATOMIC_RELEASE);
 			__atomic_store_n(&s->shm->peer_shut, UVS_SHUTDOWN_BOTH, __ATOMIC_RELEASE);
 			__atomic_store_n(&s->shm->state, UVS_SS_DISCONNECTED, __ATOMIC_RELEASE);
 			anchor_rx_end(s);

@@ -1203,6 +1203,14 @@ send_blocked_err(struct usock *s)
 	st = shm_state(s);
 	if (st == UVS_SS_CONNECTING || st == UVS_SS_UNCONNECTED)
 		return -ENOTCONN;
+	if (st == UVS_SS_DISCONNECTED) {
+		/* A pending error (the peer went away) is returned once, then EPIPE, as
+		 * Linux's sk_stream_error() returns sock_error() instead of EPIPE. */
+		int err = __atomic_exchange_n(&s->shm->err, 0, __ATOMIC_ACQ_REL);
+
+		if (err < 0)
+			return err;
+	}
 	if ((local_shut(s) & UVS_SHUTDOWN_SEND) || st == UVS_SS_DISCONNECTED ||
 			(shm_peer_shut(s) & UVS_SHUTDOWN_RCV))
 		return -EPIPE;
@@ -1482,8 +1490,15 @@ recv_locked(struct usock *s, struct msghdr *msg, int flags)
 			continue;
 		}
 		/* nothing queued */
-		if (rx_ended(s))
-			return done;
+		if (rx_ended(s)) {
+			/* a pending error (the peer went away) rather than EOF, and it stays
+			 * (Linux's recvmsg reads sk_err without clearing it) */
+			int err = shm_state(s) == UVS_SS_DISCONNECTED && !s->daemon_gone
+						  ? __atomic_load_n(&s->shm->err, __ATOMIC_ACQUIRE)
+						  : 0;
+
+			return done > 0 || err >= 0 ? (ssize_t)done : err;
+		}
 		if (shm_state(s) != UVS_SS_CONNECTED)
 			return done > 0 ? (ssize_t)done : -ENOTCONN;
 		if (dontwait && (done > 0 || armed))

@@ -16,8 +16,8 @@
  *                            closing: the daemon must close the connection toward the guest
  *   hold CID PORT            connect to a guest echo server, check one echo, print "held",
  *                            then obey lines on stdin: "ping" (echo check, prints "ping ok"),
- *                            "wait-gone" (block until the connection ends: prints "gone eof",
- *                            "gone <errno name>" and whether send then fails with EPIPE),
+ *                            "wait-gone" (block until the connection ends: prints "gone eof"
+ *                            or "gone <error>", then what two sends give),
  *                            "close"
  *
  * Servers print one line per connection ("writer ok ...", "sink FAIL ...") and run until
@@ -455,18 +455,22 @@ hold(unsigned int cid, unsigned int port)
 			printf(first ? "held\n" : "ping ok\n");
 		} else if (strncmp(line, "wait-gone", 9) == 0) {
 			struct timeval tv = { .tv_sec = 30 };
-			ssize_t s;
+			ssize_t s, s2;
 
 			uvs_setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 			n = uvs_recv(fd, buf, sizeof(buf), 0);
 			s = uvs_send(fd, "x", 1, MSG_NOSIGNAL);
-			printf("gone %s, send %s\n",
+			s2 = uvs_send(fd, "x", 1, MSG_NOSIGNAL);
+			printf("gone %s, send %s, then %s\n",
 					n == 0	? "eof"
 					: n < 0 ? strerror((int)-n)
 						: "data",
 					s == -EPIPE ? "EPIPE"
 					: s < 0	    ? strerror((int)-s)
-						    : "ok");
+						    : "ok",
+					s2 == -EPIPE ? "EPIPE"
+					: s2 < 0     ? strerror((int)-s2)
+						     : "ok");
 		} else if (strncmp(line, "close", 5) == 0) {
 			uvs_close(fd);
 			printf("closed\n");

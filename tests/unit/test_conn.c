@@ -2736,6 +2736,9 @@ detach_resets_and_frees_everything(void **state)
 	assert_int_equal(count_ev(t, est, UVS_EV_RESET), 1);
 	assert_int_equal(est->c->state, UVS_ST_DONE);
 	assert_null(est->c->peer);
+	/* the peer gone, not its RST: ECONNRESET pending, as Linux's vhost sets sk_err */
+	assert_int_equal(est->c->err, -ECONNRESET);
+	assert_int_equal(reset->c->err, 0); /* reset by the peer's RST before: no error */
 	e = find_ev(t, connecting, UVS_EV_CONNECT_FAILED);
 	assert_non_null(e);
 	assert_int_equal(e->err, -ECONNRESET);
