@@ -124,7 +124,8 @@
 #define PERF_STATS_SAMPLES (1u << 16)
 /* Reply lines of the guests ("bye\n"), and the byte count answered to txonly. */
 #define PERF_LINE 64
-/* Round trips kept for percentiles when a run has no --count (interactive): 8 MiB, a minute
+/* Round trips kept for percentiles (the last ones, when a run has more: interactive, or a
+ * --count beyond it): 8 MiB, a minute
  * or so of ping-pong; older ones are overwritten. */
 #define PERF_RTT_KEEP (1u << 20)
 /* Interactive runs: blocked sends and receives wake this often to look for "stop"
@@ -1087,7 +1088,10 @@ perf_run_new(const struct perf_cfg *cfg)
 	pthread_condattr_destroy(&ca);
 	r->w = aligned_alloc(PERF_CACHE_LINE, n * sizeof(*r->w));
 	if (cfg->mode == PERF_PINGPONG) {
-		r->rtt_keep = cfg->until_stop ? PERF_RTT_KEEP : cfg->count;
+		/* percentiles over the last PERF_RTT_KEEP at most: a --count in the billions
+		 * (a run bounded by --seconds) must not allocate gigabytes up front */
+		r->rtt_keep = cfg->until_stop || cfg->count > PERF_RTT_KEEP ? PERF_RTT_KEEP
+									    : cfg->count;
 		r->rtt = calloc(r->rtt_keep, sizeof(double));
 	}
 	if (r->w == NULL || (cfg->mode == PERF_PINGPONG && r->rtt == NULL)) {
