@@ -63,7 +63,7 @@ l2=$!
 loop connrate "$PERF" --interval 0 connrate --cid 3 --port 7000 --echo --seconds 2 &
 l3=$!
 pids+=("$l1" "$l2" "$l3")
-rss0= rssmax=0
+rss0=;rssmax=0
 while [ "$(date +%s)" -lt "$end" ]; do
 	sleep 2
 	kill -0 "$dpid" || fail "uvsockd died"

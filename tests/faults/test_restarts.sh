@@ -32,7 +32,7 @@ fail() {
 	for f in "$tmp"/*.log; do echo "--- $f"; grep -v VHOST_CONFIG "$f" | tail -8; done
 	exit 1
 }
-daemon_fds() { ls "/proc/$dpid/fd" | wc -l; }
+daemon_fds() { find "/proc/$dpid/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 daemon_rss() { awk '/^VmRSS/ { print $2 }' "/proc/$dpid/status"; }
 detached() { grep -c "guest cid 3 detached" "$tmp/uvsockd.log" || true; }
 
@@ -107,7 +107,9 @@ echo go >&3
 wait_for "$tmp/survivor.log" "^OK $((rounds_daemon + 1)) " 30 || fail "no connection after the last restart"
 f1=$(sed -n 's/^OK 1 fds=\([0-9]*\)$/\1/p' "$tmp/survivor.log")
 fn=$(sed -n "s/^OK $((rounds_daemon + 1)) fds=\\([0-9]*\\)\$/\\1/p" "$tmp/survivor.log")
-[ -n "$f1" ] && [ "$f1" = "$fn" ] || fail "the program's open fds: $f1 in round 1, $fn after $rounds_daemon restarts"
+if [ -z "$f1" ] || [ "$f1" != "$fn" ]; then
+	fail "the program's open fds: $f1 in round 1, $fn after $rounds_daemon restarts"
+fi
 exec 3>&-
 echo "ok: uvsockd SIGKILLed $rounds_daemon times under a program: EOF, EPIPE, EAFNOSUPPORT each" \
 	"time, then new connections; the program's fds $f1 -> $fn"
