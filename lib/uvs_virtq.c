@@ -35,9 +35,10 @@
  * the spec requires of the device.
  *
  * Indirect tables must lie in one memory region (the table is read in place; we do not
- * allocate to copy a split one) and be aligned to the descriptor's natural alignment (8), so
- * that each field can be loaded atomically. Linux (kmalloc), DPDK and Windows drivers all
- * satisfy both.
+ * allocate to copy a split one) and be aligned to the descriptor's natural alignment (8), in
+ * guest physical and in host virtual address, so that each field can be loaded atomically.
+ * Linux (kmalloc), DPDK and Windows drivers all satisfy both; a VMM whose regions map gpa and
+ * hva at different offsets modulo 8 makes such tables unusable (refused as bad_indirect).
  *
  * Memory ordering (virtio 1.x split ring, no EVENT_IDX):
  *  - avail->idx is loaded with acquire: the ring entries and descriptors the guest wrote
@@ -176,6 +177,12 @@ indirect_table(const struct uvs_memtbl *mem, const struct uvs_vring_desc *d, uin
 	table = uvs_mem_translate(mem, d->addr, d->len);
 	if (table == NULL) {
 		*e = UVS_CHAIN_BAD_ADDR;
+		return NULL;
+	}
+	/* An aligned gpa is not enough: the VMM's regions need not map gpa and hva at the same
+	 * offset modulo 8, and the fields are loaded atomically in place (found by fuzzing). */
+	if ((uintptr_t)table % DESC_ALIGN != 0) {
+		*e = UVS_CHAIN_BAD_INDIRECT;
 		return NULL;
 	}
 	*entries = d->len / DESC_BYTES;

@@ -1,0 +1,850 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Fuzz target: the control-socket protocol between programs and the daemon, in process: the
+ * request check (uvs_ctl_req_check) and lib/uvs_srv.c as the daemon runs it, the engine's
+ * socket layer included, with programs that misbehave in every way the input can express.
+ *
+ * Each input sets up a server as uvsockd does (uvs_srv_init on a fresh epoll set,
+ * uvs_srv_listen on a socket in a private temporary directory) with two guests as peers
+ * (CID 3 with SEQPACKET, CID 4 without), connects a first program, and then runs actions
+ * until the input ends:
+ *  - a program sends a request (any op, socket id, arguments, size; maybe an fd attached) or
+ *    raw bytes; a program connects or disconnects (up to three programs at once);
+ *  - a program uses what it was given: its anchors (filler, token, shutdown, reading the
+ *    doorbells, closing) and its mapped segments (honest ring writes and reads with libuvsock's
+ *    uvs_sockbuf_app_* calls, or any value in any field or ring byte the daemon reads);
+ *  - a guest sends a packet to one of the sockets (or anywhere), the guest's receive side is
+ *    drained, timers run, a guest goes away and comes back.
+ * After each action the server's epoll events are handled exactly as the daemon's loop does
+ * (uvs_srv_event), and every response is read and checked.
+ *
+ * Checked: a well-formed request gets exactly one response (none for NOTIFY) with its op and
+ * seq, an rc of 0 or a negative errno, and as many fds as nfds says; a malformed one (wrong
+ * size or op, as uvs_ctl_req_check says) and nothing else disconnects the program; every new
+ * segment has a sane header; a program that only ever used its segment as libuvsock does never
+ * finds its receive ring corrupt, whatever the guest sent; the server's socket table and the
+ * engine's peers stay consistent (ids, back pointers, counts, kicks); the server's epoll set
+ * becomes quiet (no event it keeps failing to consume); and after the programs and guests are
+ * gone every socket is freed (ASan's leak check covers the rest) and no fd is left open.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <linux/vm_sockets.h>
+
+#include "fuzz.h"
+#include "uvs_pkt.h"
+#include "uvs_scm.h"
+#include "uvs_srv.h"
+#include "uvs_virtq.h"
+
+#define LOCAL_CID UVS_CID_HOST
+#define NPEERS 2
+#define GPORT 5000u
+#define MAX_CLIENTS 3
+/* Anchors and segments one input keeps: enough for listeners, children and connections at
+ * once; more are closed on receipt (the server sees them hang up). */
+#define MAX_ANCHORS 32
+#define MAX_SEGS 16
+#define MAX_IDS 64
+/* Rounds of epoll events handled before the server must be quiet: each round serves up to
+ * 64 events and 16 requests per program, and an action queues only a few. */
+#define PUMP_ROUNDS 256
+#define EP_BATCH 64
+/* Largest guest packet payload made, and the room of a guest receive buffer. */
+#define ARENA_SIZE (UVS_HDR_SIZE + UVS_MAX_PKT_PAYLOAD + 256u)
+/* Packets one drain action collects at most. */
+#define DRAIN_LIMIT 4096u
+#define SEC 1000000000ull
+
+enum action {
+	C_REQ,
+	C_RAW,
+	C_CLIENT,
+	A_ANCHOR,
+	S_WRITE,
+	S_READ,
+	S_POKE,
+	G_PKT,
+	G_DRAIN,
+	G_TICK,
+	G_DETACH,
+	ACT_MAX,
+};
+
+struct client {
+	int fd;		       /* -1: none */
+	uint32_t seq;	       /* of the last request sent */
+	uint32_t op;	       /* of the last request sent */
+	uint64_t sock;	       /* of the last request sent */
+	bool want_resp;	       /* a response is due */
+	bool want_eof;	       /* a malformed request was sent: the server must hang up */
+	uint64_t ids[MAX_IDS]; /* socket ids this program was given */
+	unsigned int nids;
+};
+
+struct seg {
+	struct uvs_shm *shm;
+	size_t size;
+	struct uvs_sockbuf sb; /* the program's side */
+	bool poked;	       /* the program broke its side of the segment */
+	uint64_t id;
+	unsigned int client;
+};
+
+struct ctx {
+	struct uvs_srv srv;
+	int epfd;
+	struct uvs_peer peers[NPEERS];
+	struct client cl[MAX_CLIENTS];
+	int anchors[MAX_ANCHORS]; /* program ends; -1 once closed */
+	unsigned int nanchors;
+	struct seg segs[MAX_SEGS];
+	unsigned int nsegs;
+	int fds_at_start;
+};
+
+static char ctl_dir[64];
+static char ctl_path[96];
+static _Alignas(8) uint8_t arena[ARENA_SIZE];
+
+/* --- the server's owner: peers, kicks, log --- */
+
+static struct uvs_peer *
+o_peer_by_cid(void *ctx, uint32_t cid)
+{
+	struct ctx *t = ctx;
+
+	for (unsigned int i = 0; i < NPEERS; i++)
+		if (t->peers[i].cid == cid)
+			return &t->peers[i];
+	return NULL;
+}
+
+static void
+o_kick(void *ctx, struct uvs_peer *p)
+{
+	struct ctx *t = ctx;
+
+	FZ_CHECK(p == &t->peers[0] || p == &t->peers[1]);
+}
+
+static void
+o_log(void *ctx, const char *msg)
+{
+	(void)ctx;
+	FZ_CHECK(strlen(msg) < 256);
+}
+
+static const struct uvs_srv_ops owner_ops = {
+	.peer_by_cid = o_peer_by_cid,
+	.kick = o_kick,
+	.log = o_log,
+};
+
+static void
+peers_init(struct ctx *t, unsigned int i)
+{
+	static const uint32_t cids[NPEERS] = { 3, 4 };
+
+	uvs_peer_init(&t->peers[i], cids[i], i == 0, NULL);
+}
+
+/* --- invariants --- */
+
+static void
+check_state(struct ctx *t)
+{
+	uint32_t live = 0;
+
+	for (uint32_t i = 0; i < t->srv.nsocks_alloc; i++) {
+		const struct uvs_srv_sock *s = uvs_srv_sock_at(&t->srv, i);
+
+		if (s == NULL)
+			continue;
+		live++;
+		FZ_CHECK(s->idx == i);
+		FZ_CHECK(s->conn == NULL || s->conn->sock == s);
+		FZ_CHECK(s->n_more_owners <= UVS_SRV_MAX_OWNERS);
+		FZ_CHECK(s->shm == NULL ||
+				(s->memfd >= 0 && s->sb.rx.size >= 4096 && s->sb.tx.size >= 4096));
+	}
+	FZ_CHECK(live == t->srv.nsocks_live);
+	for (unsigned int i = 0; i < NPEERS; i++) {
+		struct uvs_peer *p = &t->peers[i];
+		const struct uvs_conn *c;
+		uint32_t n = 0;
+
+		LIST_FOREACH(c, &p->conns, peer_link) {
+			FZ_CHECK(c->peer == p);
+			n++;
+		}
+		FZ_CHECK(n == p->nconns && n <= UVS_PEER_MAX_CONNS);
+		if (p->orphan_count > 0 || !TAILQ_EMPTY(&p->txq))
+			FZ_CHECK(p->kicked);
+	}
+}
+
+/* Handle the server's epoll events as the daemon's loop does, until there are none. */
+static void
+pump(struct ctx *t)
+{
+	struct epoll_event ev[EP_BATCH];
+	int round;
+
+	for (round = 0; round < PUMP_ROUNDS; round++) {
+		int n = epoll_wait(t->epfd, ev, EP_BATCH, 0);
+
+		FZ_CHECK(n >= 0);
+		if (n == 0)
+			break;
+		for (int i = 0; i < n; i++)
+			FZ_CHECK(uvs_srv_event(&t->srv, ev[i].data.u64, ev[i].events));
+	}
+	/* an event the server keeps failing to consume would spin the daemon's loop */
+	FZ_CHECK(round < PUMP_ROUNDS);
+}
+
+/* --- what the programs were given --- */
+
+static void
+take_anchor(struct ctx *t, int fd)
+{
+	if (t->nanchors == MAX_ANCHORS) {
+		close(fd);
+		return;
+	}
+	t->anchors[t->nanchors++] = fd;
+}
+
+/* Whether a segment header describes rings inside the segment, as libuvsock's seg_map()
+ * requires. */
+static bool
+seg_header_ok(const struct uvs_shm *shm, size_t size)
+{
+	return shm->magic == UVS_IPC_MAGIC && shm->version == UVS_IPC_VERSION &&
+	       shm->size == size &&
+	       (shm->type == UVS_TYPE_STREAM || shm->type == UVS_TYPE_SEQPACKET) &&
+	       shm->rx_off >= UVS_SHM_HDR_SIZE && shm->tx_off >= UVS_SHM_HDR_SIZE &&
+	       (uint64_t)shm->rx_off + shm->rx_size <= size &&
+	       (uint64_t)shm->tx_off + shm->tx_size <= size && shm->rx_size >= 4096 &&
+	       (shm->rx_size & (shm->rx_size - 1)) == 0 && shm->tx_size >= 4096 &&
+	       (shm->tx_size & (shm->tx_size - 1)) == 0;
+}
+
+/* Map a segment as libuvsock's seg_map() does. A fresh one (CONNECT, ACCEPT) must be sane; one
+ * handed out again (ATTACH) may carry what the programs wrote into it, and is then skipped. */
+static void
+take_segment(struct ctx *t, int fd, uint64_t id, unsigned int client, bool fresh)
+{
+	struct stat st;
+	struct uvs_shm *shm;
+	struct seg *g;
+
+	FZ_CHECK(fstat(fd, &st) == 0 && st.st_size >= (off_t)UVS_SHM_HDR_SIZE);
+	if (t->nsegs == MAX_SEGS) {
+		close(fd);
+		return;
+	}
+	shm = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	FZ_CHECK(shm != MAP_FAILED);
+	if (!seg_header_ok(shm, (size_t)st.st_size)) {
+		FZ_CHECK(!fresh);
+		munmap(shm, (size_t)st.st_size);
+		return;
+	}
+	/* two mappings of one segment are two programs on one ring: the model is off for all */
+	for (unsigned int i = 0; i < t->nsegs && !fresh; i++)
+		if (t->segs[i].id == id)
+			t->segs[i].poked = true;
+	g = &t->segs[t->nsegs++];
+	g->shm = shm;
+	g->size = (size_t)st.st_size;
+	g->id = id;
+	g->client = client;
+	g->poked = !fresh;
+	g->sb = (struct uvs_sockbuf){ .type = (uint16_t)shm->type };
+	uvs_ring_attach(&g->sb.rx, &shm->rx, (uint8_t *)shm + shm->rx_off, shm->rx_size, false);
+	uvs_ring_attach(&g->sb.tx, &shm->tx, (uint8_t *)shm + shm->tx_off, shm->tx_size, true);
+}
+
+static void
+learn_id(struct client *c, uint64_t id)
+{
+	if (c->nids < MAX_IDS)
+		c->ids[c->nids++] = id;
+}
+
+/* Read every response queued for program ci and check it against its request. */
+static void
+read_responses(struct ctx *t, unsigned int ci)
+{
+	struct client *c = &t->cl[ci];
+
+	while (c->fd >= 0) {
+		struct uvs_ctl_resp resp;
+		char cbuf[UVS_SCM_SPACE(4)];
+		struct iovec iov = { .iov_base = &resp, .iov_len = sizeof(resp) };
+		struct msghdr msg = { .msg_iov = &iov,
+			.msg_iovlen = 1,
+			.msg_control = cbuf,
+			.msg_controllen = sizeof(cbuf) };
+		int fds[4];
+		unsigned int nfds;
+		ssize_t n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+		if (n < 0) {
+			FZ_CHECK(errno == EAGAIN);
+			break;
+		}
+		nfds = uvs_scm_get(&msg, fds, 4);
+		if (n == 0) {
+			/* only a malformed request makes the server hang up */
+			FZ_CHECK(c->want_eof && nfds == 0);
+			close(c->fd);
+			c->fd = -1;
+			break;
+		}
+		FZ_CHECK(!c->want_eof && c->want_resp);
+		FZ_CHECK(n == sizeof(resp) && !(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)));
+		FZ_CHECK(resp.op == c->op && resp.seq == c->seq);
+		FZ_CHECK(resp.rc <= 0 && resp.rc > -4096);
+		FZ_CHECK(nfds == resp.nfds && nfds <= 2);
+		FZ_CHECK(resp.rc == 0 || nfds == 0);
+		c->want_resp = false;
+		if (resp.rc == 0 && resp.op == UVS_CTL_HELLO)
+			FZ_CHECK(resp.b == LOCAL_CID);
+		switch (resp.rc == 0 ? resp.op : 0) {
+		case UVS_CTL_SOCKET:
+			FZ_CHECK(nfds == 1 && resp.sock != 0);
+			learn_id(c, resp.sock);
+			take_anchor(t, fds[0]);
+			break;
+		case UVS_CTL_CONNECT:
+			FZ_CHECK(nfds == 1);
+			take_segment(t, fds[0], c->sock, ci, true);
+			break;
+		case UVS_CTL_ACCEPT:
+			FZ_CHECK(nfds == 2 && resp.sock != 0);
+			learn_id(c, resp.sock);
+			take_anchor(t, fds[0]);
+			take_segment(t, fds[1], resp.sock, ci, true);
+			break;
+		case UVS_CTL_ATTACH:
+			if (resp.sock != 0)
+				learn_id(c, resp.sock);
+			if (nfds == 1)
+				take_segment(t, fds[0], resp.sock, ci, false);
+			break;
+		default:
+			FZ_CHECK(nfds == 0);
+			break;
+		}
+	}
+}
+
+/* --- the programs' actions --- */
+
+static void
+client_connect(struct ctx *t, unsigned int ci)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct client *c = &t->cl[ci];
+
+	memset(c, 0, sizeof(*c));
+	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	FZ_CHECK(c->fd >= 0);
+	strcpy(sun.sun_path, ctl_path);
+	FZ_CHECK(connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) == 0);
+	pump(t);
+}
+
+/* A value of a request field: the ones that mean something, or anything. */
+static uint32_t
+val32(struct fz *f)
+{
+	static const uint32_t known[] = { 0, 1, 2, 3, 4, 5, 6, 7, AF_VSOCK, 1023, 1024, 1234, GPORT,
+		UVS_IPC_VERSION, UINT32_MAX, 64, 4096, UVS_SRV_SOMAXCONN + 1,
+		UVS_DWAIT_TX | UVS_DWAIT_CONSUMED | UVS_NOTE_RING_BACK };
+	uint8_t b = fz_u8(f);
+
+	return b < 0xf0 ? known[b % (sizeof(known) / sizeof(known[0]))] : fz_u32(f);
+}
+
+static uint64_t
+val64(struct fz *f)
+{
+	static const uint64_t known[] = { 0, 1, 128, 4096, 65536, 256 * 1024, 1u << 20,
+		UVS_SRV_BUF_SIZE_LIMIT + 1, UINT32_MAX, UINT64_MAX, 2 * SEC };
+	uint8_t b = fz_u8(f);
+
+	return b < 0xf0 ? known[b % (sizeof(known) / sizeof(known[0]))] : fz_u64(f);
+}
+
+/* A socket id: one this program or another was given, a stale or forged one, or 0. */
+static uint64_t
+id_sel(struct ctx *t, struct fz *f, unsigned int ci)
+{
+	uint8_t b = fz_u8(f);
+	struct client *c = &t->cl[(b & 1) ? (ci + 1) % MAX_CLIENTS : ci];
+	uint64_t id = c->nids > 0 ? c->ids[(b >> 3) % c->nids] : 0;
+
+	switch ((b >> 1) & 3) {
+	case 0:
+	case 1:
+		return id;
+	case 2:
+		return id ^ (1ull << 32); /* another generation of the same slot */
+	default:
+		return b & 0x80 ? 0 : fz_u64(f);
+	}
+}
+
+static void
+send_msg(struct ctx *t, unsigned int ci, const void *buf, size_t len, int fd)
+{
+	struct client *c = &t->cl[ci];
+	char cbuf[UVS_SCM_SPACE(1)];
+	struct iovec iov = { .iov_base = (void *)(uintptr_t)buf, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	int rc;
+
+	/* the parser the server applies to every request */
+	rc = uvs_ctl_req_check(buf, len);
+	if (len == sizeof(struct uvs_ctl_req)) {
+		const struct uvs_ctl_req *r = buf;
+
+		FZ_CHECK((rc == 0) == (r->op >= UVS_CTL_HELLO && r->op < UVS_CTL_OP_MAX));
+		c->op = r->op;
+		c->seq = r->seq;
+		c->sock = r->sock;
+	} else {
+		FZ_CHECK(rc == -EINVAL);
+	}
+	uvs_scm_put(&msg, cbuf, &fd, fd >= 0 ? 1 : 0);
+	if (sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)len)
+		return; /* the server hung up already, or the queue is full */
+	c->want_eof = rc < 0;
+	c->want_resp = rc == 0 && c->op != UVS_CTL_NOTIFY;
+	pump(t);
+	read_responses(t, ci);
+	/* exactly one response, read above; the EOF too */
+	FZ_CHECK(!c->want_resp && (c->fd < 0 || !c->want_eof));
+}
+
+/* A live program, or none. */
+static int
+client_sel(struct ctx *t, struct fz *f)
+{
+	unsigned int ci = fz_u8(f) % MAX_CLIENTS;
+
+	return t->cl[ci].fd >= 0 ? (int)ci : -1;
+}
+
+static void
+act_req(struct ctx *t, struct fz *f)
+{
+	int ci = client_sel(t, f), fd = -1;
+	struct uvs_ctl_req req;
+	uint8_t b = fz_u8(f), fdsel;
+
+	if (ci < 0)
+		return;
+	memset(&req, 0, sizeof(req));
+	/* mostly valid ops; now and then anything */
+	req.op = b < 0xf8 ? (uint32_t)(UVS_CTL_HELLO + b % (UVS_CTL_OP_MAX - UVS_CTL_HELLO))
+			  : fz_u32(f);
+	req.seq = fz_u8(f);
+	req.sock = id_sel(t, f, (unsigned int)ci);
+	req.a = val32(f);
+	req.b = val32(f);
+	req.val = val64(f);
+	fdsel = fz_u8(f);
+	if ((fdsel & 3) == 1 && t->nanchors > 0)
+		fd = t->anchors[(fdsel >> 2) % t->nanchors];
+	else if ((fdsel & 3) == 2)
+		fd = t->cl[ci].fd; /* a socket, but not an anchor */
+	else if ((fdsel & 3) == 3)
+		fd = t->epfd; /* not a socket at all */
+	send_msg(t, (unsigned int)ci, &req, sizeof(req), fd);
+}
+
+static void
+act_raw(struct ctx *t, struct fz *f)
+{
+	int ci = client_sel(t, f);
+	uint8_t buf[sizeof(struct uvs_ctl_req) + 8];
+	size_t len = fz_u8(f) % sizeof(buf);
+
+	if (ci < 0)
+		return;
+	fz_bytes(f, buf, len);
+	send_msg(t, (unsigned int)ci, buf, len, -1);
+}
+
+static void
+act_client(struct ctx *t, struct fz *f)
+{
+	unsigned int ci = fz_u8(f) % MAX_CLIENTS;
+
+	if (t->cl[ci].fd < 0) {
+		client_connect(t, ci);
+		return;
+	}
+	close(t->cl[ci].fd);
+	t->cl[ci].fd = -1;
+	pump(t);
+}
+
+static void
+act_anchor(struct ctx *t, struct fz *f)
+{
+	static char filler[UVS_FILLER_SIZE];
+	uint8_t b = fz_u8(f);
+	int *fd;
+	char buf[16];
+
+	if (t->nanchors == 0)
+		return;
+	fd = &t->anchors[(b >> 3) % t->nanchors];
+	if (*fd < 0)
+		return;
+	switch (b & 7) {
+	case 0:
+	case 1:
+		(void)send(*fd, filler, sizeof(filler), MSG_DONTWAIT | MSG_NOSIGNAL);
+		break;
+	case 2:
+		(void)send(*fd, filler, 1,
+				MSG_DONTWAIT | MSG_NOSIGNAL); /* a blocked sender's token */
+		break;
+	case 3:
+		shutdown(*fd, SHUT_WR);
+		break;
+	case 4:
+	case 5:
+		while (recv(*fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+			; /* the doorbells */
+		break;
+	case 6:
+		/* closed, and the server hears of it only with the next request (a CLOSE, say)
+		 * in the same batch of events */
+		close(*fd);
+		*fd = -1;
+		return;
+	default:
+		close(*fd); /* the program's last close of the socket */
+		*fd = -1;
+		break;
+	}
+	pump(t);
+}
+
+/* A NOTIFY of bits for segment g's socket, as libuvsock sends after touching the rings. */
+static void
+notify(struct ctx *t, const struct seg *g, uint32_t bits)
+{
+	struct uvs_ctl_req req = { .op = UVS_CTL_NOTIFY, .sock = g->id, .a = bits };
+
+	if (t->cl[g->client].fd >= 0)
+		send_msg(t, g->client, &req, sizeof(req), -1);
+}
+
+static struct seg *
+seg_sel(struct ctx *t, struct fz *f)
+{
+	uint8_t b = fz_u8(f);
+
+	return t->nsegs > 0 ? &t->segs[b % t->nsegs] : NULL;
+}
+
+static void
+act_seg_write(struct ctx *t, struct fz *f)
+{
+	struct seg *g = seg_sel(t, f);
+	uint32_t len = fz_u16(f);
+	uint8_t b = fz_u8(f);
+	struct iovec iov;
+
+	if (g == NULL || len == 0)
+		return;
+	iov.iov_base = fz_arena(arena, sizeof(arena), len);
+	iov.iov_len = len;
+	memset(iov.iov_base, 0x33, len);
+	(void)uvs_sockbuf_app_write(&g->sb, &iov, 1, 0, len, len, b & 1);
+	if (b & 2)
+		__atomic_store_n(&g->shm->tx_need, len, __ATOMIC_RELEASE);
+	notify(t, g, b >> 2);
+}
+
+static void
+act_seg_read(struct ctx *t, struct fz *f)
+{
+	struct seg *g = seg_sel(t, f);
+	uint32_t cap = fz_u16(f), msg_len, done;
+	uint8_t b = fz_u8(f);
+	struct iovec iov;
+	int msg_flags;
+	int64_t rc;
+
+	if (g == NULL)
+		return;
+	iov.iov_base = fz_arena(arena, sizeof(arena), cap);
+	iov.iov_len = cap;
+	rc = uvs_sockbuf_app_read(&g->sb, &iov, 1, cap, &msg_flags, &msg_len);
+	/* whatever the guest sent, the daemon's framing holds for a program that kept to its own */
+	FZ_CHECK(rc >= 0 || rc == -EAGAIN || g->poked);
+	if (rc < 0)
+		return;
+	done = uvs_sockbuf_app_consume(&g->sb, (uint32_t)rc, msg_len);
+	__atomic_fetch_add(&g->shm->fwd_cnt, done, __ATOMIC_SEQ_CST);
+	notify(t, g, b);
+}
+
+/* The program writes any value where the daemon reads (or anywhere in its header page, or a
+ * ring byte): indexes, fwd_cnt, filler state, wait words, and the daemon's own fields. */
+static void
+act_seg_poke(struct ctx *t, struct fz *f)
+{
+	static const size_t fields[] = { offsetof(struct uvs_shm, rx.cons),
+		offsetof(struct uvs_shm, tx.prod), offsetof(struct uvs_shm, fwd_cnt),
+		offsetof(struct uvs_shm, tx_need), offsetof(struct uvs_shm, tx_filler),
+		offsetof(struct uvs_shm, daemon_wait), offsetof(struct uvs_shm, app_wait),
+		offsetof(struct uvs_shm, state), offsetof(struct uvs_shm, peer_shut),
+		offsetof(struct uvs_shm, err), offsetof(struct uvs_shm, rx_size),
+		offsetof(struct uvs_shm, tx_off) };
+	struct seg *g = seg_sel(t, f);
+	uint8_t b = fz_u8(f);
+	uint32_t v = val32(f);
+	size_t off;
+
+	if (g == NULL)
+		return;
+	g->poked = true;
+	if ((b & 3) == 0) {
+		off = fz_u16(f) % (UVS_SHM_HDR_SIZE / 4) * 4;
+	} else if ((b & 3) == 1) {
+		/* a record header or payload in tx (where the program mapped it, whatever the
+		 * header says now) */
+		off = (size_t)(g->sb.tx.data - (uint8_t *)g->shm) +
+		      (g->sb.tx.own + fz_u16(f)) % g->sb.tx.size / 4 * 4;
+	} else {
+		off = fields[(b >> 2) % (sizeof(fields) / sizeof(fields[0]))];
+		if (b & 0x80) /* relative to the current value: just past, just before */
+			v = *(uint32_t *)(void *)((uint8_t *)g->shm + off) + (int8_t)(v & 0xff);
+	}
+	__atomic_store_n((uint32_t *)(void *)((uint8_t *)g->shm + off), v, __ATOMIC_SEQ_CST);
+	notify(t, g, fz_u8(f));
+}
+
+/* --- the guests --- */
+
+/* A guest packet to one of the server's sockets (from the guest's end of it) or anywhere. */
+static void
+act_pkt(struct ctx *t, struct fz *f)
+{
+	uint8_t b = fz_u8(f), tb = fz_u8(f), sport = fz_u8(f);
+	const struct uvs_srv_sock *s = NULL;
+	struct uvs_peer *p = &t->peers[b & 1];
+	uint32_t usual_fwd = 0, payload;
+	struct uvs_hdr h, hdr;
+	struct iovec iov;
+
+	if (t->srv.nsocks_alloc > 0)
+		s = uvs_srv_sock_at(&t->srv, (b >> 1) % t->srv.nsocks_alloc);
+	memset(&h, 0, sizeof(h));
+	h.type = tb & 1 ? UVS_TYPE_SEQPACKET : UVS_TYPE_STREAM;
+	if (s != NULL && s->conn != NULL) {
+		h.dst_port = s->conn->local_port;
+		h.src_port = s->conn->peer_port != UVS_PORT_ANY ? s->conn->peer_port
+								: GPORT + sport % 8u;
+		h.type = s->type;
+		usual_fwd = s->conn->cr.tx_cnt;
+		if (s->conn->peer != NULL)
+			p = s->conn->peer;
+	} else {
+		h.dst_port = val32(f);
+		h.src_port = val32(f);
+	}
+	h.src_cid = p->cid;
+	h.dst_cid = LOCAL_CID;
+	h.op = (tb >> 1) % (UVS_OP_MAX + 2);
+	h.flags = fz_u8(f) & 7u;
+	h.buf_alloc = fz_u32_near(f, 256u * 1024u);
+	h.fwd_cnt = fz_u32_near(f, usual_fwd);
+	h.len = h.op == UVS_OP_RW ? fz_u16(f) : 0;
+	payload = h.len;
+	iov.iov_base = fz_arena(arena, sizeof(arena), UVS_HDR_SIZE + payload);
+	iov.iov_len = UVS_HDR_SIZE + payload;
+	memcpy(iov.iov_base, &h, sizeof(h));
+	memcpy(&hdr, iov.iov_base, sizeof(hdr));
+	if (uvs_pkt_check(&hdr, payload, p->cid, LOCAL_CID) == UVS_PKT_OK)
+		uvs_engine_rx(t->srv.eng, p, &hdr, &iov, 1, UVS_HDR_SIZE);
+	fz_arena(arena, sizeof(arena), 0);
+	pump(t);
+}
+
+static void
+act_drain(struct ctx *t, struct fz *f)
+{
+	uint8_t b = fz_u8(f);
+	struct uvs_peer *p = &t->peers[b & 1];
+	uint32_t room = b & 2 ? UVS_HDR_SIZE + 4096u : UVS_HDR_SIZE + UVS_MAX_PKT_PAYLOAD;
+	unsigned int limit = b >> 2 ? b >> 2 : DRAIN_LIMIT;
+
+	for (unsigned int i = 0; i < limit; i++) {
+		struct iovec iov = { .iov_base = fz_arena(arena, sizeof(arena), room),
+			.iov_len = room };
+		uint32_t ret = uvs_engine_tx(t->srv.eng, p, &iov, 1, room);
+		struct uvs_hdr h;
+
+		if (ret == 0) {
+			FZ_CHECK(!uvs_peer_tx_pending(p));
+			break;
+		}
+		memcpy(&h, iov.iov_base, sizeof(h));
+		FZ_CHECK(ret <= room && ret == UVS_HDR_SIZE + h.len);
+		FZ_CHECK(uvs_pkt_check(&h, h.len, LOCAL_CID, p->cid) == UVS_PKT_OK);
+	}
+	fz_arena(arena, sizeof(arena), 0);
+	pump(t);
+}
+
+static void
+act(struct ctx *t, struct fz *f, enum action a)
+{
+	switch (a) {
+	case C_REQ:
+		act_req(t, f);
+		break;
+	case C_RAW:
+		act_raw(t, f);
+		break;
+	case C_CLIENT:
+		act_client(t, f);
+		break;
+	case A_ANCHOR:
+		act_anchor(t, f);
+		break;
+	case S_WRITE:
+		act_seg_write(t, f);
+		break;
+	case S_READ:
+		act_seg_read(t, f);
+		break;
+	case S_POKE:
+		act_seg_poke(t, f);
+		break;
+	case G_PKT:
+		act_pkt(t, f);
+		break;
+	case G_DRAIN:
+		act_drain(t, f);
+		break;
+	case G_TICK: {
+		uint8_t b = fz_u8(f);
+
+		uvs_engine_tick(t->srv.eng, uvs_now_ns() + (b & 1 ? UVS_CONNECT_TIMEOUT_NS : 0) +
+							    (b & 2 ? UVS_CLOSE_TIMEOUT_NS : 0) +
+							    SEC / 100);
+		pump(t);
+		break;
+	}
+	case G_DETACH: {
+		unsigned int i = fz_u8(f) & 1;
+
+		uvs_peer_detach(t->srv.eng, &t->peers[i]);
+		peers_init(t, i);
+		pump(t);
+		break;
+	}
+	default:
+		break;
+	}
+	check_state(t);
+}
+
+/* --- set-up and tear-down --- */
+
+static void
+remove_dir(void)
+{
+	rmdir(ctl_dir);
+}
+
+/* File descriptors open in this process (none may be left behind by an input): the entries
+ * of /proc/self/fd, one of which is the directory being read. A few system calls, where
+ * probing every fd number took most of the run time. */
+static int
+count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = -1;
+
+	FZ_CHECK(d != NULL);
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n - 2; /* "." and ".." */
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct ctx ctx;
+	struct ctx *t = &ctx;
+	struct fz f;
+
+	if (ctl_dir[0] == '\0') {
+		strcpy(ctl_dir, "/tmp/uvsock-fuzz-ctl.XXXXXX");
+		FZ_CHECK(mkdtemp(ctl_dir) != NULL);
+		snprintf(ctl_path, sizeof(ctl_path), "%s/ctl.sock", ctl_dir);
+		atexit(remove_dir);
+	}
+	memset(t, 0, sizeof(*t));
+	t->fds_at_start = count_fds();
+	fz_init(&f, data, size);
+	for (unsigned int i = 0; i < NPEERS; i++)
+		peers_init(t, i);
+	for (unsigned int i = 0; i < MAX_CLIENTS; i++)
+		t->cl[i].fd = -1;
+	t->epfd = epoll_create1(EPOLL_CLOEXEC);
+	FZ_CHECK(t->epfd >= 0);
+	FZ_CHECK(uvs_srv_init(&t->srv, t->epfd, LOCAL_CID, &owner_ops, t) == 0);
+	FZ_CHECK(uvs_srv_listen(&t->srv, ctl_path) == 0);
+	client_connect(t, 0);
+	while (!fz_empty(&f))
+		act(t, &f, (enum action)(fz_u8(&f) % ACT_MAX));
+
+	/* The programs exit (every fd and mapping goes), then the guests go away. */
+	for (unsigned int i = 0; i < MAX_CLIENTS; i++)
+		if (t->cl[i].fd >= 0)
+			close(t->cl[i].fd);
+	for (unsigned int i = 0; i < t->nanchors; i++)
+		if (t->anchors[i] >= 0)
+			close(t->anchors[i]);
+	for (unsigned int i = 0; i < t->nsegs; i++)
+		munmap(t->segs[i].shm, t->segs[i].size);
+	pump(t);
+	for (unsigned int i = 0; i < NPEERS; i++)
+		uvs_peer_detach(t->srv.eng, &t->peers[i]);
+	pump(t);
+	check_state(t);
+	FZ_CHECK(t->srv.nsocks_live == 0);
+	/* uvs_srv has no destructor (the daemon exits instead): free what init and the socket
+	 * table allocated */
+	uvs_srv_unlisten(&t->srv);
+	uvs_engine_destroy(t->srv.eng);
+	free(t->srv.socks);
+	close(t->epfd);
+	FZ_CHECK(count_fds() == t->fds_at_start);
+	return 0;
+}
