@@ -7,9 +7,10 @@
 #    by uvsock-echo inside the guest, compared byte for byte) in a loop;
 #  - SEQPACKET clients (the same with messages of 1..64 KiB, boundaries and MSG_EOR checked);
 #  - bursts of short connections (uvsock-perf connrate --echo, one byte each).
-# Every client run must succeed (nothing lost, reordered or corrupted), and uvsockd's RSS,
-# sampled every few seconds, must stay flat: the last sample at most SOAK_RSS_SLACK_KB above
-# the first one taken after a warm-up.
+# Every client run must succeed (nothing lost, reordered or corrupted), and uvsockd's private
+# memory (RssAnon: heap and tables; the connections' shared segments come and go with them and
+# are counted as fds), sampled every few seconds, must stay flat: the last sample at most
+# SOAK_RSS_SLACK_KB above the first one taken after a warm-up; its open fds likewise.
 # usage: soak.sh UVSOCKD GUEST PERF ECHO HOST [SECONDS]
 set -euo pipefail
 UVSOCKD=$1
@@ -40,7 +41,8 @@ uvt_wait_attached 3 || fail "guest not attached"
 UVSOCK_CONTROL=$tmp/g3.sock "$ECHO" --listen 7000 >"$tmp/echo.log" 2>&1 &
 pids+=("$!")
 wait_for "$tmp/echo.log" "listening" 10 || fail "echo in the guest not listening"
-rss() { awk '/^VmRSS/ { print $2 }' "/proc/$dpid/status"; }
+rss() { awk '/^RssAnon/ { print $2 }' "/proc/$dpid/status"; }
+fds() { find "/proc/$dpid/fd" -mindepth 1 -maxdepth 1 | wc -l; }
 
 loop() { # loop NAME CMD...: run CMD again and again until the end; count runs, stop at a failure
 	local name=$1 n=0
@@ -63,25 +65,31 @@ l2=$!
 loop connrate "$PERF" --interval 0 connrate --cid 3 --port 7000 --echo --seconds 2 &
 l3=$!
 pids+=("$l1" "$l2" "$l3")
-rss0=;rssmax=0
+rss0='' fds0='' rssmax=0
 while [ "$(date +%s)" -lt "$end" ]; do
 	sleep 2
 	kill -0 "$dpid" || fail "uvsockd died"
 	r=$(rss)
-	if [ -z "$rss0" ] && [ $(($(date +%s) - start)) -ge $SOAK_WARMUP_S ]; then rss0=$r; fi
+	if [ -z "$rss0" ] && [ $(($(date +%s) - start)) -ge $SOAK_WARMUP_S ]; then
+		rss0=$r
+		fds0=$(fds)
+	fi
 	[ "$r" -gt "$rssmax" ] && rssmax=$r
 	echo "$(($(date +%s) - start)) $r" >>"$tmp/rss.samples"
 done
 for l in "$l1" "$l2" "$l3"; do wait "$l" || fail "a client loop failed"; done
+sleep 1 # the last connections' close sequences
 rss1=$(rss)
+fds1=$(fds)
 runs() { sed -n 's/^RUNS //p' "$tmp/$1.log"; }
 ok=$(grep -c "^client ok" "$tmp/stream.log" "$tmp/seqpacket.log" | awk -F: '{ s += $2 } END { print s }')
 conns=$(sed -n 's/^RESULT uvsock-connrate size=[0-9]* conns_per_s=\([0-9.e+]*\)$/\1/p' "$tmp/connrate.log" |
 	awk '{ s += $1 * 2 } END { printf "%d", s }')
-[ -n "$rss0" ] || rss0=$rss1
+[ -n "$rss0" ] || fail "the run ended before the warm-up did"
 [ $((rss1 - rss0)) -le $SOAK_RSS_SLACK_KB ] ||
-	fail "uvsockd's RSS grew from $rss0 to $rss1 kB after the warm-up"
+	fail "uvsockd's private memory grew from $rss0 to $rss1 kB after the warm-up"
+[ "$fds1" -le "$fds0" ] || fail "uvsockd's open fds grew from $fds0 to $fds1"
 echo "ok: soak $secs s: $(runs stream) STREAM and $(runs seqpacket) SEQPACKET client runs" \
 	"($ok checked connections), $(runs connrate) connrate bursts (~$conns connections);" \
-	"uvsockd RSS $rss0 -> $rss1 kB after the warm-up (max $rssmax)"
+	"uvsockd private memory $rss0 -> $rss1 kB after the warm-up (max $rssmax), fds $fds0 -> $fds1"
 echo "1 passed, 0 failed"
