@@ -319,6 +319,7 @@ guest_attach(struct uvs_daemon *d, struct uvsd_guest *g, int vid)
 	g->vid = vid;
 	g->broken = false;
 	g->paused = false;
+	g->rest = 0;
 	uvs_peer_init(&g->peer, g->cid, g->seqpacket, g);
 	g->running = true;
 	g->rx_work = true;
@@ -495,10 +496,11 @@ tx_packet(struct uvs_daemon *d, struct uvsd_guest *g, const struct uvs_chain *ch
 
 /*
  * A refused chain (malformed, a refused header, a packet the engine refused) ends the
- * guest's burst, and is not work: a guest gets at most one refusal per pass, and a pass that
- * only refuses lets the loop yield. Drivers send such chains rarely, if ever; a hostile guest
- * sends nothing else, and 64 cheap refusals per pass (4 million a second) slowed every pass,
- * so every other guest, to half (tests/hostile).
+ * guest's burst, is not work, and rests the guest's queues for UVSD_REFUSAL_REST passes: a
+ * guest gets at most one refusal per that many passes, and a pass that only refuses lets the
+ * loop yield. Drivers send such chains rarely, if ever; a hostile guest sends nothing else,
+ * and 64 refusals per pass (4 million a second) slowed every pass, so every other guest, to
+ * half, and one per pass still by a tenth or two (tests/hostile).
  * @return chains taken (work)
  */
 static unsigned int
@@ -518,7 +520,9 @@ poll_tx(struct uvs_daemon *d, struct uvsd_guest *g)
 		 * already back) */
 		if (rc > 0)
 			uvs_virtq_push(&g->vq[UVS_VQ_TX], ch.head, 0);
-		if (!refused)
+		if (refused)
+			g->rest = UVSD_REFUSAL_REST;
+		else
 			taken++;
 	}
 	if (n > 0)
@@ -541,6 +545,7 @@ poll_rx(struct uvs_daemon *d, struct uvsd_guest *g)
 		if (rc == 0)
 			break;
 		if (rc < 0) {
+			g->rest = UVSD_REFUSAL_REST;
 			n++;
 			break;
 		}
@@ -548,6 +553,7 @@ poll_rx(struct uvs_daemon *d, struct uvsd_guest *g)
 			/* useless to anyone: return it, or it would block the queue for ever */
 			g->drops[UVSD_DROP_SMALL_RX]++;
 			uvs_virtq_push(&g->vq[UVS_VQ_RX], ch.head, 0);
+			g->rest = UVSD_REFUSAL_REST;
 			n++;
 			break;
 		}
@@ -580,6 +586,10 @@ uvsd_guest_poll(struct uvs_daemon *d, struct uvsd_guest *g)
 
 	if (!g->running || g->broken || g->paused)
 		return 0;
+	if (g->rest > 0) {
+		g->rest--;
+		return 0;
+	}
 	n = poll_tx(d, g);
 	if (g->rx_work && !g->broken)
 		n += poll_rx(d, g);

@@ -197,9 +197,9 @@ for a in "${attacks[@]}"; do
 	esac
 done
 
-# One refusal per guest per polling pass (a refused chain ends the burst): a guest that asks
-# for an interrupt whenever chains come back gets one per refused chain; when the daemon took
-# a burst of 64 refusals per pass, it got one per 64.
+# A refused chain ends its guest's burst (and rests its queues): a guest that asks for an
+# interrupt whenever chains come back gets one per refused chain; when the daemon took a
+# burst of 64 refusals per pass, it got one per 64.
 "$HOSTILE" --socket "$tmp/vm3.sock" --attack bad-addr --interrupts --seconds 1 \
 	>"$tmp/burst.log" 2>&1 || fail "bad-addr --interrupts: $(tail -1 "$tmp/burst.log")"
 guest3 "$tmp/burst.after.json"
@@ -211,7 +211,7 @@ echo "RESULT burst chains=$chains calls=$calls"
 if [ "$chains" -lt 1000 ] || [ $((calls * 2)) -lt "$chains" ]; then
 	fail "refused chains per interrupt: $chains chains, $calls calls (want at most 2 per call)"
 fi
-echo "ok: one refused chain per pass: $chains refused chains, $calls interrupts"
+echo "ok: one refused chain per burst: $chains refused chains, $calls interrupts"
 
 # After all that, the hostile guest's socket still works for a guest that behaves.
 "$GUEST" --socket "$tmp/vm3.sock" --mode rxonly --listen 5000 --conns 1 >"$tmp/g3.log" 2>&1 &
