@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """Helpers of tests/hostile/test_hostile.sh.
 
-measure PERF CID PORT SECONDS MIN PID [CONTROL_PID]: the well-behaved guest's h2g throughput
+measure PERF CID PORT SECONDS MIN PID [CONTROL_PID [JUDGE]]: the well-behaved guest's h2g throughput
     while the hostile guest (process PID) runs and while it is stopped, interleaved.
     uvsock-perf bulk prints a STATS line every INTERVAL; every PHASE lines the attacker is
     stopped (SIGSTOP) or let go (SIGCONT), and the first line of each phase, which straddles
@@ -10,8 +10,9 @@ measure PERF CID PORT SECONDS MIN PID [CONTROL_PID]: the well-behaved guest's h2
     a small shared machine the load of other processes drifts over seconds, and two separate
     runs, one with and one without the attack, differ by more than the attack costs. With
     CONTROL_PID (a well-behaved guest loading the daemon the way the attack does), its phases
-    are interleaved too and the ratio is attacked/control. Prints one line, RATIO ratio=R
-    ... (Gbit/s medians); exit status 1 if R < MIN after ROUNDS pooled runs.
+    are interleaved too, and with JUDGE "control" the ratio is attacked/control instead of
+    attacked/baseline. Prints one line, RATIO ratio=R ... (Gbit/s medians); exit status 1 if
+    R < MIN after ROUNDS pooled runs.
 
 check BEFORE AFTER LOG: compare the guest's telemetry (uvsock-ss --guest CID --json, taken
     before the attack and after its report) with what the attacker said it sent (its
@@ -71,9 +72,9 @@ def measure_round(perf, cid, port, seconds, pids, samples):
         sys.exit(f"hostile.py: uvsock-perf failed (status {proc.returncode})")
 
 
-def measure(perf, cid, port, seconds, min_ratio, pid, control):
+def measure(perf, cid, port, seconds, min_ratio, pid, control, judge):
     """Rounds of measure_round() until the pooled medians show the ratio, or ROUNDS ran.
-    The ratio is attacked/baseline, or with a control process attacked/control: the attack
+    The ratio is attacked/baseline, or with judge "control" attacked/control: the attack
     must cost the other guest no more than that well-behaved load does."""
     pids = {"attacked": pid}
     samples = {"attacked": [], "baseline": []}
@@ -87,7 +88,7 @@ def measure(perf, cid, port, seconds, min_ratio, pid, control):
             sys.exit("hostile.py: too few STATS lines from uvsock-perf")
         med = {k: statistics.median(v) for k, v in samples.items()}
         base = statistics.median(samples["baseline"] + samples.get("baseline2", []))
-        ratio = med["attacked"] / (med["control"] if control else base)
+        ratio = med["attacked"] / (med["control"] if judge == "control" else base)
         if ratio >= min_ratio:
             break
     line = (f"RATIO ratio={ratio:.3f} attacked={med['attacked']:.3f} baseline={base:.3f} "
@@ -146,10 +147,13 @@ def check(before_path, after_path, log):
 
 
 def main():
-    if len(sys.argv) in (8, 9) and sys.argv[1] == "measure":
-        control = int(sys.argv[8]) if len(sys.argv) == 9 else 0
+    if len(sys.argv) in (8, 9, 10) and sys.argv[1] == "measure":
+        control = int(sys.argv[8]) if len(sys.argv) >= 9 else 0
+        judge = sys.argv[9] if len(sys.argv) == 10 else "baseline"
+        if judge not in ("baseline", "control") or (judge == "control" and not control):
+            sys.exit(__doc__)
         return measure(sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5]),
-                       float(sys.argv[6]), int(sys.argv[7]), control)
+                       float(sys.argv[6]), int(sys.argv[7]), control, judge)
     if len(sys.argv) == 5 and sys.argv[1] == "check":
         return check(sys.argv[2], sys.argv[3], sys.argv[4])
     sys.exit(__doc__)
