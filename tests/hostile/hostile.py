@@ -88,14 +88,22 @@ def measure(perf, cid, port, seconds, min_ratio, pid, control, judge):
             sys.exit("hostile.py: too few STATS lines from uvsock-perf")
         med = {k: statistics.median(v) for k, v in samples.items()}
         base = statistics.median(samples["baseline"] + samples.get("baseline2", []))
-        ratio = med["attacked"] / (med["control"] if judge == "control" else base)
+        ref = med["control"] if judge == "control" else base
+        ratio = med["attacked"] / ref if ref > 0 else float("inf")
         if ratio >= min_ratio:
             break
+    if ratio < min_ratio or min(med.values()) == 0:
+        # for the log: which phases were slow (a stall shows as zeros)
+        for k, v in samples.items():
+            print(f"hostile.py: {k} Gbit/s: {' '.join(f'{x:.2f}' for x in v)}",
+                  file=sys.stderr)
+    def of(x):
+        return f"{x / base:.3f}" if base > 0 else "inf"
+
     line = (f"RATIO ratio={ratio:.3f} attacked={med['attacked']:.3f} baseline={base:.3f} "
-            f"of_baseline={med['attacked'] / base:.3f}")
+            f"of_baseline={of(med['attacked'])}")
     if control:
-        line += (f" control={med['control']:.3f} "
-                 f"control_of_baseline={med['control'] / base:.3f}")
+        line += f" control={med['control']:.3f} control_of_baseline={of(med['control'])}"
     print(line + f" samples={len(samples['attacked'])}")
     return 0 if ratio >= min_ratio else 1
 
