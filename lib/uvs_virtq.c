@@ -16,10 +16,12 @@
  *    gpa + len and any byte outside the memory table; a region whose host range would wrap
  *    is ignored, so hva + offset cannot overflow either;
  *  - a walk is bounded: at most "table size" descriptors per table (a longer walk must
- *    revisit a descriptor, so it is a loop), UVS_CHAIN_MAX_SEGS segments and
- *    UVS_CHAIN_MAX_BYTES bytes. An indirect table has at most UVS_VIRTQ_MAX_SIZE entries and
- *    may not itself contain indirect descriptors, so a pop costs O(size + UVS_VIRTQ_MAX_SIZE)
- *    whatever the guest writes.
+ *    revisit a descriptor, so it is a loop), UVS_CHAIN_MAX_DESCS descriptors in all,
+ *    UVS_CHAIN_MAX_SEGS segments and UVS_CHAIN_MAX_BYTES bytes. An indirect table may not
+ *    itself contain indirect descriptors, so a pop reads at most UVS_CHAIN_MAX_DESCS + 1
+ *    descriptors whatever the guest writes, however large its ring or indirect table: the
+ *    daemon's one polling thread serves every guest, and a chain's cost must not grow with
+ *    what one guest chose.
  * The only inputs trusted are struct uvs_memtbl and the ring pointers and size in
  * struct uvs_virtq: whoever fills them (the daemon, from the vhost-user messages) validated
  * them against the mapped memory.
@@ -197,7 +199,8 @@ chain_walk(const struct uvs_virtq *vq, const struct uvs_memtbl *mem, bool indire
 	const struct uvs_vring_desc *table = vq->desc;
 	uint32_t entries = vq->size;
 	uint32_t idx = chain->head;
-	uint32_t visited = 0;
+	uint32_t visited = 0; /* in the current table */
+	uint32_t walked = 0;  /* in all: the indirect table's and the ring's */
 	uint32_t total = 0;
 	unsigned int nseg = 0;
 	bool in_indirect = false;
@@ -212,8 +215,9 @@ chain_walk(const struct uvs_virtq *vq, const struct uvs_memtbl *mem, bool indire
 		bool writable;
 
 		/* Every index is < entries, so a walk longer than the table revisits a
-		 * descriptor: that is a loop, whatever its shape. */
-		if (++visited > entries)
+		 * descriptor: that is a loop, whatever its shape. A walk longer than
+		 * UVS_CHAIN_MAX_DESCS is one too, or something no driver makes. */
+		if (++visited > entries || ++walked > UVS_CHAIN_MAX_DESCS)
 			return UVS_CHAIN_LOOP;
 		desc_read(&table[idx], &d);
 

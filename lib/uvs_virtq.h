@@ -23,6 +23,13 @@
 /* Bytes one chain may describe: one 64 KiB payload plus its header, with slack for guests
  * that post larger rx buffers. Anything longer is refused as malformed. */
 #define UVS_CHAIN_MAX_BYTES (1u << 20)
+/* Descriptors one chain may have, an indirect one and its table's included: twice the
+ * segment limit, so a chain of non-empty descriptors meets that limit first, and only loops
+ * and runs of empty descriptors (which no driver makes) reach this one. Without it a walk was
+ * bounded by the table size alone: a loop in a 32768-entry ring cost 32768 descriptor reads
+ * per chain, and a burst of such chains held the daemon's one polling thread for
+ * milliseconds, starving every other guest (tests/hostile, attack "loop" with --txq 32768). */
+#define UVS_CHAIN_MAX_DESCS (2u * UVS_CHAIN_MAX_SEGS)
 /* Largest split ring the virtio spec allows. */
 #define UVS_VIRTQ_MAX_SIZE 32768u
 
@@ -96,7 +103,8 @@ enum uvs_chain_err {
 	UVS_CHAIN_OK = 0,
 	UVS_CHAIN_BAD_HEAD,	 /* avail ring entry >= size */
 	UVS_CHAIN_BAD_NEXT,	 /* next index >= table size */
-	UVS_CHAIN_LOOP,		 /* more descriptors than the table holds */
+	UVS_CHAIN_LOOP,		 /* more descriptors than the table holds, or than
+				    UVS_CHAIN_MAX_DESCS */
 	UVS_CHAIN_BAD_ADDR,	 /* [addr, addr+len) not inside guest memory */
 	UVS_CHAIN_TOO_MANY_SEGS, /* more than UVS_CHAIN_MAX_SEGS segments */
 	UVS_CHAIN_TOO_LONG,	 /* more than UVS_CHAIN_MAX_BYTES */

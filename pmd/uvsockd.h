@@ -24,6 +24,11 @@
 #define UVSD_MAX_GUESTS 64
 /* Descriptor chains handled per queue per pass before looking at other work. */
 #define UVSD_BURST 64
+/* Passes a guest's queues rest after something it sent was refused (a malformed chain, a
+ * refused header or packet, an unusable rx buffer). A guest that sends nothing else gets one
+ * chain looked at per this many passes, a small fraction of each pass (tests/hostile); a
+ * driver's rare mistake costs it a few microseconds. */
+#define UVSD_REFUSAL_REST 16
 /* Empty polling passes before sleeping on eventfds: about 50-100 us of spinning here. */
 #define UVSD_IDLE_SPINS 512
 /* Idle passes between two sched_yield()s while spinning (unless --no-yield): often enough
@@ -52,6 +57,7 @@ struct uvsd_guest {
 	bool kicks_watched; /* the kick fds are in our epoll set */
 	bool broken;	    /* rings corrupt: stop touching them until the next attach */
 	bool rx_work;	    /* engine has packets for this guest */
+	unsigned int rest;  /* passes to skip: it sent something refused (UVSD_REFUSAL_REST) */
 	bool seqpacket;
 	struct uvs_memtbl mem;
 	struct uvs_virtq vq[2];

@@ -586,6 +586,35 @@ pop_chain_longer_than_table_is_loop(void **state)
 }
 
 static void
+pop_walk_is_bounded_whatever_the_table_size(void **state)
+{
+	struct fixture *f = *state;
+	struct uvs_vring_desc *t = indir(INDIR_GPA);
+	unsigned int i, n = UVS_CHAIN_MAX_DESCS;
+
+	/* The indirect descriptor and a 256-entry table holding n - 1 empty descriptors and a
+	 * last one with data: n + 1 descriptors. A walk bounded by the table size alone
+	 * followed it, and a loop over such a table cost 257 reads. */
+	for (i = 0; i < n - 1; i++)
+		set_desc(t, i, 0, 0, UVS_VRING_DESC_F_NEXT, (uint16_t)(i + 1));
+	set_desc(t, n - 1, DATA_GPA, 4, 0, 0);
+	set_desc(f->vq.desc, 0, INDIR_GPA, 256 * 16, UVS_VRING_DESC_F_INDIRECT, 0);
+	assert_pop_refused(f, 0, true, UVS_CHAIN_LOOP);
+
+	/* n in all are accepted. */
+	set_desc(t, n - 2, DATA_GPA, 4, 0, 0);
+	post(f, 0);
+	assert_int_equal(pop(f, true), 1);
+	assert_int_equal(f->chain.nout, 1);
+	assert_int_equal(f->chain.out_len, 4);
+
+	/* A loop over the whole table is cut at the same bound. */
+	for (i = 0; i < 256; i++)
+		set_desc(t, i, 0, 0, UVS_VRING_DESC_F_NEXT, (uint16_t)((i + 1) % 256));
+	assert_pop_refused(f, 0, true, UVS_CHAIN_LOOP);
+}
+
+static void
 pop_too_many_segments_is_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -1125,6 +1154,7 @@ main(void)
 		T(pop_self_loop_is_loop),
 		T(pop_two_cycle_is_loop),
 		T(pop_chain_longer_than_table_is_loop),
+		T(pop_walk_is_bounded_whatever_the_table_size),
 		T(pop_too_many_segments_is_refused),
 		T(pop_region_split_counts_towards_segment_limit),
 		T(pop_too_long_is_refused),
