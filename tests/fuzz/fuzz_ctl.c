@@ -9,7 +9,8 @@
  * (CID 3 with SEQPACKET, CID 4 without), connects a first program, and then runs actions
  * until the input ends:
  *  - a program sends a request (any op, socket id, arguments, size; maybe an fd attached) or
- *    raw bytes; a program connects or disconnects (up to three programs at once);
+ *    raw bytes, or up to 20 requests at once with anchors closed in between; a program connects
+ *    or disconnects (up to three programs at once);
  *  - a program uses what it was given: its anchors (filler, token, shutdown, reading the
  *    doorbells, closing) and its mapped segments (honest ring writes and reads with libuvsock's
  *    uvs_sockbuf_app_* calls, or any value in any field or ring byte the daemon reads);
@@ -18,8 +19,8 @@
  * After each action the server's epoll events are handled exactly as the daemon's loop does
  * (uvs_srv_event), and every response is read and checked.
  *
- * Checked: a well-formed request gets exactly one response (none for NOTIFY) with its op and
- * seq, an rc of 0 or a negative errno, and as many fds as nfds says; a malformed one (wrong
+ * Checked: a well-formed request gets exactly one response (none for NOTIFY), in order, with
+ * its op and seq, an rc of 0 or a negative errno, and as many fds as nfds says; a malformed one (wrong
  * size or op, as uvs_ctl_req_check says) and nothing else disconnects the program; every new
  * segment has a sane header; a program that only ever used its segment as libuvsock does never
  * finds its receive ring corrupt, whatever the guest sent; the server's socket table and the
@@ -54,6 +55,9 @@
 #define MAX_ANCHORS 32
 #define MAX_SEGS 16
 #define MAX_IDS 64
+/* Requests a program may send before reading any response: more than the server serves per
+ * event (UVS_SRV_CTL_BATCH), so that a batch ends with requests still queued. */
+#define PIPE_MAX 20
 /* Rounds of epoll events handled before the server must be quiet: each round serves up to
  * 64 events and 16 requests per program, and an action queues only a few. */
 #define PUMP_ROUNDS 256
@@ -76,16 +80,21 @@ enum action {
 	G_DRAIN,
 	G_TICK,
 	G_DETACH,
+	C_PIPE,
 	ACT_MAX,
 };
 
+/* A request sent and not answered yet. */
+struct pending {
+	uint32_t op, seq;
+	uint64_t sock;
+	bool malformed; /* the server must hang up when it reads this one */
+};
+
 struct client {
-	int fd;		       /* -1: none */
-	uint32_t seq;	       /* of the last request sent */
-	uint32_t op;	       /* of the last request sent */
-	uint64_t sock;	       /* of the last request sent */
-	bool want_resp;	       /* a response is due */
-	bool want_eof;	       /* a malformed request was sent: the server must hang up */
+	int fd; /* -1: none */
+	struct pending q[PIPE_MAX];
+	unsigned int nq;
 	uint64_t ids[MAX_IDS]; /* socket ids this program was given */
 	unsigned int nids;
 };
@@ -283,6 +292,14 @@ learn_id(struct client *c, uint64_t id)
 		c->ids[c->nids++] = id;
 }
 
+/* NOTIFY is one-way: drop the well-formed ones at the head of the queue. */
+static void
+skip_notifies(struct client *c)
+{
+	while (c->nq > 0 && !c->q[0].malformed && c->q[0].op == UVS_CTL_NOTIFY)
+		memmove(&c->q[0], &c->q[1], --c->nq * sizeof(c->q[0]));
+}
+
 /* Read every response queued for program ci and check it against its request. */
 static void
 read_responses(struct ctx *t, unsigned int ci)
@@ -299,27 +316,38 @@ read_responses(struct ctx *t, unsigned int ci)
 			.msg_controllen = sizeof(cbuf) };
 		int fds[4];
 		unsigned int nfds;
+		uint64_t sock;
 		ssize_t n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 
+		/* A hang-up with requests still unread by the server is first reported as a
+		 * reset (pending error, cleared by reporting it); the responses queued before it
+		 * and the end of file follow. */
+		if (n < 0 && errno == ECONNRESET)
+			continue;
 		if (n < 0) {
 			FZ_CHECK(errno == EAGAIN);
 			break;
 		}
 		nfds = uvs_scm_get(&msg, fds, 4);
+		skip_notifies(c);
 		if (n == 0) {
-			/* only a malformed request makes the server hang up */
-			FZ_CHECK(c->want_eof && nfds == 0);
+			/* only a malformed request makes the server hang up, once it reads it; what
+			 * was sent after it is never answered */
+			FZ_CHECK(c->nq > 0 && c->q[0].malformed && nfds == 0);
 			close(c->fd);
 			c->fd = -1;
+			c->nq = 0;
 			break;
 		}
-		FZ_CHECK(!c->want_eof && c->want_resp);
+		/* the answer to the oldest request, in order */
+		FZ_CHECK(c->nq > 0 && !c->q[0].malformed);
 		FZ_CHECK(n == sizeof(resp) && !(msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)));
-		FZ_CHECK(resp.op == c->op && resp.seq == c->seq);
+		FZ_CHECK(resp.op == c->q[0].op && resp.seq == c->q[0].seq);
 		FZ_CHECK(resp.rc <= 0 && resp.rc > -4096);
 		FZ_CHECK(nfds == resp.nfds && nfds <= 2);
 		FZ_CHECK(resp.rc == 0 || nfds == 0);
-		c->want_resp = false;
+		sock = c->q[0].sock;
+		memmove(&c->q[0], &c->q[1], --c->nq * sizeof(c->q[0]));
 		if (resp.rc == 0 && resp.op == UVS_CTL_HELLO)
 			FZ_CHECK(resp.b == LOCAL_CID);
 		switch (resp.rc == 0 ? resp.op : 0) {
@@ -330,7 +358,7 @@ read_responses(struct ctx *t, unsigned int ci)
 			break;
 		case UVS_CTL_CONNECT:
 			FZ_CHECK(nfds == 1);
-			take_segment(t, fds[0], c->sock, ci, true);
+			take_segment(t, fds[0], sock, ci, true);
 			break;
 		case UVS_CTL_ACCEPT:
 			FZ_CHECK(nfds == 2 && resp.sock != 0);
@@ -408,13 +436,15 @@ id_sel(struct ctx *t, struct fz *f, unsigned int ci)
 	}
 }
 
+/* Send a request (or any bytes) without waiting; the response is checked by settle(). */
 static void
-send_msg(struct ctx *t, unsigned int ci, const void *buf, size_t len, int fd)
+queue_msg(struct ctx *t, unsigned int ci, const void *buf, size_t len, int fd)
 {
 	struct client *c = &t->cl[ci];
 	char cbuf[UVS_SCM_SPACE(1)];
 	struct iovec iov = { .iov_base = (void *)(uintptr_t)buf, .iov_len = len };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct pending p = { 0 };
 	int rc;
 
 	/* the parser the server applies to every request */
@@ -423,21 +453,38 @@ send_msg(struct ctx *t, unsigned int ci, const void *buf, size_t len, int fd)
 		const struct uvs_ctl_req *r = buf;
 
 		FZ_CHECK((rc == 0) == (r->op >= UVS_CTL_HELLO && r->op < UVS_CTL_OP_MAX));
-		c->op = r->op;
-		c->seq = r->seq;
-		c->sock = r->sock;
+		p.op = r->op;
+		p.seq = r->seq;
+		p.sock = r->sock;
 	} else {
 		FZ_CHECK(rc == -EINVAL);
 	}
+	p.malformed = rc < 0;
+	if (c->fd < 0 || c->nq == PIPE_MAX)
+		return;
 	uvs_scm_put(&msg, cbuf, &fd, fd >= 0 ? 1 : 0);
 	if (sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)len)
 		return; /* the server hung up already, or the queue is full */
-	c->want_eof = rc < 0;
-	c->want_resp = rc == 0 && c->op != UVS_CTL_NOTIFY;
+	c->q[c->nq++] = p;
+}
+
+/* Let the server run, then read program ci's responses: every request was answered. */
+static void
+settle(struct ctx *t, unsigned int ci)
+{
+	struct client *c = &t->cl[ci];
+
 	pump(t);
 	read_responses(t, ci);
-	/* exactly one response, read above; the EOF too */
-	FZ_CHECK(!c->want_resp && (c->fd < 0 || !c->want_eof));
+	skip_notifies(c);
+	FZ_CHECK(c->nq == 0);
+}
+
+static void
+send_msg(struct ctx *t, unsigned int ci, const void *buf, size_t len, int fd)
+{
+	queue_msg(t, ci, buf, len, fd);
+	settle(t, ci);
 }
 
 /* A live program, or none. */
@@ -449,32 +496,70 @@ client_sel(struct ctx *t, struct fz *f)
 	return t->cl[ci].fd >= 0 ? (int)ci : -1;
 }
 
+/* A request from the input: mostly valid ops, ids this program or another holds, values
+ * that mean something; now and then anything. Maybe an fd comes with it. */
+static void
+req_build(struct ctx *t, struct fz *f, unsigned int ci, struct uvs_ctl_req *req, int *fd)
+{
+	uint8_t b = fz_u8(f), fdsel;
+
+	memset(req, 0, sizeof(*req));
+	req->op = b < 0xf8 ? (uint32_t)(UVS_CTL_HELLO + b % (UVS_CTL_OP_MAX - UVS_CTL_HELLO))
+			   : fz_u32(f);
+	req->seq = fz_u8(f);
+	req->sock = id_sel(t, f, ci);
+	req->a = val32(f);
+	req->b = val32(f);
+	req->val = val64(f);
+	fdsel = fz_u8(f);
+	*fd = -1;
+	if ((fdsel & 3) == 1 && t->nanchors > 0)
+		*fd = t->anchors[(fdsel >> 2) % t->nanchors];
+	else if ((fdsel & 3) == 2)
+		*fd = t->cl[ci].fd; /* a socket, but not an anchor */
+	else if ((fdsel & 3) == 3)
+		*fd = t->epfd; /* not a socket at all */
+}
+
 static void
 act_req(struct ctx *t, struct fz *f)
 {
-	int ci = client_sel(t, f), fd = -1;
+	int ci = client_sel(t, f), fd;
 	struct uvs_ctl_req req;
-	uint8_t b = fz_u8(f), fdsel;
 
 	if (ci < 0)
 		return;
-	memset(&req, 0, sizeof(req));
-	/* mostly valid ops; now and then anything */
-	req.op = b < 0xf8 ? (uint32_t)(UVS_CTL_HELLO + b % (UVS_CTL_OP_MAX - UVS_CTL_HELLO))
-			  : fz_u32(f);
-	req.seq = fz_u8(f);
-	req.sock = id_sel(t, f, (unsigned int)ci);
-	req.a = val32(f);
-	req.b = val32(f);
-	req.val = val64(f);
-	fdsel = fz_u8(f);
-	if ((fdsel & 3) == 1 && t->nanchors > 0)
-		fd = t->anchors[(fdsel >> 2) % t->nanchors];
-	else if ((fdsel & 3) == 2)
-		fd = t->cl[ci].fd; /* a socket, but not an anchor */
-	else if ((fdsel & 3) == 3)
-		fd = t->epfd; /* not a socket at all */
+	req_build(t, f, (unsigned int)ci, &req, &fd);
 	send_msg(t, (unsigned int)ci, &req, sizeof(req), fd);
+}
+
+/* Several requests at once, before the server runs, with anchors closed in between: the
+ * server then finds a request for a socket whose program is gone in the same batch. */
+static void
+act_pipe(struct ctx *t, struct fz *f)
+{
+	int ci = client_sel(t, f), fd;
+	unsigned int n = 2 + fz_u8(f) % (PIPE_MAX - 1);
+	struct uvs_ctl_req req;
+
+	if (ci < 0)
+		return;
+	for (unsigned int i = 0; i < n; i++) {
+		uint8_t e = fz_u8(f);
+
+		if ((e & 3) == 3) {
+			int *a = t->nanchors > 0 ? &t->anchors[(e >> 2) % t->nanchors] : NULL;
+
+			if (a != NULL && *a >= 0) {
+				close(*a);
+				*a = -1;
+			}
+			continue;
+		}
+		req_build(t, f, (unsigned int)ci, &req, &fd);
+		queue_msg(t, (unsigned int)ci, &req, sizeof(req), fd);
+	}
+	settle(t, (unsigned int)ci);
 }
 
 static void
@@ -758,6 +843,9 @@ act(struct ctx *t, struct fz *f, enum action a)
 		pump(t);
 		break;
 	}
+	case C_PIPE:
+		act_pipe(t, f);
+		break;
 	case G_DETACH: {
 		unsigned int i = fz_u8(f) & 1;
 

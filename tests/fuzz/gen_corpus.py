@@ -242,7 +242,7 @@ def sockbuf_seeds():
 # --- ctl --------------------------------------------------------------------------------
 
 (C_REQ, C_RAW, C_CLIENT, C_ANCHOR, C_SWRITE, C_SREAD, C_SPOKE, C_GPKT, C_GDRAIN, C_GTICK,
- C_GDETACH) = range(11)
+ C_GDETACH, C_PIPE) = range(12)
 HELLO, SOCKET, BIND, LISTEN, CONNECT, ACCEPT, SHUT, SETOPT, GETOPT, GETNAME, CLOSE, NOTIFY, \
     ATTACH = range(1, 14)
 # indexes into val32()'s table
@@ -250,11 +250,23 @@ K = {0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6, 7: 7, "AF_VSOCK": 8, 1023: 9, 102
      1234: 11, 5000: 12, "VERSION": 13, "ANY": 14, 64: 15, 4096: 16}
 
 
-def req(op, sock=None, a=0, b=0, val=0, client=0, fd=0):
+def req_fields(op, sock=None, a=0, b=0, val=0, fd=0):
     """sock: the index of an id this program was given, or None for 0."""
     idsel = 0x86 if sock is None else sock << 3  # 0x86: "case 3" with the 0x80 bit: id 0
-    return (u8(C_REQ) + u8(client) + u8(op - 1) + u8(op) + u8(idsel) + u8(K[a]) + u8(K[b])
-            + u8(val) + u8(fd))
+    return u8(op - 1) + u8(op) + u8(idsel) + u8(K[a]) + u8(K[b]) + u8(val) + u8(fd)
+
+
+def req(op, sock=None, a=0, b=0, val=0, client=0, fd=0):
+    return u8(C_REQ) + u8(client) + req_fields(op, sock, a, b, val, fd)
+
+
+def pipe(*elements, client=0):
+    """Requests (req_fields()) and anchor closes (close_anchor()) sent before the server runs."""
+    return u8(C_PIPE) + u8(client) + u8(len(elements) - 2) + b"".join(elements)
+
+
+def close_anchor(i):
+    return u8(i << 2 | 3)
 
 
 def gpkt(slot, op, flags=0, length=0, typ=0):
@@ -286,7 +298,13 @@ def ctl_seeds():
               + req(ATTACH, client=1, fd=1) + req(BIND, sock=0, client=1, a="ANY", b=1024)
               + u8(C_RAW) + u8(1) + u8(5) + b"\x01\x00\x00\x00\x00" + u8(C_CLIENT) + u8(1)
               + req(CONNECT, sock=0, a=7, b=1))
-    return {"listen": listen, "connect": connect, "attach": attach}
+    # requests queued back to back: the program closes its socket between two of them, so the
+    # server reads the CLOSE before it sees the hang-up
+    pipelined = (hello + req(SOCKET, a=1) + req(SOCKET, a=2)
+                 + pipe(u8(0) + req_fields(HELLO, a="VERSION"), close_anchor(0),
+                        u8(0) + req_fields(CLOSE, sock=0), u8(0) + req_fields(GETNAME, sock=1),
+                        u8(0) + req_fields(NOTIFY, sock=1, a=7)))
+    return {"listen": listen, "connect": connect, "attach": attach, "pipelined": pipelined}
 
 
 def main():
