@@ -67,6 +67,8 @@
  * receive buffer of the other modes: Linux's default (SO_VM_SOCKETS_BUFFER_SIZE). */
 #define G_ECHO_BUF (256u * 1024u)
 /* --buf-size bounds: Linux's minimum and uvsockd's own maximum. */
+/* Smallest rx descriptor: a header and one byte, so any packet can be delivered in pieces. */
+#define G_RX_BUF_MIN (UVS_HDR_SIZE + 1u)
 #define G_BUF_MIN 128u
 #define G_BUF_MAX (64u * 1024u * 1024u)
 /* The byte at stream offset i is (i % G_PATTERN_MOD) (tests/guest/README.md). */
@@ -105,6 +107,7 @@ struct guest {
 	uint64_t tx_total; /* txonly */
 	uint32_t msg_size; /* txonly, SEQPACKET: bytes per message */
 	uint32_t buf_size; /* receive buffer (credit) of each connection */
+	uint32_t rx_buf;   /* bytes of each rx descriptor (--rx-buf) */
 	unsigned int want_conns, done_conns, failed;
 	uint32_t cid;
 	int vhu;
@@ -510,8 +513,8 @@ guest_attach(struct guest *g, const char *path, bool want_seqpacket)
 		if (rc < 0)
 			return rc;
 		for (unsigned int i = 0; i < G_QSIZE; i++)
-			uvs_drvq_set_buf(dq, (uint16_t)i, buf_gpa(g, q, i), G_BUF_SIZE,
-					q == UVS_VQ_RX);
+			uvs_drvq_set_buf(dq, (uint16_t)i, buf_gpa(g, q, i),
+					q == UVS_VQ_RX ? g->rx_buf : G_BUF_SIZE, q == UVS_VQ_RX);
 		g->kickfd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		g->callfd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (g->kickfd[q] < 0 || g->callfd[q] < 0)
@@ -535,6 +538,7 @@ guest_attach(struct guest *g, const char *path, bool want_seqpacket)
 	uvs_drvq_publish(&g->rxq);
 	g->host.cid = UVS_CID_HOST;
 	uvs_peer_init(&g->host, UVS_CID_HOST, (want >> UVS_VIRTIO_VSOCK_F_SEQPACKET) & 1, g);
+	g->host.any_src = true; /* the driver's view: other guests reach us through the host */
 	return 0;
 }
 
@@ -564,8 +568,11 @@ poll_rx(struct guest *g)
 			struct iovec iov = { .iov_base = buf, .iov_len = len };
 
 			memcpy(&hdr, buf, sizeof(hdr));
-			if (uvs_pkt_check(&hdr, len - UVS_HDR_SIZE, UVS_CID_HOST, g->cid) ==
-					UVS_PKT_OK)
+			/* from the host or, through it, from another guest (guest-to-guest
+			 * traffic): any CID but ours, as Linux's driver */
+			if (hdr.src_cid != g->cid &&
+					uvs_pkt_check(&hdr, len - UVS_HDR_SIZE, hdr.src_cid,
+							g->cid) == UVS_PKT_OK)
 				uvs_engine_rx(g->eng, &g->host, &hdr, &iov, 1, UVS_HDR_SIZE);
 			g->rx_pkts++;
 		}
@@ -665,6 +672,8 @@ usage(FILE *f)
 		   "                   at most 65536)\n"
 		   "  --buf-size N     rxonly, txonly: receive buffer (credit) of each connection,\n"
 		   "                   128 .. 64 MiB (default 262144, Linux's default)\n"
+		   "  --rx-buf N       bytes of each receive descriptor, 45 .. 65580 (default the\n"
+		   "                   largest packet; Linux's driver posts 4096)\n"
 		   "  --no-yield       spin without yielding the CPU between idle passes\n"
 		   "  --stats          print rates every second\n"
 		   "Exit status: 0 when every connection did its job, 1 otherwise, 2 on bad usage.\n");
@@ -686,6 +695,7 @@ main(int argc, char **argv)
 		{ "stats", no_argument, NULL, 'S' },
 		{ "control", required_argument, NULL, 'C' },
 		{ "buf-size", required_argument, NULL, 'B' },
+		{ "rx-buf", required_argument, NULL, 'R' },
 		{ "no-yield", no_argument, NULL, 'Y' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -695,6 +705,7 @@ main(int argc, char **argv)
 		.tx_total = 1024 * 1024,
 		.msg_size = 64,
 		.buf_size = G_ECHO_BUF,
+		.rx_buf = G_BUF_SIZE,
 		.want_conns = 1 };
 	const char *path = NULL, *control = NULL;
 	long connect_port = -1, listen_port = -1;
@@ -746,6 +757,9 @@ main(int argc, char **argv)
 		case 'B':
 			g.buf_size = (uint32_t)strtoul(optarg, NULL, 0);
 			break;
+		case 'R':
+			g.rx_buf = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
 		case 'Y':
 			no_yield = true;
 			break;
@@ -773,6 +787,7 @@ main(int argc, char **argv)
 			connect_port > UINT32_MAX || listen_port > UINT32_MAX ||
 			g.want_conns == 0 || g.msg_size == 0 || g.msg_size > UVS_MAX_PKT_PAYLOAD ||
 			g.buf_size < G_BUF_MIN || g.buf_size > G_BUF_MAX ||
+			g.rx_buf < G_RX_BUF_MIN || g.rx_buf > G_BUF_SIZE ||
 			(g.mode == G_ECHO && g.buf_size != G_ECHO_BUF) ||
 			(g.type == UVS_TYPE_SEQPACKET && g.mode == G_ECHO)) {
 		usage(stderr);

@@ -256,8 +256,8 @@ event(struct uvs_conn *c, enum uvs_event ev)
 
 /* Queue a header on the peer's fixed ring of replies that belong to no connection. */
 static void
-orphan_push(struct uvs_engine *eng, struct uvs_peer *p, uint32_t src_port, uint32_t dst_port,
-		uint16_t type, uint32_t buf_alloc, uint32_t fwd_cnt)
+orphan_push(struct uvs_engine *eng, struct uvs_peer *p, uint32_t dst_cid, uint32_t src_port,
+		uint32_t dst_port, uint16_t type, uint32_t buf_alloc, uint32_t fwd_cnt)
 {
 	struct uvs_hdr *h;
 
@@ -268,7 +268,7 @@ orphan_push(struct uvs_engine *eng, struct uvs_peer *p, uint32_t src_port, uint3
 	h = &p->orphan[(p->orphan_head + p->orphan_count) % UVS_PEER_ORPHAN_RST_MAX];
 	memset(h, 0, sizeof(*h));
 	h->src_cid = eng->local_cid;
-	h->dst_cid = p->cid;
+	h->dst_cid = dst_cid; /* p->cid, or another guest behind it (any_src) */
 	h->src_port = src_port;
 	h->dst_port = dst_port;
 	h->type = type;
@@ -289,8 +289,8 @@ orphan_rst_conn(struct uvs_conn *c)
 {
 	if (c->sock != NULL)
 		c->cr.fwd_cnt = c->eng->ops->rx_consumed(c->eng->ctx, c);
-	orphan_push(c->eng, c->peer, c->local_port, c->peer_port, c->type, c->cr.buf_alloc,
-			c->cr.fwd_cnt);
+	orphan_push(c->eng, c->peer, c->peer_cid, c->local_port, c->peer_port, c->type,
+			c->cr.buf_alloc, c->cr.fwd_cnt);
 }
 
 /* Queue an RST answering `req`, which has no connection. Never answers an RST. The caller
@@ -299,7 +299,8 @@ static void
 orphan_rst(struct uvs_engine *eng, struct uvs_peer *p, const struct uvs_hdr *req)
 {
 	if (req->op != UVS_OP_RST)
-		orphan_push(eng, p, req->dst_port, req->src_port, req->type, 0, 0);
+		orphan_push(eng, p, (uint32_t)req->src_cid, req->dst_port, req->src_port, req->type,
+				0, 0);
 }
 
 /* Leave the connection over on the wire. The socket layer keeps it until it closes. */
@@ -433,7 +434,7 @@ recv_listen(struct uvs_conn *l, struct uvs_peer *p, const struct uvs_hdr *h)
 	c->type = l->type;
 	c->local_cid = eng->local_cid;
 	c->local_port = l->local_port;
-	c->peer_cid = p->cid;
+	c->peer_cid = (uint32_t)h->src_cid; /* p->cid, or another guest's (any_src) */
 	c->peer_port = h->src_port;
 	c->buf_size = l->buf_size;
 	c->connect_timeout_ns = l->connect_timeout_ns;
@@ -611,7 +612,8 @@ uvs_engine_rx(struct uvs_engine *eng, struct uvs_peer *p, const struct uvs_hdr *
 
 	p->rx_pkts++;
 	p->rx_bytes += hdr->len;
-	if (hdr->src_cid != p->cid)
+	if (p->any_src ? hdr->src_cid > UINT32_MAX || hdr->src_cid == eng->local_cid
+		       : hdr->src_cid != p->cid)
 		return; /* uvs_pkt_check() refuses these; never trust a caller blindly */
 	if (hdr->type != UVS_TYPE_STREAM && hdr->type != UVS_TYPE_SEQPACKET) {
 		p->drops[UVS_DROP_BAD_TYPE]++;

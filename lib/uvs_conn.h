@@ -146,6 +146,10 @@ struct uvs_engine_ops {
 struct uvs_peer {
 	uint32_t cid;
 	bool seqpacket; /* VIRTIO_VSOCK_F_SEQPACKET negotiated */
+	/* The device as a guest's driver sees it: packets may come from any CID (other guests
+	 * through a switching host), as Linux's virtio transport accepts. Otherwise only from
+	 * cid. */
+	bool any_src;
 	bool kicked;
 	uint32_t nconns;
 	LIST_HEAD(, uvs_conn) conns; /* every connection with this peer */
