@@ -64,7 +64,8 @@ iov_copy(const struct iovec *dst, unsigned int dn, uint32_t doff, const struct i
 
 		if (n > len - done)
 			n = len - done;
-		memcpy((uint8_t *)dst[di].iov_base + doff, (const uint8_t *)src[si].iov_base + soff, n);
+		memcpy((uint8_t *)dst[di].iov_base + doff, (const uint8_t *)src[si].iov_base + soff,
+				n);
 		done += (uint32_t)n;
 		doff += (uint32_t)n;
 		soff += (uint32_t)n;

@@ -10,8 +10,8 @@
 
 /** The guest packets from g to dst_cid go to, or NULL if they may not (no shared group, not
  * attached, g itself). */
-struct uvsd_guest *uvsd_g2g_route(struct uvs_daemon *d, const struct uvsd_guest *g,
-		uint64_t dst_cid);
+struct uvsd_guest *uvsd_g2g_route(
+		struct uvs_daemon *d, const struct uvsd_guest *g, uint64_t dst_cid);
 /**
  * Forward g's packet (chain ch, header hdr already checked with to's CID) into to's receive
  * buffers, split to fit them. @return 1 if it is done (the chain can be returned), 0 if to

@@ -52,6 +52,8 @@ usage(FILE *f)
 			"  --vm cid=N,socket=PATH  serve a guest with CID N (3..4294967294) on the vhost-user\n"
 			"                          socket PATH (created by the daemon; QEMU connects to it).\n"
 			"                          Repeat for several guests (at most %d).\n"
+			"  --vm ...,group=NAME     guests with the same group may reach each other's CIDs\n"
+			"                          (guest-to-guest traffic; off for guests without one)\n"
 			"  --control PATH          control socket for host programs\n"
 			"                          (default %s; programs find it through $%s)\n"
 			"  --policy FILE           who may listen on which ports and connect to which\n"
@@ -80,7 +82,7 @@ parse_vm(struct uvs_daemon *d, char *arg)
 {
 	char *save = NULL, *kv;
 	long long cid = -1;
-	const char *path = NULL;
+	const char *path = NULL, *group = "";
 	struct uvsd_guest *g;
 
 	if (d->nguests == UVSD_MAX_GUESTS) {
@@ -99,8 +101,15 @@ parse_vm(struct uvs_daemon *d, char *arg)
 			}
 		} else if (strncmp(kv, "socket=", 7) == 0) {
 			path = kv + 7;
+		} else if (strncmp(kv, "group=", 6) == 0) {
+			group = kv + 6;
+			if (group[0] == '\0' || strlen(group) >= UVSD_GROUP_MAX) {
+				fprintf(stderr, "uvsockd: --vm: group name must have 1 to %d characters\n",
+						UVSD_GROUP_MAX - 1);
+				return -EINVAL;
+			}
 		} else {
-			fprintf(stderr, "uvsockd: --vm: unknown key in '%s' (want cid=N,socket=PATH)\n",
+			fprintf(stderr, "uvsockd: --vm: unknown key in '%s' (want cid=N,socket=PATH[,group=NAME])\n",
 					kv);
 			return -EINVAL;
 		}
@@ -133,6 +142,7 @@ parse_vm(struct uvs_daemon *d, char *arg)
 	g = &d->guests[d->nguests++];
 	g->cid = (uint32_t)cid;
 	strcpy(g->path, path);
+	strcpy(g->group, group);
 	return 0;
 }
 

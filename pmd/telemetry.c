@@ -147,6 +147,12 @@ fill_guest(struct uvs_daemon *d, const char *params, struct rte_tel_data *t)
 	rte_tel_data_add_dict_u64(t, "kicks", g->kicks);
 	rte_tel_data_add_dict_u64(t, "calls", g->calls);
 	rte_tel_data_add_dict_u64(t, "credit_stalls", p->credit_stalls);
+	rte_tel_data_add_dict_string(t, "group", g->group);
+	rte_tel_data_add_dict_u64(t, "g2g_tx_pkts", g->g2g_tx_pkts);
+	rte_tel_data_add_dict_u64(t, "g2g_tx_bytes", g->g2g_tx_bytes);
+	rte_tel_data_add_dict_u64(t, "g2g_rx_pkts", g->g2g_rx_pkts);
+	rte_tel_data_add_dict_u64(t, "g2g_waits", g->g2g_waits);
+	rte_tel_data_add_dict_u64(t, "g2g_rewritten", g->g2g_rewritten);
 	rte_tel_data_add_dict_u64(t, "orphan_rst_queued", p->orphan_count);
 	/* every reason, zero or not: monitoring wants stable keys */
 	for (int i = 0; i < UVS_DROP_MAX; i++)

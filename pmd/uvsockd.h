@@ -48,16 +48,21 @@ enum uvsd_guest_drop {
 	UVSD_DROP_GUEST_MAX,
 };
 
+/* Longest --vm group name (guest-to-guest traffic, pmd/g2g.c). */
+#define UVSD_GROUP_MAX 32
+
 struct uvsd_guest {
 	uint32_t cid;
 	char path[108];
-	int vid;	    /* vhost device id, -1 when no guest is attached */
-	bool running;	    /* rings mapped and served */
-	bool paused;	    /* a vhost-user message is changing memory or rings right now */
-	bool kicks_watched; /* the kick fds are in our epoll set */
-	bool broken;	    /* rings corrupt: stop touching them until the next attach */
-	bool rx_work;	    /* engine has packets for this guest */
-	unsigned int rest;  /* passes to skip: it sent something refused (UVSD_REFUSAL_REST) */
+	char group[UVSD_GROUP_MAX]; /* --vm ...,group=NAME; empty: no guest-to-guest traffic */
+	int vid;		    /* vhost device id, -1 when no guest is attached */
+	bool running;		    /* rings mapped and served */
+	bool paused;		    /* a vhost-user message is changing memory or rings right now */
+	bool kicks_watched;	    /* the kick fds are in our epoll set */
+	bool broken;		    /* rings corrupt: stop touching them until the next attach */
+	bool rx_work;		    /* engine has packets for this guest */
+	bool rx_call_due;	    /* another guest's packets were put in its rx ring (g2g.c) */
+	unsigned int rest; /* passes to skip: it sent something refused (UVSD_REFUSAL_REST) */
 	bool seqpacket;
 	struct uvs_memtbl mem;
 	struct uvs_virtq vq[2];
@@ -67,6 +72,15 @@ struct uvsd_guest {
 	uint64_t pkt_err[UVS_PKT_ERR_MAX];
 	uint64_t drops[UVSD_DROP_GUEST_MAX];
 	uint64_t kicks, calls;
+	/* guest-to-guest (g2g.c): a packet to another guest that waits for its rx buffers */
+	struct uvsd_guest *g2g_wait; /* the guest waited for, or NULL */
+	uint32_t g2g_off;	     /* payload bytes of the waiting packet already forwarded */
+	uint16_t g2g_head;	     /* its chain */
+	struct uvs_hdr g2g_hdr;	     /* and its header, to check it comes back the same */
+	uint64_t g2g_tx_pkts, g2g_tx_bytes; /* forwarded from this guest */
+	uint64_t g2g_rx_pkts;		    /* pieces delivered into its rx buffers */
+	uint64_t g2g_waits;		    /* times a packet waited for the other's buffers */
+	uint64_t g2g_rewritten;		    /* a waiting packet changed under us: rest dropped */
 };
 
 enum uvsd_mail_kind {
@@ -126,6 +140,11 @@ void uvsd_guest_kicked(struct uvs_daemon *d, struct uvsd_guest *g, int q);
 /** Print guest g's counters and queue state to f. */
 void uvsd_guest_dump(const struct uvsd_guest *g, FILE *f);
 struct uvsd_guest *uvsd_guest_by_cid(struct uvs_daemon *d, uint32_t cid);
+/** For g2g.c: take a receive buffer of g (1, 0 if none, -EBADMSG if refused and counted),
+ * return one unused because it is too small, give one back filled with len bytes. */
+int uvsd_guest_pop_rx(struct uvsd_guest *g, struct uvs_chain *ch);
+void uvsd_guest_small_rx(struct uvsd_guest *g, const struct uvs_chain *ch);
+void uvsd_guest_push_rx(struct uvsd_guest *g, const struct uvs_chain *ch, uint32_t len);
 
 /* telemetry.c */
 int uvsd_telemetry_init(struct uvs_daemon *d);

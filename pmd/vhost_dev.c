@@ -26,6 +26,7 @@
 #include <rte_log.h>
 #include <rte_vhost.h>
 
+#include "g2g.h"
 #include "uvsockd.h"
 
 #define LOG(level, fmt, ...) RTE_LOG(level, USER1, "uvsockd: " fmt "\n", ##__VA_ARGS__)
@@ -320,6 +321,7 @@ guest_attach(struct uvs_daemon *d, struct uvsd_guest *g, int vid)
 	g->broken = false;
 	g->paused = false;
 	g->rest = 0;
+	uvsd_g2g_forget(d, g);
 	uvs_peer_init(&g->peer, g->cid, g->seqpacket, g);
 	g->running = true;
 	g->rx_work = true;
@@ -363,6 +365,7 @@ guest_detach(struct uvs_daemon *d, struct uvsd_guest *g)
 		return;
 	kick_watch(d, g, false);
 	g->running = false;
+	uvsd_g2g_forget(d, g);
 	/* Host programs see their connections to this guest reset. */
 	uvs_peer_detach(d->srv.eng, &g->peer);
 	for (int q = 0; q < 2; q++) {
@@ -455,6 +458,35 @@ guest_pop(struct uvsd_guest *g, int q, struct uvs_chain *ch)
 	return -EBADMSG;
 }
 
+int
+uvsd_guest_pop_rx(struct uvsd_guest *g, struct uvs_chain *ch)
+{
+	int rc;
+
+	if (!g->running || g->broken || g->paused)
+		return 0;
+	rc = guest_pop(g, UVS_VQ_RX, ch);
+	if (rc < 0)
+		g->rest = UVSD_REFUSAL_REST;
+	return rc;
+}
+
+void
+uvsd_guest_small_rx(struct uvsd_guest *g, const struct uvs_chain *ch)
+{
+	g->drops[UVSD_DROP_SMALL_RX]++;
+	uvs_virtq_push(&g->vq[UVS_VQ_RX], ch->head, 0);
+	g->rest = UVSD_REFUSAL_REST;
+	call_guest(g, UVS_VQ_RX);
+}
+
+void
+uvsd_guest_push_rx(struct uvsd_guest *g, const struct uvs_chain *ch, uint32_t len)
+{
+	uvs_virtq_push(&g->vq[UVS_VQ_RX], ch->head, len);
+	g->rx_call_due = true; /* the interrupt at the end of the pass (uvsd_guest_poll) */
+}
+
 /* The engine's refusals of this guest so far (uvs_drop reasons). */
 static uint64_t
 peer_drops(const struct uvs_peer *p)
@@ -466,28 +498,36 @@ peer_drops(const struct uvs_peer *p)
 	return sum;
 }
 
-/* One packet from the guest: check its header and hand it to the engine.
- * @return true if it was taken, false if it was refused (and counted). */
-static bool
+/* One packet from the guest: check its header and hand it to the engine, or to the guest
+ * it is for (g2g.c). @return 1 if it was taken, 0 if it was refused (and counted), -EAGAIN
+ * if it waits for the other guest's buffers (the caller gives the chain back). */
+static int
 tx_packet(struct uvs_daemon *d, struct uvsd_guest *g, const struct uvs_chain *ch)
 {
 	struct uvs_hdr hdr;
 	enum uvs_pkt_err perr;
+	struct uvsd_guest *to;
 	uint64_t drops;
 
 	if (ch->out_len < UVS_HDR_SIZE) {
 		g->pkt_err[UVS_PKT_SHORT]++;
 		g->drops[UVSD_DROP_PKT]++;
-		return false;
+		return 0;
 	}
 	uvs_iov_to_buf(ch->iov, ch->nout, 0, &hdr, sizeof(hdr));
 	if (unlikely(rte_log_can_log(RTE_LOGTYPE_USER1, RTE_LOG_DEBUG)))
 		trace_pkt(g, "rx", &hdr);
 	perr = uvs_pkt_check(&hdr, ch->out_len - UVS_HDR_SIZE, g->cid, UVS_CID_HOST);
+	if (perr == UVS_PKT_BAD_DST && (to = uvsd_g2g_route(d, g, hdr.dst_cid)) != NULL) {
+		perr = uvs_pkt_check(&hdr, ch->out_len - UVS_HDR_SIZE, g->cid, to->cid);
+		if (perr == UVS_PKT_OK)
+			return uvsd_g2g_forward(g, to, ch, &hdr) ? 1 : -EAGAIN;
+	}
 	if (perr != UVS_PKT_OK) {
+		g->g2g_off = 0; /* a waiting packet whose guest went away: the rest is dropped */
 		g->pkt_err[perr]++;
 		g->drops[UVSD_DROP_PKT]++;
-		return false;
+		return 0;
 	}
 	drops = peer_drops(&g->peer);
 	uvs_engine_rx(d->srv.eng, &g->peer, &hdr, ch->iov, ch->nout, UVS_HDR_SIZE);
@@ -511,11 +551,23 @@ poll_tx(struct uvs_daemon *d, struct uvsd_guest *g)
 	bool refused = false;
 	int rc;
 
+	if (uvsd_g2g_blocked(g))
+		return 0; /* its next packet waits for another guest's rx buffers */
 	for (n = 0; n < UVSD_BURST && !refused; n++) {
 		rc = guest_pop(g, UVS_VQ_TX, &ch);
 		if (rc == 0)
 			break;
-		refused = rc < 0 || !tx_packet(d, g, &ch);
+		if (rc > 0) {
+			int t = tx_packet(d, g, &ch);
+
+			if (t == -EAGAIN) {
+				uvs_virtq_unpop(&g->vq[UVS_VQ_TX]);
+				break;
+			}
+			refused = t == 0;
+		} else {
+			refused = true;
+		}
 		/* tx buffers are read-only for us: used length 0 (a malformed chain is
 		 * already back) */
 		if (rc > 0)
@@ -586,6 +638,10 @@ uvsd_guest_poll(struct uvs_daemon *d, struct uvsd_guest *g)
 
 	if (!g->running || g->broken || g->paused)
 		return 0;
+	if (g->rx_call_due) { /* other guests' packets put in its rx ring (g2g.c) */
+		g->rx_call_due = false;
+		call_guest(g, UVS_VQ_RX);
+	}
 	if (g->rest > 0) {
 		g->rest--;
 		return 0;
@@ -604,7 +660,7 @@ uvsd_guest_arm(struct uvsd_guest *g)
 	for (int q = 0; q < 2; q++)
 		uvs_virtq_set_notify(&g->vq[q], true);
 	/* re-check after the flag is visible: a buffer added meanwhile was not kicked */
-	if (uvs_virtq_avail_count(&g->vq[UVS_VQ_TX]) != 0)
+	if (uvs_virtq_avail_count(&g->vq[UVS_VQ_TX]) != 0 && !uvsd_g2g_blocked(g))
 		return true;
 	return g->rx_work && uvs_virtq_avail_count(&g->vq[UVS_VQ_RX]) != 0;
 }
@@ -636,6 +692,11 @@ uvsd_guest_dump(const struct uvsd_guest *g, FILE *f)
 			(unsigned long)p->rx_pkts, (unsigned long)p->rx_bytes,
 			(unsigned long)p->tx_pkts, (unsigned long)p->tx_bytes, p->nconns,
 			(unsigned long)g->kicks, (unsigned long)g->calls);
+	if (g->group[0] != '\0')
+		fprintf(f, "  group %s g2g_tx_pkts %lu g2g_tx_bytes %lu g2g_rx_pkts %lu g2g_waits %lu g2g_rewritten %lu\n",
+				g->group, (unsigned long)g->g2g_tx_pkts,
+				(unsigned long)g->g2g_tx_bytes, (unsigned long)g->g2g_rx_pkts,
+				(unsigned long)g->g2g_waits, (unsigned long)g->g2g_rewritten);
 	fprintf(f, "  txq %s orphan_rst %u kicked %d rx_work %d\n",
 			TAILQ_EMPTY(&p->txq) ? "empty" : "busy", p->orphan_count, p->kicked,
 			g->rx_work);
