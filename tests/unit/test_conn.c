@@ -741,6 +741,73 @@ unknown_type_answered_with_rst(void **state)
 	(void)l;
 }
 
+/* Raw packet from any CID into peer p (what a driver-side device hands the engine). */
+static void
+raw_ctl(struct tctx *t, struct uvs_peer *p, uint64_t src_cid, uint16_t op, uint32_t sport,
+		uint32_t dport)
+{
+	struct uvs_hdr h = { .src_cid = src_cid,
+		.dst_cid = HOST_CID,
+		.src_port = sport,
+		.dst_port = dport,
+		.type = UVS_TYPE_STREAM,
+		.op = op,
+		.buf_alloc = 65536 };
+	struct iovec iov = { .iov_base = &h, .iov_len = sizeof(h) };
+
+	uvs_engine_rx(t->eng, p, &h, &iov, 1, UVS_HDR_SIZE);
+}
+
+/* One raw packet out of peer p, or false if none. */
+static bool
+raw_tx(struct tctx *t, struct uvs_peer *p, struct uvs_hdr *h)
+{
+	struct iovec iov = { .iov_base = t->txbuf, .iov_len = ROOM_BIG };
+
+	if (uvs_engine_tx(t->eng, p, &iov, 1, ROOM_BIG) == 0)
+		return false;
+	memcpy(h, t->txbuf, sizeof(*h));
+	return true;
+}
+
+static void
+any_src_peer_talks_to_every_cid(void **state)
+{
+	struct tctx *t = *state;
+	struct fsock *l = listen_on(t, UVS_TYPE_STREAM, LPORT, 4, 65536);
+	struct uvs_hdr h;
+
+	/* An ordinary peer: only its own CID (the daemon's check is repeated here). */
+	raw_ctl(t, t->p, 7, UVS_OP_REQUEST, GPORT, LPORT);
+	assert_int_equal(count_ev_all(t, UVS_EV_ACCEPTABLE), 0);
+	assert_false(raw_tx(t, t->p, &h));
+	/* A driver's device: another guest's REQUEST is accepted, answered to its CID. */
+	t->p->any_src = true;
+	raw_ctl(t, t->p, 7, UVS_OP_REQUEST, GPORT, LPORT);
+	assert_int_equal(count_ev_all(t, UVS_EV_ACCEPTABLE), 1);
+	assert_true(raw_tx(t, t->p, &h));
+	assert_int_equal(h.op, UVS_OP_RESPONSE);
+	assert_int_equal(h.dst_cid, 7);
+	assert_int_equal(h.dst_port, GPORT);
+	/* same port from another CID: another connection */
+	raw_ctl(t, t->p, 8, UVS_OP_REQUEST, GPORT, LPORT);
+	assert_int_equal(count_ev_all(t, UVS_EV_ACCEPTABLE), 2);
+	assert_true(raw_tx(t, t->p, &h));
+	assert_int_equal(h.dst_cid, 8);
+	/* a closed port: the RST goes back to the sender's CID */
+	raw_ctl(t, t->p, 9, UVS_OP_REQUEST, GPORT, 999);
+	assert_true(raw_tx(t, t->p, &h));
+	assert_int_equal(h.op, UVS_OP_RST);
+	assert_int_equal(h.dst_cid, 9);
+	/* never from our own CID, nor from a CID beyond 32 bits */
+	raw_ctl(t, t->p, HOST_CID, UVS_OP_REQUEST, GPORT + 1, LPORT);
+	raw_ctl(t, t->p, 7ull + (1ull << 32), UVS_OP_REQUEST, GPORT + 2, LPORT);
+	assert_false(raw_tx(t, t->p, &h));
+	assert_int_equal(count_ev_all(t, UVS_EV_ACCEPTABLE), 2);
+	assert_int_equal(t->p->nconns, 2);
+	(void)l;
+}
+
 static void
 orphan_rst_queue_is_bounded(void **state)
 {
@@ -2852,6 +2919,7 @@ main(void)
 		T(noconn_ops_answered_with_one_rst),
 		T(noconn_rst_is_not_answered),
 		T(unknown_type_answered_with_rst),
+		T(any_src_peer_talks_to_every_cid),
 		T(orphan_rst_queue_is_bounded),
 		T(kick_rearmed_after_queued_work_vanishes),
 		T(abort_from_tx_peek_sends_rst),
