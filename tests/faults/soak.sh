@@ -30,7 +30,12 @@ SOAK_WARMUP_S=10
 SOAK_RSS_SLACK_KB=2048
 fail() {
 	echo "FAIL: $*"
-	for f in "$tmp"/*.log; do echo "--- $f"; grep -v VHOST_CONFIG "$f" | tail -6; done
+	# uvsockd's counters (drops by reason, queue state) for the diagnosis
+	kill -USR1 "$dpid" 2>/dev/null && sleep 1
+	for f in "$tmp"/*.log; do
+		echo "--- $f"
+		grep -v VHOST_CONFIG "$f" | grep -v "^client ok" | tail -40
+	done
 	exit 1
 }
 uvt_start_daemon --vm "cid=3,socket=$tmp/vm3.sock" || fail "uvsockd not ready"

@@ -309,9 +309,19 @@ stream_sender(void *arg)
 	return NULL;
 }
 
+static uint64_t
+ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 static int
 client_stream(unsigned int cid, unsigned int port, char *why, size_t whylen)
 {
+	uint64_t t0 = ms_now(), last = t0; /* for a failure's timing: how the end came */
 	struct echo_tx tx;
 	uint8_t *buf = malloc(CHUNK), peek[16];
 	uint64_t got = 0;
@@ -362,6 +372,7 @@ client_stream(unsigned int cid, unsigned int port, char *why, size_t whylen)
 		if (n < 0)
 			break;
 		got += (uint64_t)n;
+		last = ms_now();
 	}
 	pthread_join(t, NULL);
 	uvs_close(tx.fd);
@@ -370,9 +381,13 @@ client_stream(unsigned int cid, unsigned int port, char *why, size_t whylen)
 		snprintf(why, whylen, "recv: %s", strerror((int)-n));
 	if (n < 0 || tx.rc < 0 || got != CLIENT_STREAM_BYTES) {
 		if (n >= 0)
-			snprintf(why, whylen, "echoed %lu of %u bytes (send %s)",
+			snprintf(why, whylen,
+					"echoed %lu of %u bytes (send %s); the end came %lu ms after "
+					"the last data, %lu ms after the connect",
 					(unsigned long)got, CLIENT_STREAM_BYTES,
-					tx.rc < 0 ? strerror(-tx.rc) : "ok");
+					tx.rc < 0 ? strerror(-tx.rc) : "ok",
+					(unsigned long)(ms_now() - last),
+					(unsigned long)(ms_now() - t0));
 		return -1;
 	}
 	snprintf(why, whylen, "STREAM %u bytes echoed exact (MSG_PEEK checked)",
