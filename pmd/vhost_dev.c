@@ -14,6 +14,15 @@
  *
  * GET_CONFIG is answered in a pre-message hook: DPDK's own handler serves only vDPA
  * devices. The message layout is DPDK-private, so our copy is checked by static_assert.
+ *
+ * DPDK listens on a private socket per guest (bpath); the guest's own socket is the relay's
+ * (vhu_relay.c), which checks every message first. DPDK's callbacks name the device by that
+ * private path. The mailbox ignores a destroy, pause or resume of a device that is not the
+ * guest's current one: the relay lets a new connection replace an old one, whose device DPDK
+ * may destroy after the new one went live.
+ *
+ * The rings DPDK hands over are checked once more where they are used (guest_map): each
+ * part aligned and wholly inside one mapped region, in this process's addresses.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -23,6 +32,7 @@
 #include <unistd.h>
 
 #include <rte_branch_prediction.h>
+#include <rte_eal.h>
 #include <rte_log.h>
 #include <rte_vhost.h>
 
@@ -95,7 +105,7 @@ guest_index_by_vid(int vid)
 	if (rte_vhost_get_ifname(vid, path, sizeof(path)) < 0)
 		return -ENODEV;
 	for (unsigned int i = 0; i < daemon_ptr->nguests; i++)
-		if (strcmp(daemon_ptr->guests[i].path, path) == 0)
+		if (strcmp(daemon_ptr->guests[i].bpath, path) == 0)
 			return (int)i;
 	return -ENOENT;
 }
@@ -264,6 +274,7 @@ static int
 guest_map(struct uvsd_guest *g, int vid, bool keep_indexes)
 {
 	struct rte_vhost_memory *mem = NULL;
+	struct uvs_vhumsg_region regions[UVS_MEM_MAX_REGIONS];
 
 	if (rte_vhost_get_mem_table(vid, &mem) < 0 || mem->nregions > UVS_MEM_MAX_REGIONS) {
 		LOG(ERR, "%s: no usable memory table", g->path);
@@ -277,6 +288,9 @@ guest_map(struct uvsd_guest *g, int vid, bool keep_indexes)
 		g->mem.regions[i].hva = mem->regions[i].host_user_addr;
 	}
 	free(mem);
+	for (uint32_t i = 0; i < g->mem.nregions; i++)
+		regions[i] = (struct uvs_vhumsg_region){ .uaddr = g->mem.regions[i].hva,
+			.size = g->mem.regions[i].size };
 	for (int q = 0; q < 2; q++) {
 		struct rte_vhost_vring vr;
 		uint16_t last_avail = 0, last_used = 0;
@@ -284,6 +298,14 @@ guest_map(struct uvsd_guest *g, int vid, bool keep_indexes)
 		if (rte_vhost_get_vhost_vring(vid, q, &vr) < 0 || vr.desc == NULL || vr.size == 0 ||
 				vr.size > UVS_VIRTQ_MAX_SIZE || (vr.size & (vr.size - 1)) != 0) {
 			LOG(ERR, "%s: ring %d unusable", g->path, q);
+			return -EINVAL;
+		}
+		/* the relay checked the front-end's addresses; these are what we will touch */
+		if (uvs_vhumsg_ring_check(regions, g->mem.nregions, vr.size, (uintptr_t)vr.desc,
+				    (uintptr_t)vr.avail, (uintptr_t)vr.used) != UVS_VHUMSG_OK) {
+			g->vhu_refused[UVS_VHUMSG_RING_OUTSIDE_MEM]++;
+			LOG(ERR, "%s: ring %d (%u entries) not inside guest memory as mapped",
+					g->path, q, vr.size);
 			return -EINVAL;
 		}
 		if (keep_indexes) {
@@ -383,8 +405,10 @@ uvsd_vhost_mail(struct uvs_daemon *d)
 	pthread_mutex_lock(&d->mail_lock);
 	if (d->mail_pending != 0 && !d->mail_done) {
 		struct uvsd_guest *g = &d->guests[d->mail_pending - 1];
+		/* an event of a device the relay has replaced since: not this guest's any more */
+		bool stale = d->mail_kind != UVSD_MAIL_NEW && g->running && g->vid != d->mail_vid;
 
-		switch (d->mail_kind) {
+		switch (stale ? UVSD_MAIL_KIND_MAX : d->mail_kind) {
 		case UVSD_MAIL_NEW:
 			guest_detach(d, g);
 			guest_attach(d, g, d->mail_vid);
@@ -397,6 +421,10 @@ uvsd_vhost_mail(struct uvs_daemon *d)
 			break;
 		case UVSD_MAIL_RESUME:
 			guest_resume(d, g, d->mail_req);
+			break;
+		case UVSD_MAIL_KIND_MAX:
+			LOG(INFO, "%s: event for replaced vhost device %d ignored", g->path,
+					d->mail_vid);
 			break;
 		}
 		d->mail_done = true;
@@ -623,6 +651,18 @@ uvsd_guest_kicked(struct uvs_daemon *d, struct uvsd_guest *g, int q)
 		uvs_virtq_set_notify(&g->vq[i], false);
 }
 
+static void
+vhu_dump(const struct uvsd_guest *g, FILE *f)
+{
+	fprintf(f, "  vhost_user connections %lu replaced %lu messages %lu\n",
+			(unsigned long)g->vhu_conns, (unsigned long)g->vhu_replaced,
+			(unsigned long)g->vhu_msgs);
+	for (int i = 1; i < UVS_VHUMSG_ERR_MAX; i++)
+		if (g->vhu_refused[i] != 0)
+			fprintf(f, "  vhost_user_refused %s %lu\n", uvs_vhumsg_err_str(i),
+					(unsigned long)g->vhu_refused[i]);
+}
+
 void
 uvsd_guest_dump(const struct uvsd_guest *g, FILE *f)
 {
@@ -630,6 +670,7 @@ uvsd_guest_dump(const struct uvsd_guest *g, FILE *f)
 
 	fprintf(f, "guest cid %u %s: %s%s%s\n", g->cid, g->path, g->running ? "running" : "stopped",
 			g->paused ? " (paused)" : "", g->broken ? " BROKEN" : "");
+	vhu_dump(g, f);
 	if (!g->running)
 		return;
 	fprintf(f, "  rx_pkts %lu rx_bytes %lu tx_pkts %lu tx_bytes %lu conns %u kicks %lu calls %lu\n",
@@ -679,20 +720,40 @@ uvsd_vhost_start(struct uvs_daemon *d)
 
 		g->vid = -1;
 		g->kickfd[0] = g->kickfd[1] = g->callfd[0] = g->callfd[1] = -1;
-		unlink(g->path);
-		if (rte_vhost_driver_register(g->path, 0) < 0) {
-			LOG(ERR, "%s: cannot register the vhost-user socket", g->path);
+		g->vhu_lfd = -1;
+		g->vhu.fd = g->vhu.bfd = -1;
+	}
+	for (unsigned int i = 0; i < d->nguests; i++) {
+		struct uvsd_guest *g = &d->guests[i];
+		/* DPDK's private socket: in the EAL runtime directory (0700), named by CID */
+		int rc = snprintf(g->bpath, sizeof(g->bpath), "%s/vhost-user-%u.sock",
+				rte_eal_get_runtime_dir(), g->cid);
+
+		if (rc < 0 || (size_t)rc >= sizeof(g->bpath)) {
+			LOG(ERR, "%s: runtime directory path too long", g->path);
+			return -ENAMETOOLONG;
+		}
+		unlink(g->bpath);
+		if (rte_vhost_driver_register(g->bpath, 0) < 0) {
+			LOG(ERR, "%s: cannot register the vhost-user socket %s", g->path, g->bpath);
 			return -EINVAL;
 		}
-		if (rte_vhost_driver_set_features(g->path, UVSD_FEATURES) < 0 ||
-				rte_vhost_driver_set_protocol_features(g->path,
+		if (rte_vhost_driver_set_features(g->bpath, UVSD_FEATURES) < 0 ||
+				rte_vhost_driver_set_protocol_features(g->bpath,
 						(1ULL << VHOST_USER_PROTOCOL_F_CONFIG) |
 								(1ULL << VHOST_USER_PROTOCOL_F_REPLY_ACK)) <
 						0 ||
-				rte_vhost_driver_callback_register(g->path, &dev_ops) < 0 ||
-				rte_vhost_driver_start(g->path) < 0) {
+				rte_vhost_driver_callback_register(g->bpath, &dev_ops) < 0 ||
+				rte_vhost_driver_start(g->bpath) < 0) {
 			LOG(ERR, "%s: cannot start the vhost-user socket", g->path);
 			return -EINVAL;
+		}
+		/* the guest's socket appears once DPDK can take what the relay passes on */
+		rc = uvsd_vhu_listen(d, i);
+		if (rc < 0) {
+			LOG(ERR, "%s: cannot listen on the vhost-user socket: %s", g->path,
+					strerror(-rc));
+			return rc;
 		}
 	}
 	return 0;
@@ -701,6 +762,8 @@ uvsd_vhost_start(struct uvs_daemon *d)
 void
 uvsd_vhost_stop(struct uvs_daemon *d)
 {
+	uvsd_vhu_stop(d);
 	for (unsigned int i = 0; i < d->nguests; i++)
-		rte_vhost_driver_unregister(d->guests[i].path);
+		if (d->guests[i].bpath[0] != '\0')
+			rte_vhost_driver_unregister(d->guests[i].bpath);
 }
