@@ -58,6 +58,7 @@ struct uvsd_vhu_conn {
 	int fds[UVS_VHUMSG_MAX_FDS]; /* descriptors that came with it */
 	unsigned int nfds;
 	bool too_many_fds;
+	bool pending; /* the message is whole and checked, waiting for DPDK's socket */
 	struct uvs_vhumsg_state st; /* what the connection's messages established */
 	uint8_t buf[UVS_VHUMSG_HDR_SIZE + UVS_VHUMSG_MAX_PAYLOAD];
 };

@@ -98,6 +98,7 @@ conn_close(struct uvs_daemon *d, struct uvsd_vhu_conn *c)
 	if (c->bfd >= 0)
 		close(c->bfd);
 	c->fd = c->bfd = -1;
+	c->pending = false;
 	c->got = 0;
 	c->started_ns = 0;
 }
@@ -106,10 +107,19 @@ static void
 refuse(struct uvs_daemon *d, struct uvsd_guest *g, enum uvs_vhumsg_err why, uint32_t req,
 		const char *detail)
 {
+	char what[32];
+
+	/* req 0 (VHOST_USER_NONE) stands for the connection itself */
+	if (req == 0)
+		snprintf(what, sizeof(what), "connection");
+	else if (strcmp(uvs_vhumsg_req_str(req), "?") == 0)
+		snprintf(what, sizeof(what), "request %u", req);
+	else
+		snprintf(what, sizeof(what), "%s", uvs_vhumsg_req_str(req));
 	g->vhu_refused[why]++;
 	LOG(WARNING, "%s: guest cid %u: vhost-user %s refused: %s%s%s; connection dropped", g->path,
-			g->cid, req == 0 ? "connection" : uvs_vhumsg_req_str(req),
-			uvs_vhumsg_err_str(why), detail[0] != '\0' ? ": " : "", detail);
+			g->cid, what, uvs_vhumsg_err_str(why), detail[0] != '\0' ? ": " : "",
+			detail);
 	conn_close(d, &g->vhu);
 }
 
@@ -202,17 +212,74 @@ msg_read(struct uvs_daemon *d, struct uvsd_guest *g, struct uvsd_vhu_conn *c)
 	}
 }
 
+static void
+ep_mod(struct uvs_daemon *d, int fd, unsigned int gi, unsigned int sub, uint32_t events)
+{
+	struct epoll_event ev = { .events = events,
+		.data.u64 = UVS_SRV_EP_TAG(UVSD_EP_VHU, (uint64_t)gi * VHU_EP_SUBS + sub) };
+
+	if (epoll_ctl(d->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
+		LOG(ERR, "epoll_ctl: %s", strerror(errno));
+}
+
+/*
+ * Pass the checked message on to DPDK. When DPDK's socket is full (its thread is behind:
+ * logging each message, or waiting for the polling thread in the mailbox), the message
+ * waits and the front-end is not read until DPDK's socket takes it (EPOLLOUT): back
+ * pressure on the front-end, never a blocked thread. The deadline does not run meanwhile.
+ * @return 0 when sent, -EAGAIN when it waits, -EIO when the connection was closed.
+ */
+static int
+msg_forward(struct uvs_daemon *d, struct uvsd_guest *g, struct uvsd_vhu_conn *c)
+{
+	unsigned int gi = (unsigned int)(g - d->guests);
+	char cbuf[UVS_SCM_SPACE(UVS_VHUMSG_MAX_FDS)];
+	uint32_t size;
+	struct iovec iov = { c->buf, 0 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t r;
+
+	memcpy(&size, c->buf + 8, sizeof(size));
+	iov.iov_len = UVS_VHUMSG_HDR_SIZE + size;
+	uvs_scm_put(&msg, cbuf, c->fds, c->nfds);
+	do {
+		r = sendmsg(c->bfd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0 && errno == EAGAIN) {
+		if (!c->pending) {
+			c->pending = true;
+			c->started_ns = 0;
+			ep_mod(d, c->fd, gi, VHU_EP_FRONT, 0);
+			ep_mod(d, c->bfd, gi, VHU_EP_BACK, EPOLLIN | EPOLLOUT);
+		}
+		return -EAGAIN;
+	}
+	if (r != (ssize_t)iov.iov_len) {
+		/* a message of at most 280 bytes is one skb: all or nothing, unless DPDK is gone */
+		LOG(ERR, "%s: guest cid %u: vhost back-end not taking messages (%s); connection dropped",
+				g->path, g->cid, r < 0 ? strerror(errno) : "short write");
+		conn_close(d, c);
+		return -EIO;
+	}
+	msg_fds_close(c); /* DPDK has its own copies now */
+	c->got = 0;
+	c->started_ns = 0;
+	g->vhu_msgs++;
+	if (c->pending) {
+		c->pending = false;
+		ep_mod(d, c->fd, gi, VHU_EP_FRONT, EPOLLIN);
+		ep_mod(d, c->bfd, gi, VHU_EP_BACK, EPOLLIN);
+	}
+	return 0;
+}
+
 /* A whole message: check it and forward it to DPDK, or refuse it.
  * @return 0, or -errno once the connection is closed. */
 static int
 msg_handle(struct uvs_daemon *d, struct uvsd_guest *g, struct uvsd_vhu_conn *c)
 {
 	struct uvs_vhumsg m = { .payload = c->buf + UVS_VHUMSG_HDR_SIZE, .nfds = c->nfds };
-	char cbuf[UVS_SCM_SPACE(UVS_VHUMSG_MAX_FDS)];
-	struct iovec iov = { c->buf, 0 };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 	enum uvs_vhumsg_err e;
-	ssize_t r;
 
 	memcpy(&m.request, c->buf, sizeof(m.request));
 	memcpy(&m.flags, c->buf + 4, sizeof(m.flags));
@@ -231,23 +298,7 @@ msg_handle(struct uvs_daemon *d, struct uvsd_guest *g, struct uvsd_vhu_conn *c)
 		refuse(d, g, e, m.request, detail);
 		return -EBADMSG;
 	}
-	iov.iov_len = UVS_VHUMSG_HDR_SIZE + m.size;
-	uvs_scm_put(&msg, cbuf, c->fds, c->nfds);
-	do {
-		r = sendmsg(c->bfd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-	} while (r < 0 && errno == EINTR);
-	msg_fds_close(c); /* DPDK has its own copies now */
-	c->got = 0;
-	c->started_ns = 0;
-	g->vhu_msgs++;
-	if (r != (ssize_t)iov.iov_len) {
-		/* DPDK's thread has not read a few hundred messages: it is stuck, or gone */
-		LOG(ERR, "%s: guest cid %u: vhost back-end not taking messages (%s); connection dropped",
-				g->path, g->cid, r < 0 ? strerror(errno) : "short write");
-		conn_close(d, c);
-		return -EIO;
-	}
-	return 0;
+	return msg_forward(d, g, c);
 }
 
 static void
@@ -255,7 +306,7 @@ front_event(struct uvs_daemon *d, struct uvsd_guest *g)
 {
 	struct uvsd_vhu_conn *c = &g->vhu;
 
-	for (int i = 0; i < UVSD_VHU_MSGS_PER_EVENT && c->fd >= 0; i++) {
+	for (int i = 0; i < UVSD_VHU_MSGS_PER_EVENT && c->fd >= 0 && !c->pending; i++) {
 		int rc = msg_read(d, g, c);
 
 		if (rc == 0 || rc == -EBADMSG)
@@ -290,11 +341,16 @@ back_event(struct uvs_daemon *d, struct uvsd_guest *g)
 
 	if (c->bfd < 0)
 		return;
+	/* DPDK's socket may take the waiting message now; then read the front-end again */
+	if (c->pending && msg_forward(d, g, c) == 0)
+		front_event(d, g);
+	if (c->bfd < 0)
+		return;
 	msg.msg_control = cbuf;
 	msg.msg_controllen = sizeof(cbuf);
 	r = recvmsg(c->bfd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
+		return; /* an EPOLLOUT, or nothing */
 	/* no reply uvsockd lets through carries descriptors: never keep any */
 	n = uvs_scm_get(&msg, fds, UVS_VHUMSG_MAX_FDS);
 	for (unsigned int i = 0; i < n; i++)
