@@ -68,13 +68,14 @@
 #define VHU_EP_BACK 2u
 #define VHU_EP_SUBS 4u
 
+/* Add (EPOLL_CTL_ADD) or change (EPOLL_CTL_MOD) fd of guest gi in the epoll set. */
 static void
-ep_add(struct uvs_daemon *d, int fd, unsigned int gi, unsigned int sub)
+ep_set(struct uvs_daemon *d, int op, int fd, unsigned int gi, unsigned int sub, uint32_t events)
 {
-	struct epoll_event ev = { .events = EPOLLIN,
+	struct epoll_event ev = { .events = events,
 		.data.u64 = UVS_SRV_EP_TAG(UVSD_EP_VHU, (uint64_t)gi * VHU_EP_SUBS + sub) };
 
-	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+	if (epoll_ctl(d->epfd, op, fd, &ev) < 0)
 		LOG(ERR, "epoll_ctl: %s", strerror(errno));
 }
 
@@ -212,16 +213,6 @@ msg_read(struct uvs_daemon *d, struct uvsd_guest *g, struct uvsd_vhu_conn *c)
 	}
 }
 
-static void
-ep_mod(struct uvs_daemon *d, int fd, unsigned int gi, unsigned int sub, uint32_t events)
-{
-	struct epoll_event ev = { .events = events,
-		.data.u64 = UVS_SRV_EP_TAG(UVSD_EP_VHU, (uint64_t)gi * VHU_EP_SUBS + sub) };
-
-	if (epoll_ctl(d->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
-		LOG(ERR, "epoll_ctl: %s", strerror(errno));
-}
-
 /*
  * Pass the checked message on to DPDK. When DPDK's socket is full (its thread is behind:
  * logging each message, or waiting for the polling thread in the mailbox), the message
@@ -249,8 +240,8 @@ msg_forward(struct uvs_daemon *d, struct uvsd_guest *g, struct uvsd_vhu_conn *c)
 		if (!c->pending) {
 			c->pending = true;
 			c->started_ns = 0;
-			ep_mod(d, c->fd, gi, VHU_EP_FRONT, 0);
-			ep_mod(d, c->bfd, gi, VHU_EP_BACK, EPOLLIN | EPOLLOUT);
+			ep_set(d, EPOLL_CTL_MOD, c->fd, gi, VHU_EP_FRONT, 0);
+			ep_set(d, EPOLL_CTL_MOD, c->bfd, gi, VHU_EP_BACK, EPOLLIN | EPOLLOUT);
 		}
 		return -EAGAIN;
 	}
@@ -267,8 +258,8 @@ msg_forward(struct uvs_daemon *d, struct uvsd_guest *g, struct uvsd_vhu_conn *c)
 	g->vhu_msgs++;
 	if (c->pending) {
 		c->pending = false;
-		ep_mod(d, c->fd, gi, VHU_EP_FRONT, EPOLLIN);
-		ep_mod(d, c->bfd, gi, VHU_EP_BACK, EPOLLIN);
+		ep_set(d, EPOLL_CTL_MOD, c->fd, gi, VHU_EP_FRONT, EPOLLIN);
+		ep_set(d, EPOLL_CTL_MOD, c->bfd, gi, VHU_EP_BACK, EPOLLIN);
 	}
 	return 0;
 }
@@ -422,8 +413,8 @@ listen_event(struct uvs_daemon *d, struct uvsd_guest *g, unsigned int gi)
 	c->started_ns = 0;
 	c->nfds = 0;
 	c->too_many_fds = false;
-	ep_add(d, fd, gi, VHU_EP_FRONT);
-	ep_add(d, bfd, gi, VHU_EP_BACK);
+	ep_set(d, EPOLL_CTL_ADD, fd, gi, VHU_EP_FRONT, EPOLLIN);
+	ep_set(d, EPOLL_CTL_ADD, bfd, gi, VHU_EP_BACK, EPOLLIN);
 	LOG(INFO, "%s: guest cid %u: vhost-user connection", g->path, g->cid);
 }
 
@@ -487,7 +478,7 @@ uvsd_vhu_listen(struct uvs_daemon *d, unsigned int gi)
 		return rc;
 	}
 	g->vhu_lfd = fd;
-	ep_add(d, fd, gi, VHU_EP_LISTEN);
+	ep_set(d, EPOLL_CTL_ADD, fd, gi, VHU_EP_LISTEN, EPOLLIN);
 	return 0;
 }
 
