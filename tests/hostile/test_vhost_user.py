@@ -12,8 +12,9 @@ bad message per connection, and checks for each:
 Then: a client stalled in the middle of a message on guest 3's socket does not hold up guest
 4, which attaches (uvsock-guest) and echoes within ATTACH_WAIT_S while the stall lasts; a
 stalled client on guest 3's own socket is replaced by the next connection; guest 3's socket
-serves a well-behaved guest at the end; the daemon's fds are as many as before and its
-private memory grew by less than RSS_BOUND_KB.
+serves a well-behaved guest at the end; its SIGUSR1 dump shows the same refusal counters as
+telemetry; the daemon's fds are as many as before and its private memory grew by less than
+RSS_BOUND_KB.
 
 Usage: test_vhost_user.py UVSOCKD GUEST ECHO UVSOCK_SS [CASE ...]
 Prints "ok: CASE" or "FAIL: CASE: why" per case, INFO lines with the attach latencies;
@@ -454,12 +455,13 @@ def stall_cases(d, guest, echo):
     """A client stalled on guest 3's socket while guest 4 attaches; one stalled on guest 3's
     own socket, replaced by guest 3's VMM. Returns failures."""
     fails = []
-    quiet, stalled = [], []
+    quiet, stalled, echoes = [], [], []
     for _ in range(ATTACH_RUNS):
         ta, te = attach_and_echo(d, guest, echo, 4, 5000)
         if ta is None or te is None or te > ATTACH_WAIT_S:
             fails.append(f"stall: guest 4 without a stall: attach {ta} echo {te}")
         quiet.append(ta or 0)
+        echoes.append(te or 0)
     for _ in range(ATTACH_RUNS):
         c = Front(d.sock[3])
         handshake(c)
@@ -470,12 +472,14 @@ def stall_cases(d, guest, echo):
             fails.append(f"stall: guest 4 while guest 3's client stalls: attach {ta} echo {te} "
                          f"(want within {ATTACH_WAIT_S} s)")
         stalled.append(ta or 0)
+        echoes.append(te or 0)
         c.closed_within(STALL_WAIT_S)
         c.close()
     print(f"INFO attach_ms quiet={[round(t * 1000) for t in quiet]} "
           f"median={statistics.median(quiet) * 1000:.0f} "
           f"stalled={[round(t * 1000) for t in stalled]} "
-          f"median={statistics.median(stalled) * 1000:.0f}", flush=True)
+          f"median={statistics.median(stalled) * 1000:.0f}; "
+          f"echo_ms max={max(echoes) * 1000:.0f}", flush=True)
     # the same socket: the VMM's new connection replaces the stalled one at once
     before = d.counters(3).get("vhost_user_replaced", 0)
     c = Front(d.sock[3])
@@ -494,6 +498,22 @@ def stall_cases(d, guest, echo):
     print(f"INFO same-socket stall: guest 3 attached in {ta and round(ta * 1000)} ms, "
           f"echo in {te and round(te * 1000)} ms", flush=True)
     return fails
+
+
+def sigusr1_matches(d):
+    """The SIGUSR1 dump's vhost_user_refused lines of guest 3 against telemetry's counters."""
+    tel = {k[len("vhost_user_refused_"):]: v for k, v in refused(d.counters(3)).items() if v}
+    n = d.text().count("host requests refused:")  # the dump's last line
+    d.proc.send_signal(signal.SIGUSR1)
+    end = time.monotonic() + 5
+    while time.monotonic() < end and d.text().count("host requests refused:") <= n:
+        time.sleep(0.05)
+    text = d.text()
+    block = text[text.rfind(f"guest cid 3 {d.sock[3]}:"):]
+    block = block[:block.find("guest cid 4 ")]
+    dump = {m.group(1): int(m.group(2))
+            for m in re.finditer(r"^  vhost_user_refused (\w+) (\d+)$", block, re.M)}
+    return None if dump == tel else f"dump {dump} != telemetry {tel}"
 
 
 def main():
@@ -540,6 +560,12 @@ def main():
             if fds1 != fds0:
                 print(f"FAIL: the daemon's fds: {fds0} before, {fds1} after", flush=True)
                 fails.append("fds")
+            why = sigusr1_matches(d)
+            if why is not None:
+                print(f"FAIL: SIGUSR1: {why}", flush=True)
+                fails.append("sigusr1")
+            else:
+                print("ok: SIGUSR1 prints the same refusal counters as telemetry", flush=True)
             if rss1 - rss0 > RSS_BOUND_KB:
                 print(f"FAIL: RssAnon grew by {rss1 - rss0} kB (bound {RSS_BOUND_KB})", flush=True)
                 fails.append("rss")
