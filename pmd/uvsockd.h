@@ -74,6 +74,7 @@ struct uvsd_guest {
 	uint64_t vhu_replaced;			  /* of which replaced a previous one */
 	uint64_t vhu_msgs;			  /* messages passed on to DPDK */
 	int vid;	    /* vhost device id, -1 when no guest is attached */
+	int newest_vid;	    /* DPDK's device of the relay's newest connection (DPDK's thread) */
 	bool running;	    /* rings mapped and served */
 	bool paused;	    /* a vhost-user message is changing memory or rings right now */
 	bool kicks_watched; /* the kick fds are in our epoll set */

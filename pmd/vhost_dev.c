@@ -19,7 +19,8 @@
  * (vhu_relay.c), which checks every message first. DPDK's callbacks name the device by that
  * private path. The mailbox ignores a destroy, pause or resume of a device that is not the
  * guest's current one: the relay lets a new connection replace an old one, whose device DPDK
- * may destroy after the new one went live.
+ * may destroy after the new one went live. Nor does it start a device that is not the
+ * guest's newest (newest_vid, set in new_connection on DPDK's thread, read there only).
  *
  * The rings DPDK hands over are checked once more where they are used (guest_map): each
  * part aligned and wholly inside one mapped region, in this process's addresses.
@@ -195,6 +196,12 @@ static const struct rte_vhost_user_extern_ops extern_ops = {
 static int
 new_connection(int vid)
 {
+	int gi = guest_index_by_vid(vid);
+
+	/* DPDK accepts the relay's connections in the order they were made, and the relay
+	 * keeps only its newest: so is this one the guest's current connection */
+	if (gi >= 0)
+		daemon_ptr->guests[gi].newest_vid = vid;
 	if (rte_vhost_extern_callback_register(vid, &extern_ops, NULL) < 0)
 		return -1; /* DPDK's callbacks answer 0 or -1 */
 	return 0;
@@ -231,6 +238,13 @@ new_device(int vid)
 
 	if (gi < 0)
 		return -1; /* DPDK's convention for callbacks */
+	if (vid != daemon_ptr->guests[gi].newest_vid) {
+		/* a replaced connection whose messages, queued before the relay closed it, made
+		 * its device ready after the new one's: it must not take the guest over */
+		LOG(WARNING, "%s: replaced vhost device %d not started",
+				daemon_ptr->guests[gi].path, vid);
+		return -1; /* DPDK's convention: the device is not started */
+	}
 	mail_post(gi, UVSD_MAIL_NEW, vid, 0);
 	return daemon_ptr->guests[gi].running ? 0 : -1;
 }
@@ -722,6 +736,7 @@ uvsd_vhost_start(struct uvs_daemon *d)
 		g->kickfd[0] = g->kickfd[1] = g->callfd[0] = g->callfd[1] = -1;
 		g->vhu_lfd = -1;
 		g->vhu.fd = g->vhu.bfd = -1;
+		g->newest_vid = -1;
 	}
 	for (unsigned int i = 0; i < d->nguests; i++) {
 		struct uvsd_guest *g = &d->guests[i];
