@@ -344,6 +344,9 @@ handle_event(struct uvs_daemon *d, const struct epoll_event *ev)
 	case UVSD_EP_TEL:
 		uvsd_telemetry_serve(d);
 		break;
+	case UVSD_EP_VHU:
+		uvsd_vhu_event(d, val);
+		break;
 	default:
 		break;
 	}
@@ -378,6 +381,7 @@ run(struct uvs_daemon *d)
 		now = uvs_now_ns();
 		if (now >= next_tick) {
 			uvs_engine_tick(d->srv.eng, now);
+			uvsd_vhu_tick(d, now);
 			next_tick = now + UVSD_TICK_NS;
 		}
 		timeout = 0;

@@ -7,7 +7,8 @@
  *   /uvsock/stats             daemon totals: guests, host sockets, connections, refusals
  *   /uvsock/guests            the guests' CIDs
  *   /uvsock/guest,<cid>       one guest: packets, bytes, kicks, calls, credit stalls, drops by
- *                             reason (engine, descriptor chains, headers), both queues' indexes
+ *                             reason (engine, descriptor chains, headers), vhost-user messages
+ *                             refused by reason, both queues' indexes
  *   /uvsock/conns[,<cursor>]  live sockets and connections, UVSD_TEL_PAGE per call: listeners
  *                             first, then each guest's connections; "next" is the cursor of
  *                             the following page, 0 at the end
@@ -163,6 +164,11 @@ fill_guest(struct uvs_daemon *d, const char *params, struct rte_tel_data *t)
 		dict_u64(t, "bad_header_", uvs_pkt_err_str(i), g->pkt_err[i]);
 	for (int i = 1; i < UVS_CHAIN_ERR_MAX; i++)
 		dict_u64(t, "bad_chain_", uvs_chain_err_str(i), g->chain_err[i]);
+	rte_tel_data_add_dict_u64(t, "vhost_user_connections", g->vhu_conns);
+	rte_tel_data_add_dict_u64(t, "vhost_user_replaced", g->vhu_replaced);
+	rte_tel_data_add_dict_u64(t, "vhost_user_messages", g->vhu_msgs);
+	for (int i = 1; i < UVS_VHUMSG_ERR_MAX; i++)
+		dict_u64(t, "vhost_user_refused_", uvs_vhumsg_err_str(i), g->vhu_refused[i]);
 	fill_queue(t, "rxq_", g, UVS_VQ_RX);
 	fill_queue(t, "txq_", g, UVS_VQ_TX);
 	return 0;

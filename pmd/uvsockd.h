@@ -18,6 +18,7 @@
 #include "uvs_pkt.h"
 #include "uvs_sockbuf.h"
 #include "uvs_srv.h"
+#include "uvs_vhumsg.h"
 #include "uvs_virtq.h"
 
 /* Guests one daemon serves (each has its own vhost-user socket). */
@@ -48,21 +49,43 @@ enum uvsd_guest_drop {
 	UVSD_DROP_GUEST_MAX,
 };
 
+/* A front-end's connection to a guest's vhost-user socket, relayed to DPDK (vhu_relay.c). */
+struct uvsd_vhu_conn {
+	int fd;			     /* the front-end's connection, -1 when there is none */
+	int bfd;		     /* ours to DPDK's private socket for this guest */
+	uint32_t got;		     /* bytes of the current message read so far */
+	uint64_t started_ns;	     /* when its first byte came; 0 between messages */
+	int fds[UVS_VHUMSG_MAX_FDS]; /* descriptors that came with it */
+	unsigned int nfds;
+	bool too_many_fds;
+	bool pending; /* the message is whole and checked, waiting for DPDK's socket */
+	struct uvs_vhumsg_state st; /* what the connection's messages established */
+	uint8_t buf[UVS_VHUMSG_HDR_SIZE + UVS_VHUMSG_MAX_PAYLOAD];
+};
+
 /* Longest --vm group name (guest-to-guest traffic, pmd/g2g.c). */
 #define UVSD_GROUP_MAX 32
 
 struct uvsd_guest {
 	uint32_t cid;
-	char path[108];
 	char group[UVSD_GROUP_MAX]; /* --vm ...,group=NAME; empty: no guest-to-guest traffic */
-	int vid;		    /* vhost device id, -1 when no guest is attached */
-	bool running;		    /* rings mapped and served */
-	bool paused;		    /* a vhost-user message is changing memory or rings right now */
-	bool kicks_watched;	    /* the kick fds are in our epoll set */
-	bool broken;		    /* rings corrupt: stop touching them until the next attach */
-	bool rx_work;		    /* engine has packets for this guest */
-	bool rx_call_due;	    /* another guest's packets were put in its rx ring (g2g.c) */
-	unsigned int rest; /* passes to skip: it sent something refused (UVSD_REFUSAL_REST) */
+	char path[108];	 /* the vhost-user socket the VMM connects to (ours: vhu_relay.c) */
+	char bpath[108]; /* DPDK's private socket for it */
+	int vhu_lfd;	 /* listening on path */
+	struct uvsd_vhu_conn vhu;
+	uint64_t vhu_refused[UVS_VHUMSG_ERR_MAX]; /* vhost-user messages refused, by reason */
+	uint64_t vhu_conns;			  /* connections accepted on path */
+	uint64_t vhu_replaced;			  /* of which replaced a previous one */
+	uint64_t vhu_msgs;			  /* messages passed on to DPDK */
+	int vid;	    /* vhost device id, -1 when no guest is attached */
+	int newest_vid;	    /* DPDK's device of the relay's newest connection (DPDK's thread) */
+	bool running;	    /* rings mapped and served */
+	bool paused;	    /* a vhost-user message is changing memory or rings right now */
+	bool kicks_watched; /* the kick fds are in our epoll set */
+	bool broken;	    /* rings corrupt: stop touching them until the next attach */
+	bool rx_work;	    /* engine has packets for this guest */
+	bool rx_call_due;   /* another guest's packets were put in its rx ring (g2g.c) */
+	unsigned int rest;  /* passes to skip: it sent something refused (UVSD_REFUSAL_REST) */
 	bool seqpacket;
 	struct uvs_memtbl mem;
 	struct uvs_virtq vq[2];
@@ -88,6 +111,7 @@ enum uvsd_mail_kind {
 	UVSD_MAIL_DESTROY, /* destroy_device: stop, reset its connections */
 	UVSD_MAIL_PAUSE,   /* a message will change rings or memory: stop touching them */
 	UVSD_MAIL_RESUME,  /* that message is done: map again, keep serving */
+	UVSD_MAIL_KIND_MAX,
 };
 
 struct uvs_daemon {
@@ -128,6 +152,7 @@ struct uvs_daemon {
 #define UVSD_EP_KICK (UVS_SRV_EP_OWNER + 0)
 #define UVSD_EP_MAIL (UVS_SRV_EP_OWNER + 1)
 #define UVSD_EP_TEL (UVS_SRV_EP_OWNER + 2)
+#define UVSD_EP_VHU (UVS_SRV_EP_OWNER + 3) /* the last kind a 3-bit tag has */
 /* vhost_dev.c */
 int uvsd_vhost_start(struct uvs_daemon *d);
 void uvsd_vhost_stop(struct uvs_daemon *d);
@@ -145,6 +170,16 @@ struct uvsd_guest *uvsd_guest_by_cid(struct uvs_daemon *d, uint32_t cid);
 int uvsd_guest_pop_rx(struct uvsd_guest *g, struct uvs_chain *ch);
 void uvsd_guest_small_rx(struct uvsd_guest *g, const struct uvs_chain *ch);
 void uvsd_guest_push_rx(struct uvsd_guest *g, const struct uvs_chain *ch, uint32_t len);
+
+/* vhu_relay.c: the guests' vhost-user sockets, relayed to DPDK */
+/** Listen on guest gi's socket (DPDK serves its bpath already). @return 0 or -errno */
+int uvsd_vhu_listen(struct uvs_daemon *d, unsigned int gi);
+/** An epoll event of tag kind UVSD_EP_VHU, val its value. */
+void uvsd_vhu_event(struct uvs_daemon *d, uint64_t val);
+/** Drop connections whose current message is late. */
+void uvsd_vhu_tick(struct uvs_daemon *d, uint64_t now);
+/** Close every relayed connection and listening socket. */
+void uvsd_vhu_stop(struct uvs_daemon *d);
 
 /* telemetry.c */
 int uvsd_telemetry_init(struct uvs_daemon *d);

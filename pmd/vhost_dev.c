@@ -14,6 +14,16 @@
  *
  * GET_CONFIG is answered in a pre-message hook: DPDK's own handler serves only vDPA
  * devices. The message layout is DPDK-private, so our copy is checked by static_assert.
+ *
+ * DPDK listens on a private socket per guest (bpath); the guest's own socket is the relay's
+ * (vhu_relay.c), which checks every message first. DPDK's callbacks name the device by that
+ * private path. The mailbox ignores a destroy, pause or resume of a device that is not the
+ * guest's current one: the relay lets a new connection replace an old one, whose device DPDK
+ * may destroy after the new one went live. Nor does it start a device that is not the
+ * guest's newest (newest_vid, set in new_connection on DPDK's thread, read there only).
+ *
+ * The rings DPDK hands over are checked once more where they are used (guest_map): each
+ * part aligned and wholly inside one mapped region, in this process's addresses.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -23,6 +33,7 @@
 #include <unistd.h>
 
 #include <rte_branch_prediction.h>
+#include <rte_eal.h>
 #include <rte_log.h>
 #include <rte_vhost.h>
 
@@ -96,7 +107,7 @@ guest_index_by_vid(int vid)
 	if (rte_vhost_get_ifname(vid, path, sizeof(path)) < 0)
 		return -ENODEV;
 	for (unsigned int i = 0; i < daemon_ptr->nguests; i++)
-		if (strcmp(daemon_ptr->guests[i].path, path) == 0)
+		if (strcmp(daemon_ptr->guests[i].bpath, path) == 0)
 			return (int)i;
 	return -ENOENT;
 }
@@ -186,6 +197,12 @@ static const struct rte_vhost_user_extern_ops extern_ops = {
 static int
 new_connection(int vid)
 {
+	int gi = guest_index_by_vid(vid);
+
+	/* DPDK accepts the relay's connections in the order they were made, and the relay
+	 * keeps only its newest: so is this one the guest's current connection */
+	if (gi >= 0)
+		daemon_ptr->guests[gi].newest_vid = vid;
 	if (rte_vhost_extern_callback_register(vid, &extern_ops, NULL) < 0)
 		return -1; /* DPDK's callbacks answer 0 or -1 */
 	return 0;
@@ -222,6 +239,13 @@ new_device(int vid)
 
 	if (gi < 0)
 		return -1; /* DPDK's convention for callbacks */
+	if (vid != daemon_ptr->guests[gi].newest_vid) {
+		/* a replaced connection whose messages, queued before the relay closed it, made
+		 * its device ready after the new one's: it must not take the guest over */
+		LOG(WARNING, "%s: replaced vhost device %d not started",
+				daemon_ptr->guests[gi].path, vid);
+		return -1; /* DPDK's convention: the device is not started */
+	}
 	mail_post(gi, UVSD_MAIL_NEW, vid, 0);
 	return daemon_ptr->guests[gi].running ? 0 : -1;
 }
@@ -265,6 +289,7 @@ static int
 guest_map(struct uvsd_guest *g, int vid, bool keep_indexes)
 {
 	struct rte_vhost_memory *mem = NULL;
+	struct uvs_vhumsg_region regions[UVS_MEM_MAX_REGIONS];
 
 	if (rte_vhost_get_mem_table(vid, &mem) < 0 || mem->nregions > UVS_MEM_MAX_REGIONS) {
 		LOG(ERR, "%s: no usable memory table", g->path);
@@ -278,6 +303,9 @@ guest_map(struct uvsd_guest *g, int vid, bool keep_indexes)
 		g->mem.regions[i].hva = mem->regions[i].host_user_addr;
 	}
 	free(mem);
+	for (uint32_t i = 0; i < g->mem.nregions; i++)
+		regions[i] = (struct uvs_vhumsg_region){ .uaddr = g->mem.regions[i].hva,
+			.size = g->mem.regions[i].size };
 	for (int q = 0; q < 2; q++) {
 		struct rte_vhost_vring vr;
 		uint16_t last_avail = 0, last_used = 0;
@@ -285,6 +313,14 @@ guest_map(struct uvsd_guest *g, int vid, bool keep_indexes)
 		if (rte_vhost_get_vhost_vring(vid, q, &vr) < 0 || vr.desc == NULL || vr.size == 0 ||
 				vr.size > UVS_VIRTQ_MAX_SIZE || (vr.size & (vr.size - 1)) != 0) {
 			LOG(ERR, "%s: ring %d unusable", g->path, q);
+			return -EINVAL;
+		}
+		/* the relay checked the front-end's addresses; these are what we will touch */
+		if (uvs_vhumsg_ring_check(regions, g->mem.nregions, vr.size, (uintptr_t)vr.desc,
+				    (uintptr_t)vr.avail, (uintptr_t)vr.used) != UVS_VHUMSG_OK) {
+			g->vhu_refused[UVS_VHUMSG_RING_OUTSIDE_MEM]++;
+			LOG(ERR, "%s: ring %d (%u entries) not inside guest memory as mapped",
+					g->path, q, vr.size);
 			return -EINVAL;
 		}
 		if (keep_indexes) {
@@ -386,8 +422,10 @@ uvsd_vhost_mail(struct uvs_daemon *d)
 	pthread_mutex_lock(&d->mail_lock);
 	if (d->mail_pending != 0 && !d->mail_done) {
 		struct uvsd_guest *g = &d->guests[d->mail_pending - 1];
+		/* an event of a device the relay has replaced since: not this guest's any more */
+		bool stale = d->mail_kind != UVSD_MAIL_NEW && g->running && g->vid != d->mail_vid;
 
-		switch (d->mail_kind) {
+		switch (stale ? UVSD_MAIL_KIND_MAX : d->mail_kind) {
 		case UVSD_MAIL_NEW:
 			guest_detach(d, g);
 			guest_attach(d, g, d->mail_vid);
@@ -400,6 +438,10 @@ uvsd_vhost_mail(struct uvs_daemon *d)
 			break;
 		case UVSD_MAIL_RESUME:
 			guest_resume(d, g, d->mail_req);
+			break;
+		case UVSD_MAIL_KIND_MAX:
+			LOG(INFO, "%s: event for replaced vhost device %d ignored", g->path,
+					d->mail_vid);
 			break;
 		}
 		d->mail_done = true;
@@ -679,6 +721,18 @@ uvsd_guest_kicked(struct uvs_daemon *d, struct uvsd_guest *g, int q)
 		uvs_virtq_set_notify(&g->vq[i], false);
 }
 
+static void
+vhu_dump(const struct uvsd_guest *g, FILE *f)
+{
+	fprintf(f, "  vhost_user connections %lu replaced %lu messages %lu\n",
+			(unsigned long)g->vhu_conns, (unsigned long)g->vhu_replaced,
+			(unsigned long)g->vhu_msgs);
+	for (int i = 1; i < UVS_VHUMSG_ERR_MAX; i++)
+		if (g->vhu_refused[i] != 0)
+			fprintf(f, "  vhost_user_refused %s %lu\n", uvs_vhumsg_err_str(i),
+					(unsigned long)g->vhu_refused[i]);
+}
+
 void
 uvsd_guest_dump(const struct uvsd_guest *g, FILE *f)
 {
@@ -686,6 +740,7 @@ uvsd_guest_dump(const struct uvsd_guest *g, FILE *f)
 
 	fprintf(f, "guest cid %u %s: %s%s%s\n", g->cid, g->path, g->running ? "running" : "stopped",
 			g->paused ? " (paused)" : "", g->broken ? " BROKEN" : "");
+	vhu_dump(g, f);
 	if (!g->running)
 		return;
 	fprintf(f, "  rx_pkts %lu rx_bytes %lu tx_pkts %lu tx_bytes %lu conns %u kicks %lu calls %lu\n",
@@ -740,20 +795,41 @@ uvsd_vhost_start(struct uvs_daemon *d)
 
 		g->vid = -1;
 		g->kickfd[0] = g->kickfd[1] = g->callfd[0] = g->callfd[1] = -1;
-		unlink(g->path);
-		if (rte_vhost_driver_register(g->path, 0) < 0) {
-			LOG(ERR, "%s: cannot register the vhost-user socket", g->path);
+		g->vhu_lfd = -1;
+		g->vhu.fd = g->vhu.bfd = -1;
+		g->newest_vid = -1;
+	}
+	for (unsigned int i = 0; i < d->nguests; i++) {
+		struct uvsd_guest *g = &d->guests[i];
+		/* DPDK's private socket: in the EAL runtime directory (0700), named by CID */
+		int rc = snprintf(g->bpath, sizeof(g->bpath), "%s/vhost-user-%u.sock",
+				rte_eal_get_runtime_dir(), g->cid);
+
+		if (rc < 0 || (size_t)rc >= sizeof(g->bpath)) {
+			LOG(ERR, "%s: runtime directory path too long", g->path);
+			return -ENAMETOOLONG;
+		}
+		unlink(g->bpath);
+		if (rte_vhost_driver_register(g->bpath, 0) < 0) {
+			LOG(ERR, "%s: cannot register the vhost-user socket %s", g->path, g->bpath);
 			return -EINVAL;
 		}
-		if (rte_vhost_driver_set_features(g->path, UVSD_FEATURES) < 0 ||
-				rte_vhost_driver_set_protocol_features(g->path,
+		if (rte_vhost_driver_set_features(g->bpath, UVSD_FEATURES) < 0 ||
+				rte_vhost_driver_set_protocol_features(g->bpath,
 						(1ULL << VHOST_USER_PROTOCOL_F_CONFIG) |
 								(1ULL << VHOST_USER_PROTOCOL_F_REPLY_ACK)) <
 						0 ||
-				rte_vhost_driver_callback_register(g->path, &dev_ops) < 0 ||
-				rte_vhost_driver_start(g->path) < 0) {
+				rte_vhost_driver_callback_register(g->bpath, &dev_ops) < 0 ||
+				rte_vhost_driver_start(g->bpath) < 0) {
 			LOG(ERR, "%s: cannot start the vhost-user socket", g->path);
 			return -EINVAL;
+		}
+		/* the guest's socket appears once DPDK can take what the relay passes on */
+		rc = uvsd_vhu_listen(d, i);
+		if (rc < 0) {
+			LOG(ERR, "%s: cannot listen on the vhost-user socket: %s", g->path,
+					strerror(-rc));
+			return rc;
 		}
 	}
 	return 0;
@@ -762,6 +838,8 @@ uvsd_vhost_start(struct uvs_daemon *d)
 void
 uvsd_vhost_stop(struct uvs_daemon *d)
 {
+	uvsd_vhu_stop(d);
 	for (unsigned int i = 0; i < d->nguests; i++)
-		rte_vhost_driver_unregister(d->guests[i].path);
+		if (d->guests[i].bpath[0] != '\0')
+			rte_vhost_driver_unregister(d->guests[i].bpath);
 }

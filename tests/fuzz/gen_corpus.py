@@ -307,10 +307,65 @@ def ctl_seeds():
     return {"listen": listen, "connect": connect, "attach": attach, "pipelined": pipelined}
 
 
+# --- vhumsg ------------------------------------------------------------------------------
+# One message: request selector (index into fuzz_vhumsg.c's requests[]; 0x80 | ... for a raw
+# u32), flags selector (bit 0-1: 0 version 1, 1 with NEED_REPLY; bit 2: a payload built for
+# the request; bit 3: a raw size), descriptors (count, then kind and size selector each),
+# then the payload's own bytes.
+VHU_REQ = {1: 0, 2: 1, 3: 2, 4: 3, 5: 4, 8: 5, 9: 6, 10: 7, 11: 8, 12: 9, 13: 10, 14: 11,
+           15: 12, 16: 13, 17: 14, 18: 15, 24: 16}
+FD_OTHER, FD_FILE, FD_EVENTFD = range(3)
+
+
+def vmsg(req, fds=(), built=b"", raw=None, need_reply=False):
+    """fds: (kind, size selector byte) pairs; built: the build_payload() input; raw: bytes
+    sent as they are (a raw payload instead of a built one)."""
+    b = u8(VHU_REQ[req])
+    flags = 1 if need_reply else 0
+    if raw is None:
+        flags |= 4
+    b += u8(flags) + u8(len(fds))
+    for kind, sel in fds:
+        b += u8(kind) + u8(sel)
+    if raw is None:
+        return b + built
+    return b + u16(len(raw)) + raw
+
+
+def mem1():
+    # one region of 1 MiB (size selector 0 | 8 << 2: 1 << 20) at MEM_UADDR, offset 0, file 1 MiB
+    return vmsg(5, fds=[(FD_FILE, 8 << 2)],
+                built=u8(1) + u64(0) + u8(8 << 2) + u8(0) + u16(0) + u8(0))
+
+
+def vring(q, num_log2, off_desc):
+    # NUM (selector: index q, 1 << num_log2), ADDR inside memory, KICK, CALL, ENABLE
+    return (vmsg(8, built=u8((num_log2 << 2) | q))
+            + vmsg(9, built=u8(q) + u8(0) + u16(off_desc) + u8(0) + u16(off_desc + 0x100)
+                   + u8(0) + u16(off_desc + 0x200))
+            + vmsg(12, fds=[(FD_EVENTFD, 0)], built=u16(q))
+            + vmsg(13, fds=[(FD_EVENTFD, 0)], built=u16(q))
+            + vmsg(18, built=u8((0 << 2) | q)))
+
+
+def vhumsg_seeds():
+    hello = (vmsg(3, raw=b"") + vmsg(1, raw=b"") + vmsg(2, raw=u64(1 << 32))
+             + vmsg(15, raw=b"") + vmsg(16, raw=u64(0x208)))
+    attach = hello + mem1() + vring(0, 7, 0) + vring(1, 7, 0x1000)
+    # then a larger ring under the same addresses, and a smaller memory table
+    grow = attach + vmsg(8, built=u8((15 << 2) | 1)) + vmsg(
+        5, fds=[(FD_FILE, 4 << 2)], built=u8(1) + u64(0) + u8(4 << 2) + u8(0) + u16(0) + u8(0))
+    # refusals: a short SET_VRING_NUM, a region past its file, a pipe as call fd
+    bad = (hello + vmsg(8, raw=u32(0)) + vmsg(5, fds=[(FD_FILE, 1)], built=u8(1) + u64(0)
+                                               + u8(8 << 2) + u8(0) + u16(0) + u8(0))
+           + vmsg(13, fds=[(FD_OTHER, 0)], built=u16(0)))
+    return {"attach": attach, "grow": grow, "bad": bad}
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus")
     targets = {"pkt_engine": pkt_engine_seeds(), "virtq": virtq_seeds(),
-               "sockbuf": sockbuf_seeds(), "ctl": ctl_seeds()}
+               "sockbuf": sockbuf_seeds(), "ctl": ctl_seeds(), "vhumsg": vhumsg_seeds()}
     for target, seeds in targets.items():
         d = os.path.join(out, target)
         os.makedirs(d, exist_ok=True)

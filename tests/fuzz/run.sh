@@ -19,7 +19,7 @@ if [ "${1:-}" = "-n" ]; then
 fi
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-	targets=(ctl pkt_engine sockbuf virtq)
+	targets=(ctl pkt_engine sockbuf vhumsg virtq)
 fi
 build=${FUZZ_BUILD:-build-fuzz}
 work=${FUZZ_WORK:-$build/fuzz-work}
