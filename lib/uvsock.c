@@ -1190,9 +1190,12 @@ uvs_connect(int fd, const struct sockaddr_vm *addr)
 	return rc;
 }
 
-/* Why a send cannot go on, or 0. */
+/* Why a send cannot go on, or 0. A pending error (the peer went away) is taken (cleared)
+ * only with take: a send that reports it, not a send that returns a short count before it
+ * (Linux's sendmsg returns the count and leaves sk_err for the next call), nor a look at
+ * writability. */
 static int
-send_blocked_err(struct usock *s)
+send_blocked_err(struct usock *s, bool take)
 {
 	uint32_t st;
 
@@ -1206,7 +1209,8 @@ send_blocked_err(struct usock *s)
 	if (st == UVS_SS_DISCONNECTED) {
 		/* A pending error (the peer went away) is returned once, then EPIPE, as
 		 * Linux's sk_stream_error() returns sock_error() instead of EPIPE. */
-		int err = __atomic_exchange_n(&s->shm->err, 0, __ATOMIC_ACQ_REL);
+		int err = take ? __atomic_exchange_n(&s->shm->err, 0, __ATOMIC_ACQ_REL)
+			       : __atomic_load_n(&s->shm->err, __ATOMIC_ACQUIRE);
 
 		if (err < 0)
 			return err;
@@ -1222,7 +1226,7 @@ tx_ready(struct usock *s)
 {
 	uint32_t space;
 
-	if (send_blocked_err(s) != 0)
+	if (send_blocked_err(s, false) != 0)
 		return true;
 	return uvs_ring_space(&s->sb.tx, &space) < 0 || space > UVS_REC_SIZE;
 }
@@ -1283,7 +1287,7 @@ send_iov_locked(struct usock *s, const struct iovec *iov, unsigned int n, size_t
 	int rc;
 
 	if (seq) {
-		rc = send_blocked_err(s);
+		rc = send_blocked_err(s, true);
 		if (rc < 0)
 			return rc;
 		if (len == 0)
@@ -1303,7 +1307,7 @@ send_iov_locked(struct usock *s, const struct iovec *iov, unsigned int n, size_t
 	}
 	rc = 0;
 	while (done < len) {
-		rc = send_blocked_err(s);
+		rc = send_blocked_err(s, done == 0 || seq);
 		if (rc < 0)
 			break;
 		w = uvs_sockbuf_app_write(&s->sb, iov, n, done, (uint32_t)(len - done),
