@@ -509,7 +509,7 @@ main(int argc, char **argv)
 			rte_eal_get_runtime_dir());
 	fflush(stdout);
 	run(d);
-	uvs_srv_unlisten(&d->srv);
+	uvs_srv_stop(&d->srv);
 	uvsd_telemetry_stop(d);
 	pthread_mutex_lock(&d->mail_lock);
 	pthread_cond_broadcast(&d->mail_cond);
