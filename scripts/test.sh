@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# The README's test command: installs what is missing, builds, and runs every test suite.
+# The README's test command: installs what is missing, builds, and runs every test suite; then
+# the sanitizer builds (ASan+UBSan, TSan) run the suites that fit (scripts/test-sanitizers.sh,
+# doc/ROBUSTNESS.md). UVSOCK_SKIP_SANITIZERS=1 leaves those out, for a quick local run only:
+# CI (.ci/run) always runs them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -8,3 +11,8 @@ if [ ! -f build/build.ninja ]; then
 fi
 ninja -C build
 meson test -C build --print-errorlogs
+if [ "${UVSOCK_SKIP_SANITIZERS:-0}" = 1 ]; then
+	echo "test: sanitizer builds skipped (UVSOCK_SKIP_SANITIZERS=1)"
+else
+	bash scripts/test-sanitizers.sh
+fi

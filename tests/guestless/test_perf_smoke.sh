@@ -119,6 +119,7 @@ check uvsock-pingpong pingpong --cid 5 --port 5000 --size 64 --count 1000000 --s
 	--interval 0.3
 stats_check 2 rtt/s p50_us
 [ -f "$SHIM" ] || fail "no shim at $SHIM"
+SHIM=$(uvt_preload "$SHIM")
 LD_PRELOAD=$SHIM check uvsock-h2g-libc --libc bulk --cid 3 --port 5000 --dir h2g --seconds 0.3
 check uvsock-g2h bulk --cid 4 --port 5000 --dir g2h
 check uvsock-pingpong pingpong --cid 5 --port 5000 --size 64 --count 200

@@ -30,6 +30,7 @@ fail() {
 	exit 1
 }
 [ -f "$SHIM" ] || fail "no shim at $SHIM"
+SHIM=$(uvt_preload "$SHIM")
 
 uvt_start_daemon -l 0 --no-huge -m 64 --file-prefix="uvtsc$$" -- \
 	--vm "cid=3,socket=$tmp/vm3.sock" --vm "cid=4,socket=$tmp/vm4.sock" ||
