@@ -196,12 +196,16 @@ if awk '/^stats: / { split($2, kv, "="); if (kv[2] + 0 <= 0) bad = 1 } END { exi
 fi
 grep -Eq '^RESULT uvsock-h2g size=4096 bytes_per_s=[1-9]' "$tmp/i.log" || fail "interactive: stop"
 echo "ok: interactive bulk: $(grep '^stats:' "$tmp/i.log" | tail -1)"
-# ping-pong and connrate; the input ends while connrate runs: it is stopped, exit status 0
+# ping-pong and connrate; the input ends while connrate runs: it is stopped, exit status 0.
+# Each runs long enough for its first round trip or connection: 0.5 s, and 3 s in a sanitized
+# build, where every program is several times slower.
+run_s=0.5
+[ -n "${UVT_SANITIZE:-}" ] && run_s=3
 {
 	printf 'set mode pingpong\nset cid 5\nset size 64\nstart\n'
-	sleep 0.5
+	sleep $run_s
 	printf 'show stats\nstop\nset mode connrate\nset cid 8\nset echo on\nstart\n'
-	sleep 0.5
+	sleep $run_s
 	printf 'show stats\n'
 } | timeout 30 "$PERF" -i --port 5000 >"$tmp/i.log" 2>&1 || fail "interactive: exit status $?"
 grep -Eq '^stats: bytes=[1-9][0-9]* round_trips=[1-9][0-9]* .* p50_us=[0-9.]+ p99_us=' \
