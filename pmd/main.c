@@ -291,6 +291,9 @@ hugepages_free(void)
 	return n > 0;
 }
 
+/* The handlers store into atomic_ints: only lock-free atomics are safe there. */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "atomic_int must be lock-free");
+
 static void
 on_signal(int sig)
 {
