@@ -18,7 +18,7 @@ fail() {
 # not print "continued" unless MAY_CONTINUE (a leak is found at exit).
 # UBSAN_OPTIONS asks to recover: only -fno-sanitize-recover=all at build time can stop it.
 expect() {
-	local what=$1 want=$2 rc=0 out
+	local what=$1 want=$2 rc=0 out reports
 	rm -f "$tmp"/log*
 	out=$(ASAN_OPTIONS="${ASAN_OPTIONS:-}:log_path=$tmp/log" \
 		TSAN_OPTIONS="${TSAN_OPTIONS:-}:log_path=$tmp/log" \
@@ -28,11 +28,11 @@ expect() {
 	if [ -z "${3:-}" ] && grep -q "^continued" <<<"$out"; then
 		fail "$what: went on after the error (status $rc)"
 	fi
-	# the report is in the log directory, or on stderr for gcc's UBSan beside ASan
-	{
-		cat "$tmp"/log* 2>/dev/null || true
-		echo "$out"
-	} | grep -q "$want" || fail "$what: no report saying '$want'"
+	# the report is in the log directory, or on stderr for gcc's UBSan beside ASan (read
+	# whole: with pipefail, cat | grep -q can fail when grep stops reading early)
+	reports=$(cat "$tmp"/log* 2>/dev/null || true)
+	grep -q "$want" <<<"$reports
+$out" || fail "$what: no report saying '$want' (status $rc: $out)"
 	echo "ok: $what stopped with status $rc: $want"
 }
 
