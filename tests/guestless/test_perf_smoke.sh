@@ -197,17 +197,24 @@ fi
 grep -Eq '^RESULT uvsock-h2g size=4096 bytes_per_s=[1-9]' "$tmp/i.log" || fail "interactive: stop"
 echo "ok: interactive bulk: $(grep '^stats:' "$tmp/i.log" | tail -1)"
 # ping-pong and connrate; the input ends while connrate runs: it is stopped, exit status 0.
-# Each runs long enough for its first round trip or connection: 0.5 s, and 3 s in a sanitized
-# build, where every program is several times slower.
-run_s=0.5
-[ -n "${UVT_SANITIZE:-}" ] && run_s=3
+# Each runs until "show stats" shows its first round trip or connection: on a loaded machine,
+# and in a sanitized build, that can take seconds. shown_stats PATTERN: asks for the stats
+# every 0.5 s until a stats line matches (up to 30 s; the checks below then fail).
+shown_stats() {
+	local _
+	for _ in $(seq 60); do
+		printf 'show stats\n'
+		sleep 0.5
+		grep -Eq "^stats: $1" "$tmp/i.log" && return 0
+	done
+	return 0
+}
 {
 	printf 'set mode pingpong\nset cid 5\nset size 64\nstart\n'
-	sleep $run_s
-	printf 'show stats\nstop\nset mode connrate\nset cid 8\nset echo on\nstart\n'
-	sleep $run_s
-	printf 'show stats\n'
-} | timeout 30 "$PERF" -i --port 5000 >"$tmp/i.log" 2>&1 || fail "interactive: exit status $?"
+	shown_stats 'bytes=[1-9][0-9]* round_trips=[1-9]'
+	printf 'stop\nset mode connrate\nset cid 8\nset echo on\nstart\n'
+	shown_stats 'connections=[1-9]'
+} | timeout 90 "$PERF" -i --port 5000 >"$tmp/i.log" 2>&1 || fail "interactive: exit status $?"
 grep -Eq '^stats: bytes=[1-9][0-9]* round_trips=[1-9][0-9]* .* p50_us=[0-9.]+ p99_us=' \
 	"$tmp/i.log" || fail "interactive: ping-pong stats"
 grep -q '^RESULT uvsock-pingpong size=64 p999_us=' "$tmp/i.log" || fail "interactive: ping-pong"
