@@ -10,9 +10,12 @@ if [ ! -f build/build.ninja ]; then
 	meson setup build
 fi
 ninja -C build
-meson test -C build --print-errorlogs
+# A failure in one phase does not stop the other: one run reports everything.
+rc=0
+meson test -C build --print-errorlogs || rc=1
 if [ "${UVSOCK_SKIP_SANITIZERS:-0}" = 1 ]; then
 	echo "test: sanitizer builds skipped (UVSOCK_SKIP_SANITIZERS=1)"
 else
-	bash scripts/test-sanitizers.sh
+	bash scripts/test-sanitizers.sh || rc=1
 fi
+exit $rc
