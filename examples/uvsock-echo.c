@@ -14,6 +14,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +146,7 @@ serve(unsigned int port)
 struct client_tx {
 	int fd;
 	bool seqpacket;
+	atomic_bool done; /* the sender no longer uses fd */
 };
 
 static void *
@@ -160,6 +163,7 @@ client_sender(void *arg)
 	free(buf);
 	/* tell the peer we are done (SEQPACKET too), so its echo ends and it closes */
 	uvs_shutdown(c->fd, SHUT_WR);
+	atomic_store(&c->done, true);
 	return NULL;
 }
 
@@ -169,7 +173,8 @@ client(const char *target, bool seqpacket)
 	struct sockaddr_vm sa = { .svm_family = AF_VSOCK };
 	unsigned long cid, port;
 	char *end;
-	struct client_tx tx;
+	/* static: the sender may outlive this function until the process exits */
+	static struct client_tx tx;
 	pthread_t t;
 	char *buf;
 	ssize_t n;
@@ -199,7 +204,14 @@ client(const char *target, bool seqpacket)
 	}
 	tx.fd = fd;
 	tx.seqpacket = seqpacket;
-	pthread_create(&t, NULL, client_sender, &tx);
+	atomic_init(&tx.done, false);
+	rc = pthread_create(&t, NULL, client_sender, &tx);
+	if (rc != 0) {
+		fprintf(stderr, "uvsock-echo: thread: %s\n", strerror(rc));
+		return 1;
+	}
+	/* never joined: it may be blocked reading stdin when the peer has gone */
+	pthread_detach(t);
 	buf = malloc(ECHO_BUF);
 	for (;;) {
 		n = uvs_recv(fd, buf, ECHO_BUF, 0);
@@ -214,7 +226,11 @@ client(const char *target, bool seqpacket)
 	}
 	fflush(stdout);
 	free(buf);
-	uvs_close(fd);
+	/* Closing the socket while the sender may still use it would let it send on a closed
+	 * descriptor, or on whatever reused its number: if it has not finished, exit closes
+	 * the socket along with the thread. */
+	if (atomic_load(&tx.done))
+		uvs_close(fd);
 	return n < 0 ? 1 : 0;
 }
 

@@ -914,7 +914,7 @@ main(int argc, char **argv)
 		}
 	}
 	if (g.mode == G_SERVE) {
-		uvs_srv_unlisten(&g.srv);
+		uvs_srv_stop(&g.srv);
 		printf("uvsock-guest: %u socket(s) open at exit; packets rx %" PRIu64 " tx %" PRIu64
 		       "\n",
 				g.srv.nsocks_live, g.rx_pkts, g.tx_pkts);

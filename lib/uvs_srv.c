@@ -1152,6 +1152,15 @@ ctl_recv(int fd, void *buf, size_t len, int *in_fds)
 }
 
 static void
+client_free(struct uvs_srv *srv, struct uvs_srv_client *cl)
+{
+	LIST_REMOVE(cl, link);
+	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, cl->fd, NULL);
+	close(cl->fd);
+	free(cl);
+}
+
+static void
 client_readable(struct uvs_srv *srv, struct uvs_srv_client *cl)
 {
 	struct uvs_ctl_req req;
@@ -1209,9 +1218,7 @@ client_readable(struct uvs_srv *srv, struct uvs_srv_client *cl)
 	return;
 drop:
 	owners_forget(srv, cl->serial);
-	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, cl->fd, NULL);
-	close(cl->fd);
-	free(cl);
+	client_free(srv, cl);
 }
 
 static void
@@ -1241,6 +1248,7 @@ ctl_accept(struct uvs_srv *srv)
 		cl->serial = ++srv->next_serial;
 		ev.data.u64 = UVS_SRV_EP_TAG(UVS_SRV_EP_CLIENT, (uintptr_t)cl);
 		epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev);
+		LIST_INSERT_HEAD(&srv->clients, cl, link);
 	}
 }
 
@@ -1303,6 +1311,14 @@ uvs_srv_unlisten(struct uvs_srv *srv)
 	}
 }
 
+void
+uvs_srv_stop(struct uvs_srv *srv)
+{
+	uvs_srv_unlisten(srv);
+	while (!LIST_EMPTY(&srv->clients))
+		client_free(srv, LIST_FIRST(&srv->clients));
+}
+
 int
 uvs_srv_init(struct uvs_srv *srv, int epfd, uint32_t local_cid, const struct uvs_srv_ops *ops,
 		void *ctx)
@@ -1315,6 +1331,7 @@ uvs_srv_init(struct uvs_srv *srv, int epfd, uint32_t local_cid, const struct uvs
 		.ctl_mode = 0666,
 		.ctl_uid = (uid_t)-1,
 		.ctl_gid = (gid_t)-1 };
+	LIST_INIT(&srv->clients);
 	srv->eng = uvs_engine_create(local_cid, &srv_engine_ops, srv);
 	return srv->eng == NULL ? -ENOMEM : 0;
 }

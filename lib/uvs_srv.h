@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/types.h>
 
 #include "uvs_conn.h"
@@ -100,6 +101,7 @@ struct uvs_srv_sock {
 };
 
 struct uvs_srv_client {
+	LIST_ENTRY(uvs_srv_client) link; /* in srv->clients */
 	int fd;
 	uint64_t serial;
 	uid_t uid;
@@ -128,6 +130,8 @@ struct uvs_srv {
 	uint32_t nsocks_live;
 	uint32_t nsocks_attached; /* sockets with more_owners: client drops scan only then */
 	uint64_t next_serial;
+	/* the programs' control connections; reached otherwise only through epoll's data */
+	LIST_HEAD(, uvs_srv_client) clients;
 	uint64_t drops[UVS_SRV_DROP_MAX];
 	/* drained sockets polled by the loop while it is busy (uvs_srv_poll, uvs_srv_arm) */
 	struct uvs_srv_sock *watch[UVS_SRV_WATCH_MAX];
@@ -146,6 +150,9 @@ int uvs_srv_init(struct uvs_srv *srv, int epfd, uint32_t local_cid, const struct
 int uvs_srv_listen(struct uvs_srv *srv, const char *path);
 /** Close the control socket and remove its name. */
 void uvs_srv_unlisten(struct uvs_srv *srv);
+/** Stop serving, as the owner exits: uvs_srv_unlisten, then close every program's control
+ * connection and free its state. The sockets and the engine are left to the owner's exit. */
+void uvs_srv_stop(struct uvs_srv *srv);
 /** Handle an epoll event with one of the server's tags. @return false if not one of them. */
 bool uvs_srv_event(struct uvs_srv *srv, uint64_t tag, uint32_t events);
 /** While the loop is busy, each pass: look at the watched sockets' tx rings (data there is

@@ -552,11 +552,14 @@ atfork_parent(void)
  * parent's (its exchanges would mix with the parent's): the child opens its own on first
  * use, and attaches each socket it uses (conn_gen moves). Waiting state that other threads
  * held is reset; the rings' locks are process-shared and need nothing.
+ * client.lock is unlocked, not initialised again: this thread took it in atfork_prepare, and
+ * initialising a mutex that is initialised (and locked) is undefined (POSIX), which
+ * ThreadSanitizer reports as a double lock at the child's first use.
  */
 static void
 atfork_child(void)
 {
-	pthread_mutex_init(&client.lock, NULL);
+	pthread_mutex_unlock(&client.lock);
 	if (client.ctl_fd >= 0)
 		private_close_locked(client.ctl_fd);
 	client.ctl_fd = -1;

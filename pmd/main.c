@@ -301,6 +301,9 @@ hugepages_free(void)
 	return n > 0;
 }
 
+/* The handlers store into atomic_ints: only lock-free atomics are safe there. */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "atomic_int must be lock-free");
+
 static void
 on_signal(int sig)
 {
@@ -523,7 +526,7 @@ main(int argc, char **argv)
 			rte_eal_get_runtime_dir());
 	fflush(stdout);
 	run(d);
-	uvs_srv_unlisten(&d->srv);
+	uvs_srv_stop(&d->srv);
 	uvsd_telemetry_stop(d);
 	pthread_mutex_lock(&d->mail_lock);
 	pthread_cond_broadcast(&d->mail_cond);

@@ -8,6 +8,7 @@
 #define UVSOCKD_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -129,8 +130,11 @@ struct uvs_daemon {
 	mode_t ctl_mode;
 	uid_t ctl_uid;
 	gid_t ctl_gid;
-	volatile int stop;
-	volatile int dump; /* SIGUSR1: print counters */
+	/* Set by signal handlers, read by the polling, vhost and telemetry threads: atomics
+	 * (lock-free, so a handler may store them), not volatile, which orders nothing between
+	 * threads (ThreadSanitizer reported stop's store against the vhost thread's read). */
+	atomic_int stop;
+	atomic_int dump; /* SIGUSR1: print counters */
 
 	/* vhost thread -> polling thread */
 	pthread_mutex_t mail_lock;

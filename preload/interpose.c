@@ -76,13 +76,20 @@ mark_devvsock(int fd, bool on)
 				__ATOMIC_RELEASE);
 }
 
+/* libc's definition of name, looked up on first use. Threads may look it up at once and store
+ * the same pointer: the accesses are atomic (relaxed: the code it points to never changes), a
+ * plain shared variable written by two threads is a data race (ThreadSanitizer). */
 #define REAL(name, ret, ...)                                                                       \
 	static ret (*real_##name)(__VA_ARGS__);                                                    \
 	static ret (*get_##name(void))(__VA_ARGS__)                                                \
 	{                                                                                          \
-		if (real_##name == NULL)                                                           \
-			real_##name = (ret(*)(__VA_ARGS__))dlsym(RTLD_NEXT, #name);                \
-		return real_##name;                                                                \
+		ret (*f)(__VA_ARGS__) = __atomic_load_n(&real_##name, __ATOMIC_RELAXED);           \
+                                                                                                   \
+		if (f == NULL) {                                                                   \
+			f = (ret(*)(__VA_ARGS__))dlsym(RTLD_NEXT, #name);                          \
+			__atomic_store_n(&real_##name, f, __ATOMIC_RELAXED);                       \
+		}                                                                                  \
+		return f;                                                                          \
 	}
 
 REAL(socket, int, int, int, int)

@@ -15,7 +15,23 @@ uvt_cleanup() {
 	# QEMU of guests still running (their vhost-user sockets live in $tmp)
 	pkill -9 -f "path=$tmp/" 2>/dev/null || true
 	wait 2>/dev/null || true
+	uvt_ubsan_check
 	rm -rf "$tmp"
+}
+
+# In a build with UBSan, a report fails the test even if it came from a program in the
+# background: with gcc, UBSan next to ASan writes to the program's stderr whatever log_path
+# says, and the logs in $tmp are all there is (scripts/test-sanitizers.sh collects the rest).
+uvt_ubsan_check() {
+	case ${UVT_SANITIZE:-} in *undefined*) ;; *) return 0 ;; esac
+	grep -rIl "runtime error:" "$tmp" >"$tmp.ubsan" 2>/dev/null || {
+		rm -f "$tmp.ubsan"
+		return 0
+	}
+	echo "FAIL: UBSan reports in $(tr '\n' ' ' <"$tmp.ubsan")"
+	xargs grep -h -A 20 "runtime error:" <"$tmp.ubsan"
+	rm -rf "$tmp" "$tmp.ubsan"
+	exit 1
 }
 
 # wait_for FILE PATTERN SECONDS: until PATTERN appears in FILE; 1 on timeout.
@@ -120,4 +136,18 @@ uvt_host_peers_ok() {
 		echo "host peer reported a failure"
 		return 1
 	fi
+}
+
+# uvt_preload SHIM: what LD_PRELOAD must be to run SHIM in any program. In a sanitized build
+# (UVT_SAN_PRELOAD, tests/meson.build) the shim needs the sanitizer's runtime loaded before it,
+# which a program that is not sanitized itself (python3, timeout) does not do.
+uvt_preload() {
+	echo "${UVT_SAN_PRELOAD:+$UVT_SAN_PRELOAD }$1"
+}
+
+# uvt_rss_bounded: whether the daemon's memory bounds apply. Not in a sanitized build: ASan
+# holds freed memory in quarantine (256 MiB) and both sanitizers add shadow memory as the heap
+# moves; there LeakSanitizer and the sanitizers' reports check instead.
+uvt_rss_bounded() {
+	[ -z "${UVT_SANITIZE:-}" ]
 }

@@ -119,6 +119,7 @@ check uvsock-pingpong pingpong --cid 5 --port 5000 --size 64 --count 1000000 --s
 	--interval 0.3
 stats_check 2 rtt/s p50_us
 [ -f "$SHIM" ] || fail "no shim at $SHIM"
+SHIM=$(uvt_preload "$SHIM")
 LD_PRELOAD=$SHIM check uvsock-h2g-libc --libc bulk --cid 3 --port 5000 --dir h2g --seconds 0.3
 check uvsock-g2h bulk --cid 4 --port 5000 --dir g2h
 check uvsock-pingpong pingpong --cid 5 --port 5000 --size 64 --count 200
@@ -195,14 +196,25 @@ if awk '/^stats: / { split($2, kv, "="); if (kv[2] + 0 <= 0) bad = 1 } END { exi
 fi
 grep -Eq '^RESULT uvsock-h2g size=4096 bytes_per_s=[1-9]' "$tmp/i.log" || fail "interactive: stop"
 echo "ok: interactive bulk: $(grep '^stats:' "$tmp/i.log" | tail -1)"
-# ping-pong and connrate; the input ends while connrate runs: it is stopped, exit status 0
+# ping-pong and connrate; the input ends while connrate runs: it is stopped, exit status 0.
+# Each runs until "show stats" shows its first round trip or connection: on a loaded machine,
+# and in a sanitized build, that can take seconds. shown_stats PATTERN: asks for the stats
+# every 0.5 s until a stats line matches (up to 30 s; the checks below then fail).
+shown_stats() {
+	local _
+	for _ in $(seq 60); do
+		printf 'show stats\n'
+		sleep 0.5
+		grep -Eq "^stats: $1" "$tmp/i.log" && return 0
+	done
+	return 0
+}
 {
 	printf 'set mode pingpong\nset cid 5\nset size 64\nstart\n'
-	sleep 0.5
-	printf 'show stats\nstop\nset mode connrate\nset cid 8\nset echo on\nstart\n'
-	sleep 0.5
-	printf 'show stats\n'
-} | timeout 30 "$PERF" -i --port 5000 >"$tmp/i.log" 2>&1 || fail "interactive: exit status $?"
+	shown_stats 'bytes=[1-9][0-9]* round_trips=[1-9]'
+	printf 'stop\nset mode connrate\nset cid 8\nset echo on\nstart\n'
+	shown_stats 'connections=[1-9]'
+} | timeout 90 "$PERF" -i --port 5000 >"$tmp/i.log" 2>&1 || fail "interactive: exit status $?"
 grep -Eq '^stats: bytes=[1-9][0-9]* round_trips=[1-9][0-9]* .* p50_us=[0-9.]+ p99_us=' \
 	"$tmp/i.log" || fail "interactive: ping-pong stats"
 grep -q '^RESULT uvsock-pingpong size=64 p999_us=' "$tmp/i.log" || fail "interactive: ping-pong"

@@ -30,6 +30,7 @@ fail() {
 	exit 1
 }
 [ -f "$SHIM" ] || fail "no shim at $SHIM"
+SHIM=$(uvt_preload "$SHIM")
 
 uvt_start_daemon -l 0 --no-huge -m 64 --file-prefix="uvtsc$$" -- \
 	--vm "cid=3,socket=$tmp/vm3.sock" --vm "cid=4,socket=$tmp/vm4.sock" ||
@@ -91,7 +92,9 @@ pids+=("$pyg")
 LD_PRELOAD=$SHIM python3 "$PY" serve 8100 >"$tmp/pyh.log" 2>&1 &
 pyh=$!
 pids+=("$pyh")
-sleep 1
+# listening, however long python3 takes to start on a loaded machine (seconds under ASan)
+wait_for "$tmp/pyg.log" "python echo: listening" 60 || fail "python: no server in guest 3"
+wait_for "$tmp/pyh.log" "python echo: listening" 60 || fail "python: no server on the host"
 LD_PRELOAD=$SHIM timeout 60 python3 "$PY" client 3 8000 >"$tmp/pyc3.log" 2>&1 ||
 	fail "python: host client to a python server in guest 3"
 UVSOCK_CONTROL=$tmp/guest4.sock LD_PRELOAD=$SHIM timeout 60 python3 "$PY" client 2 8100 \

@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -303,9 +304,10 @@ timeout_options(void **state)
  * every call returns a valid answer or -ENOTSOCK; nothing crashes or touches freed memory
  * (run_api_test.sh runs this test under valgrind too). */
 struct hammer {
-	int fd;
-	volatile int stop;
-	unsigned long calls, notsock;
+	/* atomic: the closing thread changes fd under the others; the point of the test */
+	atomic_int fd;
+	atomic_bool stop;
+	atomic_ulong calls, notsock;
 };
 
 static void *
@@ -314,19 +316,19 @@ hammer_thread(void *arg)
 	struct hammer *h = arg;
 	char buf[8];
 
-	while (!h->stop) {
+	while (!atomic_load(&h->stop)) {
 		int v = 0;
 		socklen_t len = sizeof(v);
-		int rc = uvs_getsockopt(h->fd, SOL_SOCKET, SO_TYPE, &v, &len);
+		int rc = uvs_getsockopt(atomic_load(&h->fd), SOL_SOCKET, SO_TYPE, &v, &len);
 
 		if (rc == -ENOTSOCK)
-			h->notsock++;
+			atomic_fetch_add(&h->notsock, 1);
 		else
 			assert_true(rc == 0 && (v == SOCK_STREAM || v == SOCK_SEQPACKET));
-		rc = (int)uvs_recv(h->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		rc = (int)uvs_recv(atomic_load(&h->fd), buf, sizeof(buf), MSG_DONTWAIT);
 		assert_true(rc == -ENOTSOCK || rc == -ENOTCONN);
-		(void)uvs_poll_events(h->fd);
-		h->calls++;
+		(void)uvs_poll_events(atomic_load(&h->fd));
+		atomic_fetch_add(&h->calls, 1);
 		sched_yield(); /* let the closing thread run (this test also runs under valgrind) */
 	}
 	return NULL;
@@ -335,28 +337,31 @@ hammer_thread(void *arg)
 static void
 close_races_with_calls_in_other_threads(void **state)
 {
-	struct hammer h = { 0 };
+	struct hammer h;
 	pthread_t t[2];
 
 	(void)state;
-	h.fd = uvs_socket(SOCK_STREAM);
-	assert_true(h.fd >= 0);
+	atomic_init(&h.fd, uvs_socket(SOCK_STREAM));
+	atomic_init(&h.stop, false);
+	atomic_init(&h.calls, 0);
+	atomic_init(&h.notsock, 0);
+	assert_true(atomic_load(&h.fd) >= 0);
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(pthread_create(&t[i], NULL, hammer_thread, &h), 0);
 	for (int round = 0; round < 60; round++) {
 		int fd;
 
-		assert_int_equal(uvs_close(h.fd), 0);
+		assert_int_equal(uvs_close(atomic_load(&h.fd)), 0);
 		/* the lowest free number: usually the same fd comes back for the new socket */
 		fd = uvs_socket(round & 1 ? SOCK_SEQPACKET : SOCK_STREAM);
 		assert_true(fd >= 0);
-		h.fd = fd;
+		atomic_store(&h.fd, fd);
 	}
-	h.stop = 1;
+	atomic_store(&h.stop, true);
 	for (int i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
-	assert_true(h.calls > 0);
-	uvs_close(h.fd);
+	assert_true(atomic_load(&h.calls) > 0);
+	uvs_close(atomic_load(&h.fd));
 }
 
 /* A control connection of our own, speaking the IPC directly (what a hostile program does). */
