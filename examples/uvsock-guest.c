@@ -52,6 +52,10 @@
 
 /* Ring size: 128 buffers each way, as Linux's virtio-vsock. */
 #define G_QSIZE 128u
+/* At exit, how long to wait for the device to take the last packets, and how often to look:
+ * a device that serves us takes them within a pass or two. */
+#define G_EXIT_DRAIN_NS (2ull * 1000000000ull)
+#define G_EXIT_DRAIN_POLL_US 200
 /* One buffer: a header and the largest payload, so the device never has to split. */
 #define G_BUF_SIZE (UVS_HDR_SIZE + UVS_MAX_PKT_PAYLOAD)
 #define G_BUF_STRIDE (128u * 1024u) /* buffers on 128 KiB boundaries (hugepage friendly) */
@@ -920,10 +924,16 @@ main(int argc, char **argv)
 				g.srv.nsocks_live, g.rx_pkts, g.tx_pkts);
 		return 0;
 	}
-	/* let the last packets (RST, replies) go out */
-	for (int i = 0; i < 1000 && uvs_peer_tx_pending(&g.host); i++) {
+	/* Let the last packets (data, RST, replies) go out and the device take them: packets
+	 * left in the tx ring are lost when we go, and the host then sees its connections
+	 * reset before their last data, as from a VM that powered off (guestless-modes saw
+	 * an echo's last bytes lost that way). */
+	for (uint64_t until = uvs_now_ns() + G_EXIT_DRAIN_NS;
+			(uvs_peer_tx_pending(&g.host) || g.ntx_free < G_QSIZE) &&
+			uvs_now_ns() < until;) {
 		poll_rx(&g);
-		poll_tx(&g);
+		if (poll_tx(&g) == 0)
+			usleep(G_EXIT_DRAIN_POLL_US);
 	}
 	printf("uvsock-guest: %u connection(s), %u failed; payload rx %" PRIu64 " tx %" PRIu64
 	       " bytes\n",
