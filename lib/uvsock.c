@@ -122,6 +122,20 @@ struct usock {
 	struct linger linger;
 };
 
+/* Whether the daemon went away (its end of the anchor hung up). Any thread of the program
+ * may learn it and any may ask (a receiver and a sender of one socket): atomic. */
+static bool
+gone(const struct usock *s)
+{
+	return __atomic_load_n(&s->daemon_gone, __ATOMIC_ACQUIRE);
+}
+
+static void
+set_gone(struct usock *s, bool v)
+{
+	__atomic_store_n(&s->daemon_gone, v, __ATOMIC_RELEASE);
+}
+
 static struct {
 	pthread_mutex_t lock; /* control connection, table updates */
 	int ctl_fd;
@@ -186,9 +200,9 @@ anchor_hup(struct usock *s)
 {
 	struct pollfd pfd = { .fd = s->fd, .events = 0 };
 
-	if (!s->daemon_gone && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP))
-		s->daemon_gone = true;
-	return s->daemon_gone;
+	if (!gone(s) && poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP))
+		set_gone(s, true);
+	return gone(s);
 }
 
 /* --- private fds --- */
@@ -393,7 +407,7 @@ out:
 	if (rc < 0 && s != NULL && anchor_hup(s)) {
 		/* The daemon that served this socket died (a new one may run): the socket is
 		 * dead, as one reset by its peer. */
-		s->daemon_gone = true;
+		set_gone(s, true);
 		rc = req->op == UVS_CTL_ACCEPT ? -ECONNABORTED : -ECONNRESET;
 	}
 	return rc;
@@ -619,7 +633,8 @@ usock_new(int fd, int type, uint64_t id)
 	s->id = id;
 	s->attach_gen = client.conn_gen;
 	s->locks = NULL;
-	s->nonblock = s->listening = s->daemon_gone = false;
+	s->nonblock = s->listening = false;
+	set_gone(s, false);
 	s->listen_filler = false;
 	s->polling = false;
 	s->shm = NULL;
@@ -886,7 +901,7 @@ settle(struct usock *s)
 	if (s->shm != NULL && __atomic_load_n(&s->shm->app_wait, __ATOMIC_ACQUIRE) != 0)
 		return;
 	arm(s);
-	if (s->shm != NULL && rx_ready(s) && !s->daemon_gone) {
+	if (s->shm != NULL && rx_ready(s) && !gone(s)) {
 		/* the doorbell asked for goes with app_wait 0, like every doorbell */
 		__atomic_store_n(&s->shm->app_wait, 0, __ATOMIC_RELEASE);
 		if (!ctl_notify(s, UVS_NOTE_RING_BACK))
@@ -924,7 +939,7 @@ wait_until(struct usock *s, bool (*ready)(struct usock *), int64_t deadline, boo
 	s->polling = true;
 	pthread_mutex_unlock(&s->wait_lock);
 	arm(s);
-	if (!ready(s) && !s->daemon_gone)
+	if (!ready(s) && !gone(s))
 		rc = anchor_sleep(s, deadline, restartable); /* woken: the caller looks again */
 	pthread_mutex_lock(&s->wait_lock);
 	s->polling = false;
@@ -1079,7 +1094,7 @@ sock_accept(struct usock *s, struct sockaddr_vm *addr, int flags)
 		rc = anchor_sleep(s, deadline, true);
 		if (rc < 0)
 			return rc;
-		if (s->daemon_gone)
+		if (gone(s))
 			return -ECONNABORTED;
 	}
 	if (rc < 0)
@@ -1167,12 +1182,12 @@ sock_connect(struct usock *s, const struct sockaddr_vm *addr)
 	filler_send(s, 1);
 	if (s->nonblock)
 		return -EINPROGRESS;
-	while (!connect_done(s) && !s->daemon_gone) {
+	while (!connect_done(s) && !gone(s)) {
 		rc = anchor_poll(s, POLLOUT, UVS_NO_DEADLINE);
 		if (rc < 0)
 			return rc; /* EINTR: the connection goes on, as in Linux */
 	}
-	if (s->daemon_gone)
+	if (gone(s))
 		return -ECONNRESET;
 	if (shm_state(s) == UVS_SS_CONNECTED)
 		return 0;
@@ -1204,7 +1219,7 @@ send_blocked_err(struct usock *s, bool take)
 
 	if (s->shm == NULL)
 		return -ENOTCONN;
-	if (s->daemon_gone)
+	if (gone(s))
 		return -EPIPE;
 	st = shm_state(s);
 	if (st == UVS_SS_CONNECTING || st == UVS_SS_UNCONNECTED)
@@ -1414,7 +1429,7 @@ rx_ready(struct usock *s)
 {
 	uint32_t used;
 
-	if (s->shm == NULL || (local_shut(s) & UVS_SHUTDOWN_RCV) || s->daemon_gone)
+	if (s->shm == NULL || (local_shut(s) & UVS_SHUTDOWN_RCV) || gone(s))
 		return true;
 	if (uvs_ring_used(&s->sb.rx, &used) < 0 || used > 0)
 		return true;
@@ -1425,7 +1440,7 @@ rx_ready(struct usock *s)
 static bool
 rx_ended(struct usock *s)
 {
-	return s->daemon_gone || shm_state(s) == UVS_SS_DISCONNECTED ||
+	return gone(s) || shm_state(s) == UVS_SS_DISCONNECTED ||
 	       (shm_peer_shut(s) & UVS_SHUTDOWN_SEND);
 }
 
@@ -1512,7 +1527,7 @@ recv_locked(struct usock *s, struct msghdr *msg, int flags)
 		if (rx_ended(s)) {
 			/* a pending error (the peer went away) rather than EOF, and it stays
 			 * (Linux's recvmsg reads sk_err without clearing it) */
-			int err = shm_state(s) == UVS_SS_DISCONNECTED && !s->daemon_gone
+			int err = shm_state(s) == UVS_SS_DISCONNECTED && !gone(s)
 						  ? __atomic_load_n(&s->shm->err, __ATOMIC_ACQUIRE)
 						  : 0;
 
@@ -2177,7 +2192,7 @@ sock_poll_events(struct usock *s)
 	uint32_t used, space;
 
 	for (int pass = 0; pass < 2; pass++) {
-		if (s->daemon_gone) {
+		if (gone(s)) {
 			ev = POLLIN | POLLOUT | POLLHUP | POLLRDHUP;
 		} else if (s->listening) {
 			/* a pending doorbell is a queued connection (kept until accept) */
