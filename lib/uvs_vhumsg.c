@@ -25,6 +25,7 @@
  * then against a table that DPDK does not have, which refuses nothing DPDK would serve
  * wrongly: DPDK refuses ring addresses without a memory table itself.
  */
+#include <errno.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -365,4 +366,29 @@ uvs_vhumsg_check(struct uvs_vhumsg_state *st, const struct uvs_vhumsg *m)
 		return e;
 	*st = next;
 	return UVS_VHUMSG_OK;
+}
+
+int
+uvs_vhumsg_config_reply(uint8_t *payload, uint32_t size, uint32_t room, uint64_t guest_cid)
+{
+	uint8_t cfg[8];
+	uint32_t offset, len;
+
+	if (size < UVS_VHUMSG_CONFIG_HDR || size > UVS_VHUMSG_CONFIG_HDR + UVS_VHUMSG_MAX_CONFIG)
+		return -EINVAL;
+	offset = get_u32(payload);
+	len = get_u32(payload + 4);
+	/* each bounded first: their sum cannot wrap */
+	if (offset > UVS_VHUMSG_MAX_CONFIG || len > UVS_VHUMSG_MAX_CONFIG ||
+			offset + len > UVS_VHUMSG_MAX_CONFIG || room < UVS_VHUMSG_CONFIG_HDR + len)
+		return -EINVAL;
+	for (unsigned int b = 0; b < sizeof(cfg); b++)
+		cfg[b] = (uint8_t)(guest_cid >> (8 * b));
+	memset(payload + UVS_VHUMSG_CONFIG_HDR, 0, len);
+	if (offset < sizeof(cfg)) {
+		uint32_t n = (uint32_t)sizeof(cfg) - offset;
+
+		memcpy(payload + UVS_VHUMSG_CONFIG_HDR, cfg + offset, n < len ? n : len);
+	}
+	return (int)(UVS_VHUMSG_CONFIG_HDR + len);
 }

@@ -27,6 +27,10 @@
 #define UVS_VHUMSG_MAX_FDS UVS_VHUMSG_MAX_REGIONS
 /* Rings of a vhost-user-vsock device: rx and tx (QEMU keeps the event queue itself). */
 #define UVS_VHUMSG_VRINGS 2u
+/* GET_CONFIG's payload: offset, size, flags, then the config bytes; a device's config space
+ * is at most 256 bytes (VHOST_USER_MAX_CONFIG_SIZE; vsock's own is 8: le64 guest_cid). */
+#define UVS_VHUMSG_CONFIG_HDR 12u
+#define UVS_VHUMSG_MAX_CONFIG 256u
 /* Largest split ring the virtio spec allows (UVS_VIRTQ_MAX_SIZE). */
 #define UVS_VHUMSG_MAX_RING 32768u
 
@@ -127,5 +131,16 @@ bool uvs_vhumsg_span_inside(
  */
 enum uvs_vhumsg_err uvs_vhumsg_ring_check(const struct uvs_vhumsg_region *r, uint32_t n,
 		uint32_t num, uint64_t desc, uint64_t avail, uint64_t used);
+
+/**
+ * Answer GET_CONFIG for a vsock device of CID guest_cid, in place. payload holds the
+ * request's size payload bytes in a buffer of room bytes; the reply takes the config length
+ * the front-end asked for, that part of the config space (le64 guest_cid, zeros beyond) from
+ * the offset it asked for, and its flags are left as they came.
+ * @return the reply's payload size (12 + the length asked), or -EINVAL if the request is
+ * shorter than 12 bytes or longer than 12 + 256, asks for bytes past 256, or the reply does
+ * not fit in room (nothing is then written).
+ */
+int uvs_vhumsg_config_reply(uint8_t *payload, uint32_t size, uint32_t room, uint64_t guest_cid);
 
 #endif /* UVS_VHUMSG_H */

@@ -38,6 +38,7 @@
 #include <rte_vhost.h>
 
 #include "g2g.h"
+#include "uvs_vhumsg.h"
 #include "uvsockd.h"
 
 #define LOG(level, fmt, ...) RTE_LOG(level, USER1, "uvsockd: " fmt "\n", ##__VA_ARGS__)
@@ -55,7 +56,7 @@
 #define VHOST_USER_PROTOCOL_F_REPLY_ACK 3
 #define VHOST_USER_PROTOCOL_F_CONFIG 9
 /* vsock's config space: le64 guest_cid. QEMU asks for 8 bytes; the protocol allows 256. */
-#define VHOST_USER_MAX_CONFIG_SIZE 256
+#define VHOST_USER_MAX_CONFIG_SIZE UVS_VHUMSG_MAX_CONFIG
 
 /* The part of DPDK's private VhostUserMsg that GET_CONFIG uses. */
 struct vhost_user_config_msg {
@@ -140,8 +141,7 @@ pre_msg(int vid, void *msg)
 {
 	struct vhost_user_config_msg *m = msg;
 	struct uvsd_guest *g;
-	uint8_t cfg[8];
-	int i;
+	int i, rc;
 
 	if (m->request != VHOST_USER_GET_CONFIG) {
 		i = guest_index_by_vid(vid);
@@ -152,26 +152,19 @@ pre_msg(int vid, void *msg)
 	i = guest_index_by_vid(vid);
 	if (i < 0)
 		return RTE_VHOST_MSG_RESULT_ERR;
-	/* Validate the front-end's request before writing the reply in place. */
-	if (m->size < 12 || m->size > 12 + VHOST_USER_MAX_CONFIG_SIZE ||
-			m->cfg_size > VHOST_USER_MAX_CONFIG_SIZE ||
-			m->offset > VHOST_USER_MAX_CONFIG_SIZE ||
-			m->offset + m->cfg_size > VHOST_USER_MAX_CONFIG_SIZE) {
-		LOG(WARNING, "%s: bad GET_CONFIG (size %u offset %u len %u)",
-				daemon_ptr->guests[i].path, m->size, m->offset, m->cfg_size);
+	g = &daemon_ptr->guests[i];
+	/* the reply is written in place, in the message's own payload (lib/uvs_vhumsg.c
+	 * checks the request's bounds first; fuzz_vhumsg and test_vhumsg exercise it) */
+	rc = uvs_vhumsg_config_reply((uint8_t *)m + offsetof(struct vhost_user_config_msg, offset),
+			m->size,
+			(uint32_t)(sizeof(*m) - offsetof(struct vhost_user_config_msg, offset)),
+			g->cid);
+	if (rc < 0) {
+		LOG(WARNING, "%s: bad GET_CONFIG (size %u offset %u len %u)", g->path, m->size,
+				m->offset, m->cfg_size);
 		return RTE_VHOST_MSG_RESULT_ERR;
 	}
-	g = &daemon_ptr->guests[i];
-	memset(cfg, 0, sizeof(cfg));
-	for (int b = 0; b < 4; b++)
-		cfg[b] = (uint8_t)(g->cid >> (8 * b));
-	memset(m->region, 0, m->cfg_size);
-	if (m->offset < sizeof(cfg)) {
-		uint32_t n = sizeof(cfg) - m->offset;
-
-		memcpy(m->region, cfg + m->offset, n < m->cfg_size ? n : m->cfg_size);
-	}
-	m->size = 12 + m->cfg_size;
+	m->size = (uint32_t)rc;
 	return RTE_VHOST_MSG_RESULT_REPLY;
 }
 

@@ -16,8 +16,11 @@
  * passed the header checks and left a state that holds: at most 8 regions, none empty or
  * wrapping, each within the file it came with; ring sizes 0 or a power of two up to 32768;
  * every ring that has addresses and a size lies wholly inside one region, by an independent
- * computation in 128-bit arithmetic.
+ * computation in 128-bit arithmetic. Every GET_CONFIG is also answered as the daemon's
+ * pre-message hook answers it (check_config_reply).
  */
+#include <errno.h>
+
 #include "fuzz.h"
 #include "uvs_vhumsg.h"
 
@@ -30,6 +33,7 @@ static const uint32_t requests[] = { 1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 13, 14, 15
 	6, 7, 21, 22, 25, 36, 37, 39 };
 
 static _Alignas(64) uint8_t payload_arena[UVS_VHUMSG_MAX_PAYLOAD + 64];
+static _Alignas(64) uint8_t reply_arena[UVS_VHUMSG_MAX_PAYLOAD + 64];
 static uint8_t built[UVS_VHUMSG_MAX_PAYLOAD + 64];
 
 static uint64_t
@@ -174,6 +178,52 @@ check_state(const struct uvs_vhumsg_state *st)
 	}
 }
 
+/* GET_CONFIG answered in place (uvs_vhumsg_config_reply, the daemon's pre-message hook), on
+ * any message of that number whether the checks passed it or not, in a buffer of room bytes
+ * whose end ASan watches. Checked against an independent computation: a refusal writes
+ * nothing; a reply is 12 + the length asked, keeps the first 12 bytes, carries the le64 CID
+ * from the offset asked and zeros beyond, and writes nothing past that. A request the checks
+ * passed, with room for the largest config, is refused only for asking past 256 bytes. */
+static void
+check_config_reply(struct fz *f, const struct uvs_vhumsg *m, bool passed)
+{
+	static uint8_t before[sizeof(reply_arena)];
+	uint32_t room = fz_u8(f) & 1 ? UVS_VHUMSG_MAX_PAYLOAD
+				     : fz_u16(f) % (UVS_VHUMSG_MAX_PAYLOAD + 1);
+	uint32_t plen = m->size <= UVS_VHUMSG_MAX_PAYLOAD ? m->size : 0;
+	uint8_t *buf = fz_arena(reply_arena, sizeof(reply_arena), room);
+	uint64_t cid = fz_u8(f) & 1 ? 3 : fz_u64(f);
+	uint32_t offset = 0, len = 0;
+	int rc;
+
+	memset(buf, 0xa5, room);
+	memcpy(buf, m->payload, plen < room ? plen : room);
+	memcpy(before, buf, room);
+	if (room >= 8) {
+		memcpy(&offset, buf, 4);
+		memcpy(&len, buf + 4, 4);
+	}
+	/* the payload lies in room, or the size says there is none to read */
+	rc = uvs_vhumsg_config_reply(buf, plen <= room ? m->size : UINT32_MAX, room, cid);
+	if (rc < 0) {
+		FZ_CHECK(rc == -EINVAL);
+		FZ_CHECK(memcmp(buf, before, room) == 0);
+		if (passed && room == UVS_VHUMSG_MAX_PAYLOAD && plen <= room)
+			FZ_CHECK((uint64_t)offset + len > UVS_VHUMSG_MAX_CONFIG);
+		return;
+	}
+	FZ_CHECK(room >= 12 && m->size >= 12 && m->size <= 12 + UVS_VHUMSG_MAX_CONFIG);
+	FZ_CHECK((uint64_t)offset + len <= UVS_VHUMSG_MAX_CONFIG && (uint32_t)rc == 12 + len);
+	FZ_CHECK(memcmp(buf, before, 12) == 0);
+	for (uint32_t i = 0; i < len; i++) {
+		uint64_t at = (uint64_t)offset + i;
+		uint8_t want = at < 8 ? (uint8_t)(cid >> (8 * at)) : 0;
+
+		FZ_CHECK(buf[12 + i] == want);
+	}
+	FZ_CHECK(memcmp(buf + 12 + len, before + 12 + len, room - 12 - len) == 0);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -212,6 +262,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		before = st;
 		e = uvs_vhumsg_check(&st, &m);
+		if (m.request == 24)
+			check_config_reply(&f, &m, e == UVS_VHUMSG_OK);
 		FZ_CHECK((unsigned int)e < UVS_VHUMSG_ERR_MAX);
 		FZ_CHECK(e != UVS_VHUMSG_STALLED && e != UVS_VHUMSG_REPLIES_NOT_READ);
 		FZ_CHECK(uvs_vhumsg_err_str(e) != NULL && uvs_vhumsg_req_str(m.request) != NULL);

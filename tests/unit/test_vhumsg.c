@@ -6,6 +6,7 @@
  * ring made larger after its addresses were accepted, a memory table that no longer holds
  * the rings, refused ring sizes, short payloads.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -371,6 +372,87 @@ span_inside_bounds(void **state)
 	assert_false(uvs_vhumsg_span_inside(r, 0, 0x1000, 1));
 }
 
+/* A GET_CONFIG payload: offset, size, flags, then the config room filled with 0xee. */
+static void
+mk_config(uint8_t *buf, uint32_t room, uint32_t offset, uint32_t len)
+{
+	uint32_t flags = 0;
+
+	memset(buf, 0xee, room);
+	memcpy(buf, &offset, 4);
+	memcpy(buf + 4, &len, 4);
+	memcpy(buf + 8, &flags, 4);
+}
+
+static void
+config_reply_bytes(void **state)
+{
+	uint8_t buf[UVS_VHUMSG_MAX_PAYLOAD];
+	const uint32_t room = sizeof(buf);
+	const uint64_t cid = 0x0000000012345678ull;
+	uint32_t v;
+
+	(void)state;
+	/* QEMU: 8 bytes from 0, the le64 guest_cid */
+	mk_config(buf, room, 0, 8);
+	assert_int_equal(uvs_vhumsg_config_reply(buf, 12, room, cid), 20);
+	memcpy(&v, buf + 12, 4);
+	assert_int_equal(v, 0x12345678u);
+	memcpy(&v, buf + 16, 4);
+	assert_int_equal(v, 0);
+	assert_int_equal(buf[20], 0xee); /* nothing past the length asked */
+	memcpy(&v, buf, 4);
+	assert_int_equal(v, 0); /* offset and size stay as asked */
+	memcpy(&v, buf + 4, 4);
+	assert_int_equal(v, 8);
+
+	/* from the middle: cid's upper bytes, then zeros past the 8-byte config space */
+	mk_config(buf, room, 2, 8);
+	assert_int_equal(uvs_vhumsg_config_reply(buf, 12, room, cid), 20);
+	assert_int_equal(buf[12], 0x34);
+	assert_int_equal(buf[13], 0x12);
+	for (unsigned int i = 14; i < 20; i++)
+		assert_int_equal(buf[i], 0);
+
+	/* past the vsock config, within 256: zeros; the whole space; nothing at all */
+	mk_config(buf, room, 200, 56);
+	assert_int_equal(uvs_vhumsg_config_reply(buf, 12, room, cid), 12 + 56);
+	for (unsigned int i = 12; i < 12 + 56; i++)
+		assert_int_equal(buf[i], 0);
+	mk_config(buf, room, 0, 256);
+	assert_int_equal(uvs_vhumsg_config_reply(buf, 12 + 256, room, cid), 12 + 256);
+	mk_config(buf, room, 0, 0);
+	assert_int_equal(uvs_vhumsg_config_reply(buf, 12, room, cid), 12);
+	assert_int_equal(buf[12], 0xee);
+}
+
+static void
+config_reply_refusals(void **state)
+{
+	uint8_t buf[UVS_VHUMSG_MAX_PAYLOAD];
+	const uint32_t room = sizeof(buf);
+	const struct {
+		uint32_t size, offset, len, room;
+	} bad[] = {
+		{ 11, 0, 8, room },	      /* shorter than offset, size, flags */
+		{ 12 + 257, 0, 8, room },     /* longer than the largest config */
+		{ 12, 0, 257, room },	      /* more than the config space */
+		{ 12, 257, 0, room },	      /* offset past it */
+		{ 12, 250, 7, room },	      /* together past it */
+		{ 12, 0xffffffffu, 2, room }, /* a sum that would wrap */
+		{ 12, 8, 0xfffffff9u, room }, /* the other way */
+		{ 12, 0, 8, 12 + 7 },	      /* a reply larger than the buffer */
+	};
+
+	(void)state;
+	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		mk_config(buf, room, bad[i].offset, bad[i].len);
+		assert_int_equal(
+				uvs_vhumsg_config_reply(buf, bad[i].size, bad[i].room, 3), -EINVAL);
+		assert_int_equal(buf[12], 0xee); /* nothing written */
+	}
+}
+
 int
 main(void)
 {
@@ -381,6 +463,8 @@ main(void)
 		cmocka_unit_test(memory_refusals),
 		cmocka_unit_test(ring_refusals),
 		cmocka_unit_test(span_inside_bounds),
+		cmocka_unit_test(config_reply_bytes),
+		cmocka_unit_test(config_reply_refusals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
