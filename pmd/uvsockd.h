@@ -17,6 +17,7 @@
 #include "uvs_conn.h"
 #include "uvs_ipc.h"
 #include "uvs_pkt.h"
+#include "uvs_fair.h"
 #include "uvs_sockbuf.h"
 #include "uvs_srv.h"
 #include "uvs_vhumsg.h"
@@ -31,6 +32,11 @@
  * chain looked at per this many passes, a small fraction of each pass (tests/hostile); a
  * driver's rare mistake costs it a few microseconds. */
 #define UVSD_REFUSAL_REST 16
+/* How far (in microseconds of the polling thread's time) one busy guest may run ahead of
+ * another before it sits passes out (lib/uvs_fair.h): a few passes of a busy guest, so a
+ * guest whose packets cost several times another's is held to an equal share within one
+ * or two passes, and two guests of equal cost both run every pass. */
+#define UVSD_FAIR_QUANTUM_US 50u
 /* Empty polling passes before sleeping on eventfds: about 50-100 us of spinning here. */
 #define UVSD_IDLE_SPINS 512
 /* Idle passes between two sched_yield()s while spinning (unless --no-yield): often enough
@@ -87,6 +93,7 @@ struct uvsd_guest {
 	bool rx_work;	    /* engine has packets for this guest */
 	bool rx_call_due;   /* another guest's packets were put in its rx ring (g2g.c) */
 	unsigned int rest;  /* passes to skip: it sent something refused (UVSD_REFUSAL_REST) */
+	struct uvs_fair_ent fair; /* its share of the polling thread (TSC cycles; main.c) */
 	bool seqpacket;
 	struct uvs_memtbl mem;
 	struct uvs_virtq vq[2];

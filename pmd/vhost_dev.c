@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include <rte_branch_prediction.h>
+#include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_log.h>
 #include <rte_vhost.h>
@@ -736,10 +737,12 @@ uvsd_guest_dump(const struct uvsd_guest *g, FILE *f)
 	vhu_dump(g, f);
 	if (!g->running)
 		return;
-	fprintf(f, "  rx_pkts %lu rx_bytes %lu tx_pkts %lu tx_bytes %lu conns %u kicks %lu calls %lu\n",
+	fprintf(f, "  rx_pkts %lu rx_bytes %lu tx_pkts %lu tx_bytes %lu conns %u kicks %lu calls %lu fair_skips %lu busy_us %lu\n",
 			(unsigned long)p->rx_pkts, (unsigned long)p->rx_bytes,
 			(unsigned long)p->tx_pkts, (unsigned long)p->tx_bytes, p->nconns,
-			(unsigned long)g->kicks, (unsigned long)g->calls);
+			(unsigned long)g->kicks, (unsigned long)g->calls,
+			(unsigned long)g->fair.skips,
+			(unsigned long)(g->fair.busy / (rte_get_tsc_hz() / 1000000u)));
 	if (g->group[0] != '\0')
 		fprintf(f, "  group %s g2g_tx_pkts %lu g2g_tx_bytes %lu g2g_rx_pkts %lu g2g_waits %lu g2g_rewritten %lu\n",
 				g->group, (unsigned long)g->g2g_tx_pkts,
