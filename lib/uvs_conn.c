@@ -114,6 +114,17 @@ uvs_engine_local_cid(const struct uvs_engine *eng)
 	return eng->local_cid;
 }
 
+bool
+uvs_engine_idle(const struct uvs_engine *eng)
+{
+	if (!TAILQ_EMPTY(&eng->timers))
+		return false;
+	for (unsigned int i = 0; i < UVS_ENGINE_HASH_BUCKETS; i++)
+		if (!LIST_EMPTY(&eng->conns[i]) || !LIST_EMPTY(&eng->bound[i]))
+			return false;
+	return true;
+}
+
 void
 uvs_peer_init(struct uvs_peer *p, uint32_t cid, bool seqpacket, void *transport)
 {

@@ -173,6 +173,9 @@ struct uvs_engine *uvs_engine_create(
 /** Free the engine; every connection must have been freed. */
 void uvs_engine_destroy(struct uvs_engine *eng);
 uint32_t uvs_engine_local_cid(const struct uvs_engine *eng);
+/** Whether the engine holds nothing: no connection, no bound port, no timer. For checks
+ * and tests (it looks at every hash bucket), not for the data path. */
+bool uvs_engine_idle(const struct uvs_engine *eng);
 
 /** Initialise a peer the transport owns. */
 void uvs_peer_init(struct uvs_peer *p, uint32_t cid, bool seqpacket, void *transport);

@@ -6,7 +6,8 @@
  * Each client has a virtual time: the cost (TSC cycles, in uvsockd) of the passes in which
  * it had work. A client more than a quantum ahead of the slowest busy client sits passes
  * out until the others catch up. A client with no work does not bank time: its virtual time
- * is raised to the busy clients' floor, so it comes back level with them, not ahead.
+ * is raised to the busy clients' floor while it idles, and one that comes back (or is new)
+ * far behind is lifted to one quantum behind the floor: it catches up at most a quantum.
  *
  * Pure code: no clock, no system call, no allocation. The caller measures the cost.
  */

@@ -374,7 +374,8 @@ uvs_vhumsg_config_reply(uint8_t *payload, uint32_t size, uint32_t room, uint64_t
 	uint8_t cfg[8];
 	uint32_t offset, len;
 
-	if (size < UVS_VHUMSG_CONFIG_HDR || size > UVS_VHUMSG_CONFIG_HDR + UVS_VHUMSG_MAX_CONFIG)
+	if (size < UVS_VHUMSG_CONFIG_HDR || size > UVS_VHUMSG_CONFIG_HDR + UVS_VHUMSG_MAX_CONFIG ||
+			size > room)
 		return -EINVAL;
 	offset = get_u32(payload);
 	len = get_u32(payload + 4);

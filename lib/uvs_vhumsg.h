@@ -138,8 +138,8 @@ enum uvs_vhumsg_err uvs_vhumsg_ring_check(const struct uvs_vhumsg_region *r, uin
  * the front-end asked for, that part of the config space (le64 guest_cid, zeros beyond) from
  * the offset it asked for, and its flags are left as they came.
  * @return the reply's payload size (12 + the length asked), or -EINVAL if the request is
- * shorter than 12 bytes or longer than 12 + 256, asks for bytes past 256, or the reply does
- * not fit in room (nothing is then written).
+ * shorter than 12 bytes, longer than 12 + 256 or than room, asks for bytes past 256, or the
+ * reply does not fit in room (nothing is then written).
  */
 int uvs_vhumsg_config_reply(uint8_t *payload, uint32_t size, uint32_t room, uint64_t guest_cid);
 

@@ -371,14 +371,21 @@ poll_guests(struct uvs_daemon *d, struct uvs_fair *fair)
 
 	for (unsigned int i = 0; i < d->nguests; i++) {
 		struct uvsd_guest *g = &d->guests[i];
-		uint64_t t0;
+		uint64_t t0, t1, cost;
 		unsigned int n;
 
 		if (!uvs_fair_may_run(fair, &g->fair))
 			continue;
 		t0 = rte_rdtsc();
 		n = uvsd_guest_poll(d, g);
-		uvs_fair_charge(fair, &g->fair, rte_rdtsc() - t0, n > 0);
+		t1 = rte_rdtsc();
+		/* a turn is charged at most UVSD_FAIR_MAX_TURN quanta: one during which the
+		 * thread was preempted (milliseconds, on a shared machine) must not bench the
+		 * guest for that long; a TSC going backwards is charged nothing */
+		cost = t1 > t0 ? t1 - t0 : 0;
+		if (cost > fair->quantum * UVSD_FAIR_MAX_TURN)
+			cost = fair->quantum * UVSD_FAIR_MAX_TURN;
+		uvs_fair_charge(fair, &g->fair, cost, n > 0);
 		work += n;
 	}
 	return work + uvs_fair_pass_end(fair);
@@ -393,7 +400,7 @@ run(struct uvs_daemon *d)
 	struct uvs_fair fair;
 	int n, timeout;
 
-	uvs_fair_init(&fair, rte_get_tsc_hz() / 1000000u * UVSD_FAIR_QUANTUM_US);
+	uvs_fair_init(&fair, uvsd_tsc_per_us() * UVSD_FAIR_QUANTUM_US);
 
 	while (!d->stop) {
 		unsigned int work = 0;

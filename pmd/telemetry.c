@@ -149,7 +149,7 @@ fill_guest(struct uvs_daemon *d, const char *params, struct rte_tel_data *t)
 	rte_tel_data_add_dict_u64(t, "kicks", g->kicks);
 	rte_tel_data_add_dict_u64(t, "calls", g->calls);
 	rte_tel_data_add_dict_u64(t, "fair_skips", g->fair.skips);
-	rte_tel_data_add_dict_u64(t, "busy_us", g->fair.busy / (rte_get_tsc_hz() / 1000000u));
+	rte_tel_data_add_dict_u64(t, "busy_us", g->fair.busy / uvsd_tsc_per_us());
 	rte_tel_data_add_dict_u64(t, "credit_stalls", p->credit_stalls);
 	rte_tel_data_add_dict_string(t, "group", g->group);
 	rte_tel_data_add_dict_u64(t, "g2g_tx_pkts", g->g2g_tx_pkts);

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <sys/uio.h>
 
+#include <rte_cycles.h>
+
 #include "uvs_conn.h"
 #include "uvs_ipc.h"
 #include "uvs_pkt.h"
@@ -37,6 +39,9 @@
  * guest whose packets cost several times another's is held to an equal share within one
  * or two passes, and two guests of equal cost both run every pass. */
 #define UVSD_FAIR_QUANTUM_US 50u
+/* Most quanta one guest's turn is charged: a full burst of 64 chains of 64 KiB into fresh
+ * pages takes about a millisecond here; more is the thread being preempted, not the guest. */
+#define UVSD_FAIR_MAX_TURN 40u
 /* Empty polling passes before sleeping on eventfds: about 50-100 us of spinning here. */
 #define UVSD_IDLE_SPINS 512
 /* Idle passes between two sched_yield()s while spinning (unless --no-yield): often enough
@@ -197,6 +202,15 @@ int uvsd_telemetry_init(struct uvs_daemon *d);
 /** On the polling thread: answer the pending telemetry request. */
 void uvsd_telemetry_serve(struct uvs_daemon *d);
 void uvsd_telemetry_stop(struct uvs_daemon *d);
+
+/** TSC ticks per microsecond (at least 1): the fair shares' unit (main.c), busy_us. */
+static inline uint64_t
+uvsd_tsc_per_us(void)
+{
+	uint64_t hz = rte_get_tsc_hz() / 1000000u;
+
+	return hz > 0 ? hz : 1;
+}
 
 /* host_sock.c: the host programs' side, on uvs_srv */
 int uvsd_host_init(struct uvs_daemon *d);

@@ -187,7 +187,10 @@ with_control() {
 # fair_check BEFORE AFTER: the credit attacker's turns (a fresh connection and segment filled
 # with 256 KiB each) cost the daemon more than the other guest's streaming turns, so with both
 # busy it must have sat passes out (fair_skips: the polling thread shared by cost,
-# lib/uvs_fair.c) and its cost been measured (busy_us).
+# lib/uvs_fair.c) and its cost been measured (busy_us). Runs so far: 653 to 1362 passes sat
+# out; FAIR_MIN_SKIPS is well below, and well above the few a guest with no work at all may
+# be counted (one that is ahead when it goes idle sits out until the floor reaches it).
+FAIR_MIN_SKIPS=50
 fair_check() {
 	local out skips busy
 	out=$(python3 -c 'import json, sys
@@ -196,7 +199,7 @@ print(b["fair_skips"] - a["fair_skips"], b["busy_us"] - a["busy_us"])' "$1" "$2"
 		fail "fair_check: no fair_skips/busy_us in the telemetry"
 	read -r skips busy <<<"$out"
 	echo "RESULT fair credit fair_skips=$skips busy_us=$busy"
-	if [ "$skips" -le 0 ] || [ "$busy" -le 0 ]; then
+	if [ "$skips" -lt "$FAIR_MIN_SKIPS" ] || [ "$busy" -le 0 ]; then
 		echo "FAIL: credit: sat out $skips passes, $busy us busy: no fair share by cost"
 		failed=1
 	fi

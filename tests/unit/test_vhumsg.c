@@ -442,6 +442,7 @@ config_reply_refusals(void **state)
 		{ 12, 0xffffffffu, 2, room }, /* a sum that would wrap */
 		{ 12, 8, 0xfffffff9u, room }, /* the other way */
 		{ 12, 0, 8, 12 + 7 },	      /* a reply larger than the buffer */
+		{ 30, 0, 8, 24 },	      /* a request larger than the buffer */
 	};
 
 	(void)state;
