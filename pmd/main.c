@@ -23,7 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_log.h>
@@ -356,51 +355,13 @@ handle_event(struct uvs_daemon *d, const struct epoll_event *ev)
 	}
 }
 
-/*
- * One pass over the guests, each served if it is not ahead of its share (lib/uvs_fair.h):
- * what a guest's turn costs is measured in TSC cycles around it (two rte_rdtsc() per guest
- * per pass, no system call), so a guest whose packets are costly (connections opened and
- * filled, each a fresh shared segment to fault in) gets the same time as one streaming, not
- * the same number of packets. @return work done, plus one if a guest sat the pass out (its
- * work is still there: the loop must not go to sleep).
- */
-static unsigned int
-poll_guests(struct uvs_daemon *d, struct uvs_fair *fair)
-{
-	unsigned int work = 0;
-
-	for (unsigned int i = 0; i < d->nguests; i++) {
-		struct uvsd_guest *g = &d->guests[i];
-		uint64_t t0, t1, cost;
-		unsigned int n;
-
-		if (!uvs_fair_may_run(fair, &g->fair))
-			continue;
-		t0 = rte_rdtsc();
-		n = uvsd_guest_poll(d, g);
-		t1 = rte_rdtsc();
-		/* a turn is charged at most UVSD_FAIR_MAX_TURN quanta: one during which the
-		 * thread was preempted (milliseconds, on a shared machine) must not bench the
-		 * guest for that long; a TSC going backwards is charged nothing */
-		cost = t1 > t0 ? t1 - t0 : 0;
-		if (cost > fair->quantum * UVSD_FAIR_MAX_TURN)
-			cost = fair->quantum * UVSD_FAIR_MAX_TURN;
-		uvs_fair_charge(fair, &g->fair, cost, n > 0);
-		work += n;
-	}
-	return work + uvs_fair_pass_end(fair);
-}
-
 static void
 run(struct uvs_daemon *d)
 {
 	struct epoll_event evs[UVSD_EP_BATCH];
 	uint64_t next_tick = 0, now;
 	unsigned int idle = 0, pass = 0;
-	struct uvs_fair fair;
 	int n, timeout;
-
-	uvs_fair_init(&fair, uvsd_tsc_per_us() * UVSD_FAIR_QUANTUM_US);
 
 	while (!d->stop) {
 		unsigned int work = 0;
@@ -417,7 +378,8 @@ run(struct uvs_daemon *d)
 			fflush(stdout);
 		}
 
-		work += poll_guests(d, &fair);
+		for (unsigned int i = 0; i < d->nguests; i++)
+			work += uvsd_guest_poll(d, &d->guests[i]);
 		work += uvs_srv_poll(&d->srv); /* programs' writes, without their NOTIFY */
 		now = uvs_now_ns();
 		if (now >= next_tick) {

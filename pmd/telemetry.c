@@ -28,7 +28,6 @@
 #include <unistd.h>
 #include <linux/vm_sockets.h>
 
-#include <rte_cycles.h>
 #include <rte_telemetry.h>
 
 #include "uvsockd.h"
@@ -148,8 +147,6 @@ fill_guest(struct uvs_daemon *d, const char *params, struct rte_tel_data *t)
 	rte_tel_data_add_dict_u64(t, "tx_bytes", p->tx_bytes);
 	rte_tel_data_add_dict_u64(t, "kicks", g->kicks);
 	rte_tel_data_add_dict_u64(t, "calls", g->calls);
-	rte_tel_data_add_dict_u64(t, "fair_skips", g->fair.skips);
-	rte_tel_data_add_dict_u64(t, "busy_us", g->fair.busy / uvsd_tsc_per_us());
 	rte_tel_data_add_dict_u64(t, "credit_stalls", p->credit_stalls);
 	rte_tel_data_add_dict_string(t, "group", g->group);
 	rte_tel_data_add_dict_u64(t, "g2g_tx_pkts", g->g2g_tx_pkts);

@@ -14,12 +14,9 @@
 #include <stdio.h>
 #include <sys/uio.h>
 
-#include <rte_cycles.h>
-
 #include "uvs_conn.h"
 #include "uvs_ipc.h"
 #include "uvs_pkt.h"
-#include "uvs_fair.h"
 #include "uvs_sockbuf.h"
 #include "uvs_srv.h"
 #include "uvs_vhumsg.h"
@@ -34,14 +31,6 @@
  * chain looked at per this many passes, a small fraction of each pass (tests/hostile); a
  * driver's rare mistake costs it a few microseconds. */
 #define UVSD_REFUSAL_REST 16
-/* How far (in microseconds of the polling thread's time) one busy guest may run ahead of
- * another before it sits passes out (lib/uvs_fair.h): a few passes of a busy guest, so a
- * guest whose packets cost several times another's is held to an equal share within one
- * or two passes, and two guests of equal cost both run every pass. */
-#define UVSD_FAIR_QUANTUM_US 50u
-/* Most quanta one guest's turn is charged: a full burst of 64 chains of 64 KiB into fresh
- * pages takes about a millisecond here; more is the thread being preempted, not the guest. */
-#define UVSD_FAIR_MAX_TURN 40u
 /* Empty polling passes before sleeping on eventfds: about 50-100 us of spinning here. */
 #define UVSD_IDLE_SPINS 512
 /* Idle passes between two sched_yield()s while spinning (unless --no-yield): often enough
@@ -98,7 +87,6 @@ struct uvsd_guest {
 	bool rx_work;	    /* engine has packets for this guest */
 	bool rx_call_due;   /* another guest's packets were put in its rx ring (g2g.c) */
 	unsigned int rest;  /* passes to skip: it sent something refused (UVSD_REFUSAL_REST) */
-	struct uvs_fair_ent fair; /* its share of the polling thread (TSC cycles; main.c) */
 	bool seqpacket;
 	struct uvs_memtbl mem;
 	struct uvs_virtq vq[2];
@@ -202,15 +190,6 @@ int uvsd_telemetry_init(struct uvs_daemon *d);
 /** On the polling thread: answer the pending telemetry request. */
 void uvsd_telemetry_serve(struct uvs_daemon *d);
 void uvsd_telemetry_stop(struct uvs_daemon *d);
-
-/** TSC ticks per microsecond (at least 1): the fair shares' unit (main.c), busy_us. */
-static inline uint64_t
-uvsd_tsc_per_us(void)
-{
-	uint64_t hz = rte_get_tsc_hz() / 1000000u;
-
-	return hz > 0 ? hz : 1;
-}
 
 /* host_sock.c: the host programs' side, on uvs_srv */
 int uvsd_host_init(struct uvs_daemon *d);

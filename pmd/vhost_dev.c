@@ -33,7 +33,6 @@
 #include <unistd.h>
 
 #include <rte_branch_prediction.h>
-#include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_log.h>
 #include <rte_vhost.h>
@@ -351,9 +350,6 @@ guest_attach(struct uvs_daemon *d, struct uvsd_guest *g, int vid)
 	g->broken = false;
 	g->paused = false;
 	g->rest = 0;
-	/* a new VMM does not inherit the old one's lead (uvs_fair_may_run lifts it to the
-	 * floor); the counters stay, as kicks and calls do */
-	g->fair.vtime = 0;
 	uvsd_g2g_forget(d, g);
 	uvs_peer_init(&g->peer, g->cid, g->seqpacket, g);
 	g->running = true;
@@ -740,12 +736,10 @@ uvsd_guest_dump(const struct uvsd_guest *g, FILE *f)
 	vhu_dump(g, f);
 	if (!g->running)
 		return;
-	fprintf(f, "  rx_pkts %lu rx_bytes %lu tx_pkts %lu tx_bytes %lu conns %u kicks %lu calls %lu fair_skips %lu busy_us %lu\n",
+	fprintf(f, "  rx_pkts %lu rx_bytes %lu tx_pkts %lu tx_bytes %lu conns %u kicks %lu calls %lu\n",
 			(unsigned long)p->rx_pkts, (unsigned long)p->rx_bytes,
 			(unsigned long)p->tx_pkts, (unsigned long)p->tx_bytes, p->nconns,
-			(unsigned long)g->kicks, (unsigned long)g->calls,
-			(unsigned long)g->fair.skips,
-			(unsigned long)(g->fair.busy / uvsd_tsc_per_us()));
+			(unsigned long)g->kicks, (unsigned long)g->calls);
 	if (g->group[0] != '\0')
 		fprintf(f, "  group %s g2g_tx_pkts %lu g2g_tx_bytes %lu g2g_rx_pkts %lu g2g_waits %lu g2g_rewritten %lu\n",
 				g->group, (unsigned long)g->g2g_tx_pkts,

@@ -184,27 +184,6 @@ with_control() {
 	CONTROL=
 }
 
-# fair_check BEFORE AFTER: the credit attacker's turns (a fresh connection and segment filled
-# with 256 KiB each) cost the daemon more than the other guest's streaming turns, so with both
-# busy it must have sat passes out (fair_skips: the polling thread shared by cost,
-# lib/uvs_fair.c) and its cost been measured (busy_us). Runs so far: 653 to 1362 passes sat
-# out; FAIR_MIN_SKIPS is well below, and well above the few a guest with no work at all may
-# be counted (one that is ahead when it goes idle sits out until the floor reaches it).
-FAIR_MIN_SKIPS=50
-fair_check() {
-	local out skips busy
-	out=$(python3 -c 'import json, sys
-a, b = (json.load(open(f))["guest"] for f in sys.argv[1:])
-print(b["fair_skips"] - a["fair_skips"], b["busy_us"] - a["busy_us"])' "$1" "$2") ||
-		fail "fair_check: no fair_skips/busy_us in the telemetry"
-	read -r skips busy <<<"$out"
-	echo "RESULT fair credit fair_skips=$skips busy_us=$busy"
-	if [ "$skips" -lt "$FAIR_MIN_SKIPS" ] || [ "$busy" -le 0 ]; then
-		echo "FAIL: credit: sat out $skips passes, $busy us busy: no fair share by cost"
-		failed=1
-	fi
-}
-
 attacks=("$@")
 if [ ${#attacks[@]} = 0 ]; then
 	attacks=(loop loop-32k bad-addr overlap-tx overlap-rx tx-writable rx-readable long-chain
@@ -219,11 +198,7 @@ for a in "${attacks[@]}"; do
 	# a 32768-entry ring: DPDK's per-ring arrays (40 B an entry) and the ring's own pages the
 	# daemon touches (26 B an entry) are counted in its RSS
 	loop-32k) run_attack "$a" loop 3072 --txq 32768 ;;
-	credit)
-		cp "$tmp/before.json" "$tmp/credit.pre.json"
-		with_control churn control "$a" 4096 --port "$HOLD"
-		fair_check "$tmp/credit.pre.json" "$tmp/credit.after.json"
-		;;
+	credit) with_control churn control "$a" 4096 --port "$HOLD" ;;
 	flood-credit-request) with_control chatter baseline "$a" 1024 --port "$HOLD" ;;
 	bad-type-op) run_attack "$a" "$a" 1024 --port "$HOLD" ;;
 	flood-request) run_attack "$a" "$a" 1024 --port "$NOACCEPT" ;;
