@@ -927,9 +927,13 @@ main(int argc, char **argv)
 	/* Let the last packets (data, RST, replies) go out and the device take them: packets
 	 * left in the tx ring are lost when we go, and the host then sees its connections
 	 * reset before their last data, as from a VM that powered off (guestless-modes saw
-	 * an echo's last bytes lost that way). */
+	 * an echo's last bytes lost that way). Connections still open count too: one whose
+	 * last bytes wait for the host's credit is on no transmit queue until the host reads
+	 * (guestless-modes lost an echo's last bytes that way again, under load), and one
+	 * closed by us waits for the host's close; a well-behaved host takes a few passes. */
 	for (uint64_t until = uvs_now_ns() + G_EXIT_DRAIN_NS;
-			(uvs_peer_tx_pending(&g.host) || g.ntx_free < G_QSIZE) &&
+			(uvs_peer_tx_pending(&g.host) || g.ntx_free < G_QSIZE ||
+					g.host.nconns > 0) &&
 			uvs_now_ns() < until;) {
 		poll_rx(&g);
 		if (poll_tx(&g) == 0)
