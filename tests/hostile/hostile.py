@@ -11,8 +11,10 @@ measure PERF CID PORT SECONDS MIN PID [CONTROL_PID [JUDGE]]: the well-behaved gu
     runs, one with and one without the attack, differ by more than the attack costs. With
     CONTROL_PID (a well-behaved guest loading the daemon the way the attack does), its phases
     are interleaved too, and with JUDGE "control" the ratio is attacked/control instead of
-    attacked/baseline. Prints one line, RATIO ratio=R ... (Gbit/s medians); exit status 1 if
-    R < MIN after ROUNDS pooled runs.
+    attacked/baseline; with JUDGE "either" it is the larger of the two: the attack passes if
+    it cost less than MIN of the baseline, or no more than its twin cost in the same run.
+    Prints one line, RATIO ratio=R ... (Gbit/s medians); exit status 1 if R < MIN after
+    ROUNDS pooled runs.
 
 check BEFORE AFTER LOG: compare the guest's telemetry (uvsock-ss --guest CID --json, taken
     before the attack and after its report) with what the attacker said it sent (its
@@ -75,7 +77,8 @@ def measure_round(perf, cid, port, seconds, pids, samples):
 def measure(perf, cid, port, seconds, min_ratio, pid, control, judge):
     """Rounds of measure_round() until the pooled medians show the ratio, or ROUNDS ran.
     The ratio is attacked/baseline, or with judge "control" attacked/control: the attack
-    must cost the other guest no more than that well-behaved load does."""
+    must cost the other guest no more than that well-behaved load does; with judge "either"
+    the larger of the two."""
     pids = {"attacked": pid}
     samples = {"attacked": [], "baseline": []}
     if control:
@@ -88,8 +91,11 @@ def measure(perf, cid, port, seconds, min_ratio, pid, control, judge):
             sys.exit("hostile.py: too few STATS lines from uvsock-perf")
         med = {k: statistics.median(v) for k, v in samples.items()}
         base = statistics.median(samples["baseline"] + samples.get("baseline2", []))
-        ref = med["control"] if judge == "control" else base
-        ratio = med["attacked"] / ref if ref > 0 else float("inf")
+        by_base = med["attacked"] / base if base > 0 else float("inf")
+        by_control = 0.0
+        if control:
+            by_control = med["attacked"] / med["control"] if med["control"] > 0 else float("inf")
+        ratio = {"baseline": by_base, "control": by_control}.get(judge, max(by_base, by_control))
         if ratio >= min_ratio:
             break
     if ratio < min_ratio or min(med.values()) == 0:
@@ -103,7 +109,8 @@ def measure(perf, cid, port, seconds, min_ratio, pid, control, judge):
     line = (f"RATIO ratio={ratio:.3f} attacked={med['attacked']:.3f} baseline={base:.3f} "
             f"of_baseline={of(med['attacked'])}")
     if control:
-        line += f" control={med['control']:.3f} control_of_baseline={of(med['control'])}"
+        line += (f" control={med['control']:.3f} control_of_baseline={of(med['control'])}"
+                 f" judge={judge}")
     print(line + f" samples={len(samples['attacked'])}")
     return 0 if ratio >= min_ratio else 1
 
@@ -158,7 +165,7 @@ def main():
     if len(sys.argv) in (8, 9, 10) and sys.argv[1] == "measure":
         control = int(sys.argv[8]) if len(sys.argv) >= 9 else 0
         judge = sys.argv[9] if len(sys.argv) == 10 else "baseline"
-        if judge not in ("baseline", "control") or (judge == "control" and not control):
+        if judge not in ("baseline", "control", "either") or (judge != "baseline" and not control):
             sys.exit(__doc__)
         return measure(sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5]),
                        float(sys.argv[6]), int(sys.argv[7]), control, judge)
