@@ -486,6 +486,16 @@ settle(struct ctx *t, unsigned int ci)
 	pump(t);
 	read_responses(t, ci);
 	skip_notifies(c);
+	if (c->nq != 0) {
+		/* say which requests went unanswered: a crash may not reproduce alone */
+		for (unsigned int i = 0; i < c->nq; i++)
+			fprintf(stderr,
+					"fuzz_ctl: program %u (fd %d): request %u unanswered: "
+					"op %u seq %u sock %#llx%s\n",
+					ci, c->fd, i, (unsigned int)c->q[i].op,
+					(unsigned int)c->q[i].seq, (unsigned long long)c->q[i].sock,
+					c->q[i].malformed ? " (malformed)" : "");
+	}
 	FZ_CHECK(c->nq == 0);
 }
 
