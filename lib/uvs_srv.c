@@ -662,6 +662,18 @@ anchor_event(struct uvs_srv *srv, uint32_t idx, uint32_t gen, uint32_t events)
 	filler_check(srv, s);
 }
 
+/* Watch a new socket's anchor. Unwatched, the socket would outlive the program: on failure
+ * the program's end (app_end) is closed and the socket goes as if the program had closed it. */
+static int
+anchor_add(struct uvs_srv *srv, struct uvs_srv_sock *s, struct epoll_event *ev, int app_end)
+{
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, s->anchor, ev) == 0)
+		return 0;
+	close(app_end);
+	anchor_event(srv, s->idx, s->gen, EPOLLHUP); /* may free s */
+	return -ENOBUFS;
+}
+
 /* A program's UVS_CTL_NOTIFY: it queued data, consumed some, or wants its doorbell back. */
 static void
 notify(struct uvs_srv_sock *s, uint32_t bits)
@@ -783,7 +795,8 @@ req_socket(struct uvs_srv *srv, struct uvs_srv_client *cl, const struct uvs_ctl_
 	anchor_prepare(s, sv[1]);
 	s->anchor = sv[0];
 	ev.data.u64 = UVS_SRV_EP_TAG(UVS_SRV_EP_ANCHOR, UVS_SRV_ANCHOR_KEY(s));
-	epoll_ctl(srv->epfd, EPOLL_CTL_ADD, s->anchor, &ev);
+	if (anchor_add(srv, s, &ev, sv[1]) < 0)
+		return -ENOBUFS;
 	fds[0] = sv[1];
 	resp->sock = sock_id(s);
 	return 0;
@@ -930,7 +943,8 @@ req_accept(struct uvs_srv *srv, struct uvs_srv_client *cl, struct uvs_srv_sock *
 	s->owner = cl->serial;
 	s->uid = cl->uid;
 	ev.data.u64 = UVS_SRV_EP_TAG(UVS_SRV_EP_ANCHOR, UVS_SRV_ANCHOR_KEY(s));
-	epoll_ctl(srv->epfd, EPOLL_CTL_ADD, s->anchor, &ev);
+	if (anchor_add(srv, s, &ev, sv[1]) < 0)
+		return -ENOBUFS;
 	fds[0] = sv[1];
 	fds[1] = fcntl(s->memfd, F_DUPFD_CLOEXEC, 0); /* the daemon keeps one (exec) */
 	resp->sock = sock_id(s);
@@ -1182,8 +1196,13 @@ client_readable(struct uvs_srv *srv, struct uvs_srv_client *cl)
 		n = ctl_recv(cl->fd, raw, sizeof(raw), in_fds);
 		if (n == -EAGAIN || n == -EINTR)
 			return;
-		if (n <= 0)
-			goto drop; /* closed or failed */
+		if (n <= 0) {
+			/* closed or failed; an empty message may still have brought fds */
+			for (int i = 0; i < UVS_SRV_CTL_MAX_IN_FDS; i++)
+				if (in_fds[i] >= 0)
+					close(in_fds[i]);
+			goto drop;
+		}
 		memset(&resp, 0, sizeof(resp));
 		if (uvs_ctl_req_check(raw, (size_t)n) < 0) {
 			srv_log(srv, "client %lu (pid %d): malformed request (%zd bytes), closing",
@@ -1204,6 +1223,12 @@ client_readable(struct uvs_srv *srv, struct uvs_srv_client *cl)
 				close(in_fds[i]);
 		if (req.op == UVS_CTL_NOTIFY)
 			continue; /* one-way */
+		/* an error carries no fd, whatever the handler made before it failed */
+		for (int i = 0; i < 2 && resp.rc < 0; i++)
+			if (fds[i] >= 0) {
+				close(fds[i]);
+				fds[i] = -1;
+			}
 		/* handlers fill fds in order: fds[1] only with fds[0] */
 		nfds = fds[0] < 0 ? 0 : fds[1] < 0 ? 1 : 2;
 		resp.nfds = (uint32_t)nfds;
@@ -1247,7 +1272,14 @@ ctl_accept(struct uvs_srv *srv)
 			client_groups(cl, cred.gid);
 		cl->serial = ++srv->next_serial;
 		ev.data.u64 = UVS_SRV_EP_TAG(UVS_SRV_EP_CLIENT, (uintptr_t)cl);
-		epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev);
+		if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			/* unwatched, its requests would wait for ever: the program sees a hang-up */
+			srv_log(srv, "client (pid %d): cannot watch its connection (%s), closing",
+					(int)cl->pid, strerror(errno));
+			free(cl);
+			close(fd);
+			continue;
+		}
 		LIST_INSERT_HEAD(&srv->clients, cl, link);
 	}
 }

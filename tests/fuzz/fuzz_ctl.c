@@ -32,12 +32,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
+#include <poll.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <linux/sockios.h>
 #include <linux/vm_sockets.h>
 
 #include "fuzz.h"
@@ -487,7 +490,15 @@ settle(struct ctx *t, unsigned int ci)
 	read_responses(t, ci);
 	skip_notifies(c);
 	if (c->nq != 0) {
-		/* say which requests went unanswered: a crash may not reproduce alone */
+		/* say which requests went unanswered, and whether the server's end holds them
+		 * unread or hung up unseen: a crash may not reproduce alone */
+		struct pollfd pfd = { .fd = c->fd, .events = POLLIN | POLLRDHUP };
+		int unread = -1;
+
+		(void)poll(&pfd, 1, 0);
+		(void)ioctl(c->fd, SIOCOUTQ, &unread);
+		fprintf(stderr, "fuzz_ctl: program %u: revents %#x, %d bytes unread by the server\n",
+				ci, (unsigned int)pfd.revents, unread);
 		for (unsigned int i = 0; i < c->nq; i++)
 			fprintf(stderr,
 					"fuzz_ctl: program %u (fd %d): request %u unanswered: "

@@ -439,6 +439,31 @@ attach_proves_possession(void **state)
 	uvs_close(fd);
 }
 
+/* An empty message is a hang-up to the daemon, but it may carry fds: they must not stay open
+ * in the daemon. The read end of a pipe goes with it; once the daemon hung up, a write finds
+ * no reader left. */
+static void
+empty_message_keeps_no_fd(void **state)
+{
+	int ctl = raw_ctl(), p[2];
+	char cbuf[UVS_SCM_SPACE(1)], b;
+	struct msghdr msg = { 0 };
+	void (*old)(int);
+
+	(void)state;
+	assert_int_equal(pipe(p), 0);
+	uvs_scm_put(&msg, cbuf, &p[0], 1);
+	assert_int_equal(sendmsg(ctl, &msg, 0), 0);
+	close(p[0]);
+	assert_int_equal(recv(ctl, &b, 1, 0), 0); /* the daemon hung up */
+	old = signal(SIGPIPE, SIG_IGN);
+	assert_int_equal(write(p[1], "x", 1), -1);
+	assert_int_equal(errno, EPIPE);
+	signal(SIGPIPE, old);
+	close(p[1]);
+	close(ctl);
+}
+
 /* Short-lived children that each use an inherited socket (a prefork server's workers): the
  * daemon forgets each one when it exits, so the 300th is served like the first. */
 static void
@@ -536,6 +561,7 @@ main(void)
 		cmocka_unit_test(timeout_options),
 		cmocka_unit_test(close_races_with_calls_in_other_threads),
 		cmocka_unit_test(attach_proves_possession),
+		cmocka_unit_test(empty_message_keeps_no_fd),
 		cmocka_unit_test(fork_children_keep_working),
 		cmocka_unit_test(fork_while_a_call_is_blocked),
 	};
