@@ -771,7 +771,7 @@ req_socket(struct uvs_srv *srv, struct uvs_srv_client *cl, const struct uvs_ctl_
 {
 	struct uvs_srv_sock *s;
 	struct epoll_event ev = { .events = EPOLLIN };
-	int sv[2];
+	int sv[2], rc;
 
 	if (req->a != UVS_TYPE_STREAM && req->a != UVS_TYPE_SEQPACKET)
 		return -ESOCKTNOSUPPORT;
@@ -795,8 +795,9 @@ req_socket(struct uvs_srv *srv, struct uvs_srv_client *cl, const struct uvs_ctl_
 	anchor_prepare(s, sv[1]);
 	s->anchor = sv[0];
 	ev.data.u64 = UVS_SRV_EP_TAG(UVS_SRV_EP_ANCHOR, UVS_SRV_ANCHOR_KEY(s));
-	if (anchor_add(srv, s, &ev, sv[1]) < 0)
-		return -ENOBUFS;
+	rc = anchor_add(srv, s, &ev, sv[1]);
+	if (rc < 0)
+		return rc;
 	fds[0] = sv[1];
 	resp->sock = sock_id(s);
 	return 0;
@@ -943,8 +944,9 @@ req_accept(struct uvs_srv *srv, struct uvs_srv_client *cl, struct uvs_srv_sock *
 	s->owner = cl->serial;
 	s->uid = cl->uid;
 	ev.data.u64 = UVS_SRV_EP_TAG(UVS_SRV_EP_ANCHOR, UVS_SRV_ANCHOR_KEY(s));
-	if (anchor_add(srv, s, &ev, sv[1]) < 0)
-		return -ENOBUFS;
+	rc = anchor_add(srv, s, &ev, sv[1]);
+	if (rc < 0)
+		return rc;
 	fds[0] = sv[1];
 	fds[1] = fcntl(s->memfd, F_DUPFD_CLOEXEC, 0); /* the daemon keeps one (exec) */
 	resp->sock = sock_id(s);
@@ -1165,6 +1167,17 @@ ctl_recv(int fd, void *buf, size_t len, int *in_fds)
 	return n;
 }
 
+/* Close the open ones of n fds (-1: none) and mark them closed. */
+static void
+fds_close(int *fds, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (fds[i] >= 0) {
+			close(fds[i]);
+			fds[i] = -1;
+		}
+}
+
 static void
 client_free(struct uvs_srv *srv, struct uvs_srv_client *cl)
 {
@@ -1198,9 +1211,7 @@ client_readable(struct uvs_srv *srv, struct uvs_srv_client *cl)
 			return;
 		if (n <= 0) {
 			/* closed or failed; an empty message may still have brought fds */
-			for (int i = 0; i < UVS_SRV_CTL_MAX_IN_FDS; i++)
-				if (in_fds[i] >= 0)
-					close(in_fds[i]);
+			fds_close(in_fds, UVS_SRV_CTL_MAX_IN_FDS);
 			goto drop;
 		}
 		memset(&resp, 0, sizeof(resp));
@@ -1208,9 +1219,7 @@ client_readable(struct uvs_srv *srv, struct uvs_srv_client *cl)
 			srv_log(srv, "client %lu (pid %d): malformed request (%zd bytes), closing",
 					(unsigned long)cl->serial, (int)cl->pid, n);
 			srv->drops[UVS_SRV_DROP_MALFORMED]++;
-			for (int i = 0; i < UVS_SRV_CTL_MAX_IN_FDS; i++)
-				if (in_fds[i] >= 0)
-					close(in_fds[i]);
+			fds_close(in_fds, UVS_SRV_CTL_MAX_IN_FDS);
 			goto drop;
 		}
 		memcpy(&req, raw, sizeof(req));
@@ -1218,25 +1227,18 @@ client_readable(struct uvs_srv *srv, struct uvs_srv_client *cl)
 		resp.seq = req.seq;
 		fds[0] = fds[1] = -1;
 		resp.rc = handle(srv, cl, &req, &resp, fds, in_fds[0]);
-		for (int i = 0; i < UVS_SRV_CTL_MAX_IN_FDS; i++)
-			if (in_fds[i] >= 0)
-				close(in_fds[i]);
+		fds_close(in_fds, UVS_SRV_CTL_MAX_IN_FDS);
 		if (req.op == UVS_CTL_NOTIFY)
 			continue; /* one-way */
 		/* an error carries no fd, whatever the handler made before it failed */
-		for (int i = 0; i < 2 && resp.rc < 0; i++)
-			if (fds[i] >= 0) {
-				close(fds[i]);
-				fds[i] = -1;
-			}
+		if (resp.rc < 0)
+			fds_close(fds, 2);
 		/* handlers fill fds in order: fds[1] only with fds[0] */
 		nfds = fds[0] < 0 ? 0 : fds[1] < 0 ? 1 : 2;
 		resp.nfds = (uint32_t)nfds;
 		uvs_scm_put(&msg, cbuf, fds, (unsigned int)nfds);
 		n = sendmsg(cl->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-		for (int i = 0; i < 2; i++)
-			if (fds[i] >= 0)
-				close(fds[i]);
+		fds_close(fds, 2);
 		if (n != sizeof(resp))
 			goto drop; /* a client that does not read its replies is dropped */
 	}
