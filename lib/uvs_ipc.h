@@ -38,7 +38,7 @@
 #include "uvs_ring.h"
 
 #define UVS_IPC_MAGIC 0x31737675u /* "uvs1" */
-#define UVS_IPC_VERSION 3u
+#define UVS_IPC_VERSION 4u
 #define UVS_CONTROL_DEFAULT "/run/uvsock/uvsock.sock"
 #define UVS_CONTROL_ENV "UVSOCK_CONTROL"
 
@@ -138,6 +138,9 @@ enum uvs_ctl_op {
 	UVS_CTL_ATTACH,	   /* sock, fd: its anchor -> b: 1 if listening. Proves possession of
 			    * the socket after fork: the daemon then accepts this client's
 			    * requests for it too. */
+	UVS_CTL_FORK,	   /* the program is about to fork: the child will map every
+			    * segment the program maps now, so the daemon must not reuse
+			    * them for the program's later sockets */
 	UVS_CTL_OP_MAX,
 };
 

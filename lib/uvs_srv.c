@@ -17,6 +17,18 @@
  * Nothing read from a segment is trusted: ring indexes go through uvs_ring's checks, record
  * lengths are bounded by what is in the ring, and the program's fwd_cnt may only move
  * forward within what it was given.
+ *
+ * Segment reuse. A fresh segment's pages are the dearest part of a connection: each first
+ * touch is a page fault and a zeroed page (800 us for a 256 KiB ring here, where the copy
+ * into a touched ring takes 3 us). So the segment of a closed socket is kept (seg_cache)
+ * and given to the next socket of the one program that could still map it, or of any
+ * program if none ever did. It must reveal nothing to anyone who could not already read
+ * it: a segment is reused only while one client (seg_holder) ever received its memfd and
+ * no other process may map it. Any ATTACH of a socket that has one (a fork child maps the
+ * parent's segments; an exec'd program gets the memfd) exposes it, and so does
+ * UVS_CTL_FORK, which libuvsock sends before every fork for all the segments the program
+ * holds. A kept segment's data pages are zeroed (the ones the memfd has: SEEK_DATA), so
+ * what its next socket's other users see starts blank, as a new one would.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -142,6 +154,123 @@ seg_unmap(struct uvs_srv_sock *s)
 	s->memfd = -1;
 }
 
+/* --- segment reuse (see the implementation notes) --- */
+
+static void
+seg_cache_drop(struct uvs_srv_seg *e)
+{
+	munmap(e->shm, e->size);
+	close(e->memfd);
+	e->shm = NULL;
+}
+
+/* Zero every page the segment's memfd has (pages never touched stay holes). 0, or -errno
+ * (then the segment is not kept). */
+static int
+seg_wipe(int memfd, uint8_t *base, size_t size)
+{
+	off_t pos = 0, end;
+
+	while ((size_t)pos < size) {
+		pos = lseek(memfd, pos, SEEK_DATA);
+		if (pos < 0)
+			return errno == ENXIO ? 0 : -errno; /* ENXIO: no data after pos */
+		end = lseek(memfd, pos, SEEK_HOLE);
+		if (end < 0 || (size_t)end > size)
+			end = (off_t)size;
+		memset(base + pos, 0, (size_t)(end - pos));
+		pos = end;
+	}
+	return 0;
+}
+
+/* The socket is freed: keep its segment for its holder's next socket if nobody else may map
+ * it, else unmap it. The oldest kept segment of the same holder, or else of anyone, makes
+ * room. */
+static void
+seg_release(struct uvs_srv *srv, struct uvs_srv_sock *s)
+{
+	struct uvs_srv_seg *slot = NULL, *oldest = NULL, *oldest_mine = NULL;
+	unsigned int mine = 0;
+
+	if (s->shm == NULL || s->seg_holder == UVS_SRV_SEG_EXPOSED ||
+			s->shm_size > UVS_SRV_SEG_CACHE_MAX_SIZE ||
+			seg_wipe(s->memfd, (uint8_t *)s->shm, s->shm_size) < 0) {
+		seg_unmap(s);
+		return;
+	}
+	for (unsigned int i = 0; i < UVS_SRV_SEG_CACHE; i++) {
+		struct uvs_srv_seg *e = &srv->seg_cache[i];
+
+		if (e->shm == NULL) {
+			slot = slot != NULL ? slot : e;
+			continue;
+		}
+		if (oldest == NULL || e->stamp < oldest->stamp)
+			oldest = e;
+		if (e->holder == s->seg_holder) {
+			mine++;
+			if (oldest_mine == NULL || e->stamp < oldest_mine->stamp)
+				oldest_mine = e;
+		}
+	}
+	if (mine >= UVS_SRV_SEG_CACHE_PER_HOLDER)
+		slot = oldest_mine;
+	else if (slot == NULL)
+		slot = oldest;
+	if (slot->shm != NULL)
+		seg_cache_drop(slot);
+	*slot = (struct uvs_srv_seg){ .holder = s->seg_holder,
+		.shm = s->shm,
+		.size = s->shm_size,
+		.memfd = s->memfd,
+		.stamp = ++srv->seg_stamp };
+	s->shm = NULL;
+	s->memfd = -1;
+}
+
+/* A kept segment of size bytes that holder may have (its own, or one nobody mapped), or
+ * NULL. */
+static struct uvs_srv_seg *
+seg_reuse(struct uvs_srv *srv, size_t size, uint64_t holder)
+{
+	for (unsigned int i = 0; i < UVS_SRV_SEG_CACHE; i++) {
+		struct uvs_srv_seg *e = &srv->seg_cache[i];
+
+		if (e->shm != NULL && e->size == size && (e->holder == holder || e->holder == 0))
+			return e;
+	}
+	return NULL;
+}
+
+/* Client serial may map the segment from now on (its memfd goes to it). */
+static void
+seg_give(struct uvs_srv_sock *s, uint64_t serial)
+{
+	if (s->seg_holder == 0)
+		s->seg_holder = serial;
+	else if (s->seg_holder != serial)
+		s->seg_holder = UVS_SRV_SEG_EXPOSED;
+}
+
+/* Client serial is gone (its kept segments can only go to it), or about to fork (a child
+ * will map every segment it holds): drop what it may map. */
+static void
+seg_forget_holder(struct uvs_srv *srv, uint64_t serial, bool expose_live)
+{
+	for (unsigned int i = 0; i < UVS_SRV_SEG_CACHE; i++)
+		if (srv->seg_cache[i].shm != NULL && srv->seg_cache[i].holder == serial)
+			seg_cache_drop(&srv->seg_cache[i]);
+	if (!expose_live)
+		return;
+	for (uint32_t idx = 0; idx < srv->nsocks_alloc; idx++) {
+		struct uvs_srv_sock *s = srv->socks[idx];
+
+		if (s != NULL && s->seg_holder == serial)
+			s->seg_holder = UVS_SRV_SEG_EXPOSED;
+	}
+}
+
 static void watch_remove(struct uvs_srv *srv, struct uvs_srv_sock *s);
 
 static void
@@ -152,7 +281,7 @@ sock_free(struct uvs_srv *srv, struct uvs_srv_sock *s)
 		epoll_ctl(srv->epfd, EPOLL_CTL_DEL, s->anchor, NULL);
 		close(s->anchor);
 	}
-	seg_unmap(s);
+	seg_release(srv, s);
 	srv->socks[s->idx] = NULL;
 	srv->nsocks_live--;
 	if (s->n_more_owners > 0)
@@ -171,9 +300,10 @@ pow2_at_least(uint64_t v)
 	return p;
 }
 
-/* Create the shared segment for a connection: header page, rx ring, tx ring. */
+/* Create the shared segment for a connection: header page, rx ring, tx ring; a kept one of
+ * that size if client holder (0: not known yet) may have it. */
 static int
-seg_create(struct uvs_srv_sock *s)
+seg_create(struct uvs_srv *srv, struct uvs_srv_sock *s, uint64_t holder)
 {
 	/* SEQPACKET rx holds a record header per message: twice the buffer leaves room for
 	 * messages down to 8 bytes on average. */
@@ -182,10 +312,21 @@ seg_create(struct uvs_srv_sock *s)
 	uint32_t tx_size = pow2_at_least(
 			s->buf_size > UVS_BUF_SIZE_DEFAULT ? s->buf_size : UVS_BUF_SIZE_DEFAULT);
 	size_t size = UVS_SHM_HDR_SIZE + (size_t)rx_size + tx_size;
+	struct uvs_srv_seg *kept = seg_reuse(srv, size, holder);
 	struct uvs_shm *shm;
 	int fd;
 
 	seg_unmap(s);
+	srv->segs_created++;
+	if (kept != NULL) {
+		/* wiped when kept: only the header is written below */
+		srv->segs_reused++;
+		shm = kept->shm;
+		fd = kept->memfd;
+		s->seg_holder = kept->holder;
+		kept->shm = NULL;
+		goto init;
+	}
 	fd = memfd_create("uvsock", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
@@ -200,6 +341,8 @@ seg_create(struct uvs_srv_sock *s)
 		close(fd);
 		return -ENOMEM;
 	}
+	s->seg_holder = 0;
+init:
 	shm->magic = UVS_IPC_MAGIC;
 	shm->version = UVS_IPC_VERSION;
 	shm->size = (uint32_t)size;
@@ -573,7 +716,9 @@ ops_event(void *ctx, struct uvs_conn *c, enum uvs_event ev)
 		ns->buf_size = ls->buf_size;
 		ns->buf_min = ls->buf_min;
 		ns->buf_max = ls->buf_max;
-		if (seg_create(ns) < 0) {
+		/* only an owner of the listener accepts: its creator's kept segments are
+		 * for it while nobody else may accept */
+		if (seg_create(srv, ns, ls->n_more_owners == 0 ? ls->owner : 0) < 0) {
 			sock_free(srv, ns);
 			return;
 		}
@@ -739,6 +884,9 @@ req_attach(struct uvs_srv *srv, struct uvs_srv_client *cl, const struct uvs_ctl_
 	}
 	if (s == NULL || s->anchor < 0 || s->app_cookie != cookie)
 		return -EBADF;
+	/* another process holds the anchor: it maps the segment (fork) or gets it (below) */
+	if (s->shm != NULL)
+		s->seg_holder = UVS_SRV_SEG_EXPOSED;
 	resp->b = s->listening;
 	if (req->sock == 0) {
 		resp->sock = sock_id(s);
@@ -878,7 +1026,8 @@ req_bind(struct uvs_srv *srv, struct uvs_srv_client *cl, struct uvs_srv_sock *s,
 }
 
 static int
-req_connect(struct uvs_srv *srv, struct uvs_srv_sock *s, const struct uvs_ctl_req *req, int *fds)
+req_connect(struct uvs_srv *srv, struct uvs_srv_client *cl, struct uvs_srv_sock *s,
+		const struct uvs_ctl_req *req, int *fds)
 {
 	struct uvs_peer *p;
 	int rc;
@@ -896,7 +1045,7 @@ req_connect(struct uvs_srv *srv, struct uvs_srv_sock *s, const struct uvs_ctl_re
 		return -ENODEV; /* no guest with that CID: Linux's vhost answers the same */
 	if (s->type == UVS_TYPE_SEQPACKET && !p->seqpacket)
 		return -ESOCKTNOSUPPORT;
-	rc = seg_create(s);
+	rc = seg_create(srv, s, cl->serial);
 	if (rc < 0)
 		return rc;
 	s->shm->state = UVS_SS_CONNECTING;
@@ -910,7 +1059,10 @@ req_connect(struct uvs_srv *srv, struct uvs_srv_sock *s, const struct uvs_ctl_re
 	/* The program gets a copy of the memfd; the daemon keeps one for a program that
 	 * inherits the socket across exec (UVS_CTL_ATTACH by inode). */
 	fds[0] = fcntl(s->memfd, F_DUPFD_CLOEXEC, 0);
-	return fds[0] < 0 ? -EMFILE : 0;
+	if (fds[0] < 0)
+		return -EMFILE;
+	seg_give(s, cl->serial);
+	return 0;
 }
 
 static int
@@ -949,6 +1101,7 @@ req_accept(struct uvs_srv *srv, struct uvs_srv_client *cl, struct uvs_srv_sock *
 		return rc;
 	fds[0] = sv[1];
 	fds[1] = fcntl(s->memfd, F_DUPFD_CLOEXEC, 0); /* the daemon keeps one (exec) */
+	seg_give(s, cl->serial);
 	resp->sock = sock_id(s);
 	resp->a = child->peer_cid;
 	resp->b = child->peer_port;
@@ -1056,6 +1209,9 @@ handle(struct uvs_srv *srv, struct uvs_srv_client *cl, const struct uvs_ctl_req 
 		return 0;
 	case UVS_CTL_SOCKET:
 		return req_socket(srv, cl, req, resp, fds);
+	case UVS_CTL_FORK:
+		seg_forget_holder(srv, cl->serial, true);
+		return 0;
 	default:
 		break;
 	}
@@ -1103,7 +1259,7 @@ handle(struct uvs_srv *srv, struct uvs_srv_client *cl, const struct uvs_ctl_req 
 					 ? 0 /* req_connect gives the state's error */
 					 : policy_check(srv, cl, UVS_POLICY_CONNECT, req->a);
 
-		return rc < 0 ? rc : req_connect(srv, s, req, fds);
+		return rc < 0 ? rc : req_connect(srv, cl, s, req, fds);
 	}
 	case UVS_CTL_ACCEPT:
 		return req_accept(srv, cl, s, resp, fds);
@@ -1245,6 +1401,7 @@ client_readable(struct uvs_srv *srv, struct uvs_srv_client *cl)
 	return;
 drop:
 	owners_forget(srv, cl->serial);
+	seg_forget_holder(srv, cl->serial, false);
 	client_free(srv, cl);
 }
 
@@ -1351,6 +1508,15 @@ uvs_srv_stop(struct uvs_srv *srv)
 	uvs_srv_unlisten(srv);
 	while (!LIST_EMPTY(&srv->clients))
 		client_free(srv, LIST_FIRST(&srv->clients));
+	uvs_srv_seg_flush(srv);
+}
+
+void
+uvs_srv_seg_flush(struct uvs_srv *srv)
+{
+	for (unsigned int i = 0; i < UVS_SRV_SEG_CACHE; i++)
+		if (srv->seg_cache[i].shm != NULL)
+			seg_cache_drop(&srv->seg_cache[i]);
 }
 
 int

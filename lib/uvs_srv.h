@@ -43,6 +43,17 @@
 #define UVS_SRV_MAX_GIDS 64
 /* fds a control request may carry (UVS_CTL_ATTACH has one); more are closed unread. */
 #define UVS_SRV_CTL_MAX_IN_FDS 2
+/* Segments of closed sockets kept for their program's next socket (uvs_srv.c, "Segment
+ * reuse"): a fresh segment's pages cost far more than the data copied into them (800 us
+ * for 256 KiB on the PVM machines here, against 3 us for the copy). The cache holds at most
+ * this many, at most UVS_SRV_SEG_CACHE_PER_HOLDER of one program (so one churning program
+ * cannot evict everyone else's), each at most UVS_SRV_SEG_CACHE_MAX_SIZE bytes (a default
+ * socket's is 516 KiB): at most 16 MiB of memory the daemon holds for speed. */
+#define UVS_SRV_SEG_CACHE 16u
+#define UVS_SRV_SEG_CACHE_PER_HOLDER 4u
+#define UVS_SRV_SEG_CACHE_MAX_SIZE ((size_t)1 << 20)
+/* seg_holder of a segment more than one program may map: never reused. */
+#define UVS_SRV_SEG_EXPOSED UINT64_MAX
 
 /* epoll tags: the low 3 bits say what the rest is. Kinds 1-3 are the server's; the owner's
  * own kinds start at UVS_SRV_EP_OWNER. */
@@ -96,6 +107,9 @@ struct uvs_srv_sock {
 	struct uvs_shm *shm;
 	size_t shm_size;
 	int memfd;
+	/* serial of the one client that may map the segment, 0 if none does yet, or
+	 * UVS_SRV_SEG_EXPOSED (see "Segment reuse" in uvs_srv.c) */
+	uint64_t seg_holder;
 	struct uvs_sockbuf sb; /* the segment's rings, server side */
 	uint64_t buf_min, buf_max, buf_size;
 };
@@ -109,6 +123,15 @@ struct uvs_srv_client {
 	/* with a policy: the process's gid and supplementary groups, read at accept */
 	gid_t gids[UVS_SRV_MAX_GIDS];
 	unsigned int ngids;
+};
+
+/* A segment kept for reuse by the client that may map it (holder, or 0: by any). */
+struct uvs_srv_seg {
+	uint64_t holder;
+	struct uvs_shm *shm; /* NULL: a free slot */
+	size_t size;
+	int memfd;
+	uint64_t stamp; /* when it was kept: the oldest goes first */
 };
 
 struct uvs_srv {
@@ -137,6 +160,9 @@ struct uvs_srv {
 	struct uvs_srv_sock *watch[UVS_SRV_WATCH_MAX];
 	uint32_t nwatch;
 	uint64_t watch_wakes; /* data found by polling: NOTIFYs the programs did not send */
+	struct uvs_srv_seg seg_cache[UVS_SRV_SEG_CACHE];
+	uint64_t seg_stamp;
+	uint64_t segs_created, segs_reused; /* segments made for connections, and of them reused */
 };
 
 /** CLOCK_MONOTONIC in ns, the engine's time base. */
@@ -150,6 +176,8 @@ int uvs_srv_init(struct uvs_srv *srv, int epfd, uint32_t local_cid, const struct
 int uvs_srv_listen(struct uvs_srv *srv, const char *path);
 /** Close the control socket and remove its name. */
 void uvs_srv_unlisten(struct uvs_srv *srv);
+/** Unmap the segments kept for reuse (uvs_srv_stop does it too). */
+void uvs_srv_seg_flush(struct uvs_srv *srv);
 /** Stop serving, as the owner exits: uvs_srv_unlisten, then close every program's control
  * connection and free its state. The sockets and the engine are left to the owner's exit. */
 void uvs_srv_stop(struct uvs_srv *srv);

@@ -548,11 +548,27 @@ static void usock_release(struct usock *s);
 
 /* --- fork --- */
 
-/* No fork while a thread is inside a control exchange: the child would inherit the lock. */
+/* No fork while a thread is inside a control exchange: the child would inherit the lock.
+ * The daemon is told first if the child will map segments (UVS_CTL_FORK): it must not reuse
+ * them for this process's later sockets. If the exchange fails, the connection is gone and
+ * with it what the daemon would reuse for it. */
 static void
 atfork_prepare(void)
 {
+	struct uvs_ctl_req req = { .op = UVS_CTL_FORK };
+	struct uvs_ctl_resp resp;
+	int fds[2] = { -1, -1 };
+
 	pthread_mutex_lock(&client.lock);
+	if (client.ctl_fd < 0)
+		return;
+	for (struct usock *s = client.all_socks; s != NULL; s = s->next_all) {
+		if (s->shm != NULL) {
+			if (ctl_xfer_locked(&req, -1, &resp, fds) < 0)
+				ctl_drop_locked();
+			break;
+		}
+	}
 }
 
 static void

@@ -95,7 +95,8 @@ struct pending {
 };
 
 struct client {
-	int fd; /* -1: none */
+	int fd;	       /* -1: none */
+	uint64_t prog; /* which connection this is, over the input */
 	struct pending q[PIPE_MAX];
 	unsigned int nq;
 	uint64_t ids[MAX_IDS]; /* socket ids this program was given */
@@ -109,6 +110,9 @@ struct seg {
 	bool poked;	       /* the program broke its side of the segment */
 	uint64_t id;
 	unsigned int client;
+	uint64_t prog; /* the program (client connection) it went to */
+	ino_t ino;
+	bool forked; /* the program forked since: a child maps it too */
 };
 
 struct ctx {
@@ -120,6 +124,7 @@ struct ctx {
 	unsigned int nanchors;
 	struct seg segs[MAX_SEGS];
 	unsigned int nsegs;
+	uint64_t nprogs;
 	int fds_at_start;
 };
 
@@ -260,6 +265,49 @@ seg_header_ok(const struct uvs_shm *shm, size_t size)
 	       (shm->tx_size & (shm->tx_size - 1)) == 0;
 }
 
+/* Whether the bytes [from, to) of the segment that the memfd has (SEEK_DATA) are all zero:
+ * the holes are, and reading them would fill them. */
+static bool
+seg_blank(int fd, const uint8_t *base, off_t from, off_t to)
+{
+	while (from < to) {
+		off_t end;
+
+		from = lseek(fd, from, SEEK_DATA);
+		if (from < 0 || from >= to)
+			return true;
+		end = lseek(fd, from, SEEK_HOLE);
+		if (end > to)
+			end = to;
+		for (; from < end; from++)
+			if (base[from] != 0)
+				return false;
+	}
+	return true;
+}
+
+/* A segment given for a new socket (segments are reused, uvs_srv.c): no other program may
+ * still map it, and nothing the previous socket's program wrote may show: its tx ring, its
+ * own area, and the part of rx the daemon has not written yet are blank. */
+static void
+seg_check_new(struct ctx *t, int fd, const struct stat *st, const struct uvs_shm *shm,
+		uint64_t prog)
+{
+	uint32_t prod = shm->rx.prod;
+
+	for (unsigned int i = 0; i < t->nsegs; i++)
+		FZ_CHECK(t->segs[i].ino != st->st_ino ||
+				(t->segs[i].prog == prog && !t->segs[i].forked));
+	FZ_CHECK(shm->tx.prod == 0 && shm->tx.cons == 0 && shm->rx.cons == 0);
+	FZ_CHECK(seg_blank(fd, (const uint8_t *)shm, (off_t)offsetof(struct uvs_shm, app_area),
+			(off_t)sizeof(struct uvs_shm)));
+	FZ_CHECK(seg_blank(
+			fd, (const uint8_t *)shm, shm->tx_off, (off_t)shm->tx_off + shm->tx_size));
+	if (prod < shm->rx_size)
+		FZ_CHECK(seg_blank(fd, (const uint8_t *)shm, (off_t)shm->rx_off + prod,
+				(off_t)shm->rx_off + shm->rx_size));
+}
+
 /* Map a segment as libuvsock's seg_map() does. A fresh one (CONNECT, ACCEPT) must be sane; one
  * handed out again (ATTACH) may carry what the programs wrote into it, and is then skipped. */
 static void
@@ -275,13 +323,16 @@ take_segment(struct ctx *t, int fd, uint64_t id, unsigned int client, bool fresh
 		return;
 	}
 	shm = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
 	FZ_CHECK(shm != MAP_FAILED);
 	if (!seg_header_ok(shm, (size_t)st.st_size)) {
 		FZ_CHECK(!fresh);
 		munmap(shm, (size_t)st.st_size);
+		close(fd);
 		return;
 	}
+	if (fresh)
+		seg_check_new(t, fd, &st, shm, t->cl[client].prog);
+	close(fd);
 	/* two mappings of one segment are two programs on one ring: the model is off for all */
 	for (unsigned int i = 0; i < t->nsegs && !fresh; i++)
 		if (t->segs[i].id == id)
@@ -291,6 +342,8 @@ take_segment(struct ctx *t, int fd, uint64_t id, unsigned int client, bool fresh
 	g->size = (size_t)st.st_size;
 	g->id = id;
 	g->client = client;
+	g->prog = t->cl[client].prog;
+	g->ino = st.st_ino;
 	g->poked = !fresh;
 	g->sb = (struct uvs_sockbuf){ .type = (uint16_t)shm->type };
 	uvs_ring_attach(&g->sb.rx, &shm->rx, (uint8_t *)shm + shm->rx_off, shm->rx_size, false);
@@ -384,6 +437,12 @@ read_responses(struct ctx *t, unsigned int ci)
 			if (nfds == 1)
 				take_segment(t, fds[0], resp.sock, ci, false);
 			break;
+		case UVS_CTL_FORK:
+			FZ_CHECK(nfds == 0);
+			for (unsigned int i = 0; i < t->nsegs; i++)
+				if (t->segs[i].prog == c->prog)
+					t->segs[i].forked = true;
+			break;
 		default:
 			FZ_CHECK(nfds == 0);
 			break;
@@ -400,6 +459,7 @@ client_connect(struct ctx *t, unsigned int ci)
 	struct client *c = &t->cl[ci];
 
 	memset(c, 0, sizeof(*c));
+	c->prog = ++t->nprogs;
 	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	FZ_CHECK(c->fd >= 0);
 	strcpy(sun.sun_path, ctl_path);
@@ -997,6 +1057,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* nothing left in the engine either (a connection or bound port left there would stay
 	 * reachable from the server, so no leak check would see it) */
 	FZ_CHECK(uvs_engine_idle(t->srv.eng));
+	/* segments kept for reuse are the server's: serial numbers restart with the next
+	 * input, so none may carry over */
+	uvs_srv_seg_flush(&t->srv);
 	FZ_CHECK(count_fds() == t->fds_at_start);
 	return 0;
 }

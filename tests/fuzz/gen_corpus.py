@@ -244,7 +244,7 @@ def sockbuf_seeds():
 (C_REQ, C_RAW, C_CLIENT, C_ANCHOR, C_SWRITE, C_SREAD, C_SPOKE, C_GPKT, C_GDRAIN, C_GTICK,
  C_GDETACH, C_PIPE) = range(12)
 HELLO, SOCKET, BIND, LISTEN, CONNECT, ACCEPT, SHUT, SETOPT, GETOPT, GETNAME, CLOSE, NOTIFY, \
-    ATTACH = range(1, 14)
+    ATTACH, FORK = range(1, 15)
 # indexes into val32()'s table
 K = {0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6, 7: 7, "AF_VSOCK": 8, 1023: 9, 1024: 10,
      1234: 11, 5000: 12, "VERSION": 13, "ANY": 14, 64: 15, 4096: 16}
@@ -304,7 +304,21 @@ def ctl_seeds():
                  + pipe(u8(0) + req_fields(HELLO, a="VERSION"), close_anchor(0),
                         u8(0) + req_fields(CLOSE, sock=0), u8(0) + req_fields(GETNAME, sock=1),
                         u8(0) + req_fields(NOTIFY, sock=1, a=7)))
-    return {"listen": listen, "connect": connect, "attach": attach, "pipelined": pipelined}
+    # segment reuse: a connection's segment, written by the program, goes to its next one
+    # (wiped), not to another program's; after the program forks, to nobody's
+    def conn_cycle(sock, n, client=0, fork=False):
+        """sock: the program's n-th id; n: the segment's and anchor's place in all of them"""
+        return (req(SOCKET, a=1, client=client)
+                + req(CONNECT, sock=sock, a=3, b=5000, client=client)
+                + u8(C_GDRAIN) + u8(0) + gpkt(0, RESPONSE) + gpkt(0, RW, length=500)
+                + u8(C_SWRITE) + u8(n) + u16(3000) + u8(1 << 2) + u8(C_GDRAIN) + u8(0)
+                + (req(FORK, client=client) if fork else b"")
+                + u8(C_ANCHOR) + u8(n << 3 | 7) + u8(C_GDRAIN) + u8(0) + gpkt(0, RST))
+    reuse = (hello + conn_cycle(0, 0) + conn_cycle(1, 1) + u8(C_CLIENT) + u8(1)
+             + req(HELLO, a="VERSION", client=1) + conn_cycle(0, 2, client=1)
+             + conn_cycle(2, 3, fork=True) + conn_cycle(3, 4))
+    return {"listen": listen, "connect": connect, "attach": attach, "pipelined": pipelined,
+            "reuse": reuse}
 
 
 # --- vhumsg ------------------------------------------------------------------------------

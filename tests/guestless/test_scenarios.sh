@@ -83,6 +83,15 @@ for g in 3 4; do
 done
 why=$(uvt_host_peers_ok) || fail "$why"
 
+# Segment reuse through libuvsock (lib/uvs_srv.c, "Segment reuse"): a program in guest 3 (on
+# uvsock-guest's server, the daemon's code) gets its closed connection's segment back, and
+# does not once it forked (a child still maps it).
+for mode in nofork fork; do
+	UVSOCK_CONTROL=$tmp/guest3.sock timeout 60 "$HOST" reuse 2 5000 "$mode" 10 \
+		>>"$tmp/reuse.log" 2>&1 || fail "segment reuse ($mode): $(tail -1 "$tmp/reuse.log")"
+	tail -1 "$tmp/reuse.log"
+done
+
 # Unmodified Python in the guest and on the host, both through the shim: a server in guest 3
 # with a host client, a host server with a client in guest 4 (STREAM and SEQPACKET each).
 PY=$here/../preload/vsock_echo.py

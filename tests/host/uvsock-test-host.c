@@ -19,6 +19,12 @@
  *                            "wait-gone" (block until the connection ends: prints "gone eof"
  *                            or "gone <error>", then what two sends give),
  *                            "close"
+ *   reuse CID PORT fork|nofork N
+ *                            segment reuse (lib/uvs_srv.c): connect to an echo server, then
+ *                            (fork: a child keeps the segment mapped and closes every fd)
+ *                            close, and open N more connections one at a time; prints how
+ *                            many got the first one's segment back. ok iff some did without
+ *                            fork and none did with it
  *
  * Servers print one line per connection ("writer ok ...", "sink FAIL ...") and run until
  * killed. The byte at stream offset i is (i % 251).
@@ -34,6 +40,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include "uvsock.h"
 
@@ -447,6 +454,110 @@ fail:
 	return -1;
 }
 
+/* The inode of this process's one mapped segment (libuvsock maps one per connected socket),
+ * or 0. */
+static unsigned long
+segment_inode(void)
+{
+	char line[512];
+	unsigned long ino = 0;
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	while (f != NULL && ino == 0 && fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, "/memfd:uvsock") == NULL ||
+				sscanf(line, "%*s %*s %*s %*s %lu", &ino) != 1)
+			ino = 0;
+	if (f != NULL)
+		fclose(f);
+	return ino;
+}
+
+/* A connection to an echo server that answered one message: its fd, or -errno. */
+static int
+echoed_connection(unsigned int cid, unsigned int port)
+{
+	static const char msg[] = "segment reuse";
+	char back[sizeof(msg)];
+	size_t got = 0;
+	int fd = connect_to(cid, port, SOCK_STREAM);
+
+	if (fd < 0)
+		return fd;
+	if (send_all(fd, msg, sizeof(msg), 0) < 0) {
+		uvs_close(fd);
+		return -EIO;
+	}
+	while (got < sizeof(back)) {
+		ssize_t n = uvs_recv(fd, back + got, sizeof(back) - got, 0);
+
+		if (n == -EINTR)
+			continue;
+		if (n <= 0) {
+			uvs_close(fd);
+			return n < 0 ? (int)n : -ECONNRESET;
+		}
+		got += (size_t)n;
+	}
+	if (memcmp(msg, back, sizeof(msg)) != 0) {
+		uvs_close(fd);
+		return -EBADMSG;
+	}
+	return fd;
+}
+
+static int
+reuse(unsigned int cid, unsigned int port, bool forks, int n)
+{
+	int fd = echoed_connection(cid, port), same = 0, ready[2];
+	unsigned long first = segment_inode();
+	pid_t child = -1;
+	char c;
+
+	if (fd < 0 || first == 0) {
+		fprintf(stderr, "reuse: first connection: %s\n",
+				fd < 0 ? strerror(-fd) : "no segment");
+		return 1;
+	}
+	if (forks) {
+		/* The child maps the segment and closes every fd (its copy of the socket too, or
+		 * the socket would live on): only the daemon knows the segment is still seen. */
+		if (pipe(ready) < 0)
+			return 1;
+		child = fork();
+		if (child == 0) {
+			(void)write(ready[1], "r", 1);
+			for (int i = 3; i < 65536; i++)
+				close(i);
+			for (;;)
+				pause();
+		}
+		if (child < 0 || read(ready[0], &c, 1) != 1)
+			return 1;
+		close(ready[0]);
+		close(ready[1]);
+		usleep(100 * 1000); /* its close_range */
+	}
+	uvs_close(fd);
+	for (int i = 0; i < n; i++) {
+		usleep(20 * 1000); /* the daemon frees a socket once its close handshake is over */
+		fd = echoed_connection(cid, port);
+		if (fd < 0) {
+			fprintf(stderr, "reuse: connection %d: %s\n", i, strerror(-fd));
+			break;
+		}
+		same += segment_inode() == first;
+		uvs_close(fd);
+	}
+	if (child > 0) {
+		kill(child, SIGKILL);
+		waitpid(child, NULL, 0);
+	}
+	printf("reuse %s %s: %d of %d connections got the first one's segment\n",
+			(forks ? same == 0 : same > 0) && fd >= 0 ? "ok" : "FAIL",
+			forks ? "fork" : "nofork", same, n);
+	return (forks ? same == 0 : same > 0) && fd >= 0 ? 0 : 1;
+}
+
 static int
 hold(unsigned int cid, unsigned int port)
 {
@@ -549,11 +660,16 @@ main(int argc, char **argv)
 		fflush(stdout);
 		kill(getpid(), SIGKILL);
 	}
+	if (argc >= 6 && strcmp(argv[1], "reuse") == 0)
+		return reuse((unsigned int)strtoul(argv[2], NULL, 0),
+				(unsigned int)strtoul(argv[3], NULL, 0),
+				strcmp(argv[4], "fork") == 0, atoi(argv[5]));
 	if (argc >= 4 && strcmp(argv[1], "hold") == 0)
 		return hold((unsigned int)strtoul(argv[2], NULL, 0),
 				(unsigned int)strtoul(argv[3], NULL, 0));
 	fprintf(stderr, "usage: uvsock-test-host writer PORT [BYTES] | sink PORT [PAUSE_MS] |\n"
 			"       seqsink PORT [PAUSE_MS] |\n"
-			"       client CID PORT N [seq] | die CID PORT | hold CID PORT\n");
+			"       client CID PORT N [seq] | die CID PORT | hold CID PORT |\n"
+			"       reuse CID PORT fork|nofork N\n");
 	return 2;
 }
