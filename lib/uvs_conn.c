@@ -422,6 +422,12 @@ recv_listen(struct uvs_conn *l, struct uvs_peer *p, const struct uvs_hdr *h)
 		orphan_rst(eng, p, h);
 		return;
 	}
+	if (p->penalty > 0) {
+		p->penalty--;
+		p->drops[UVS_DROP_PENALTY]++;
+		orphan_rst(eng, p, h);
+		return;
+	}
 	/* Linux's sk_acceptq_is_full(): backlog + 1 connections may wait. */
 	if (l->nqueued > l->backlog) {
 		p->drops[UVS_DROP_BACKLOG]++;
@@ -502,6 +508,7 @@ recv_rw(struct uvs_conn *c, const struct uvs_hdr *h, const struct iovec *iov, un
 	}
 	c->rx_bytes += h->len;
 	if (uvs_credit_received(&c->cr, h->len) < 0) {
+		c->peer->penalty = UVS_PEER_PENALTY_REQUESTS;
 		conn_reset(c, UVS_DROP_CREDIT_OVERRUN);
 		return;
 	}
@@ -592,6 +599,7 @@ uvs_drop_str(enum uvs_drop d)
 		[UVS_DROP_RX_NOBUFS] = "rx_nobufs",
 		[UVS_DROP_CONN_LIMIT] = "conn_limit",
 		[UVS_DROP_BACKLOG] = "backlog_full",
+		[UVS_DROP_PENALTY] = "penalty",
 		[UVS_DROP_UNEXPECTED] = "unexpected_op",
 		[UVS_DROP_ZERO_RW] = "zero_len_rw",
 		[UVS_DROP_NOMEM] = "no_memory",

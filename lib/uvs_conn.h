@@ -25,6 +25,12 @@
 #define UVS_CLOSE_TIMEOUT_NS (8ull * 1000000000ull)
 /* Connections one peer may hold open at once: bounds the memory a guest can pin. */
 #define UVS_PEER_MAX_CONNS 4096u
+/* REQUESTs of a peer refused (RST) after it sent data beyond a connection's credit. Each
+ * overrun needs a fresh connection, and a fresh connection is the dearest thing a guest can
+ * ask for (a socket for the program, a segment), so a guest overrunning at full rate took
+ * three quarters of another guest's throughput; refusing a REQUEST costs about what any
+ * invalid packet does. A well-behaved guest never pays it. */
+#define UVS_PEER_PENALTY_REQUESTS 32u
 /* Replies owed for packets that have no connection (RSTs), queued per peer. When full,
  * further ones are dropped and counted: a flooding guest cannot grow our memory. */
 #define UVS_PEER_ORPHAN_RST_MAX 256u
@@ -62,6 +68,7 @@ enum uvs_drop {
 	UVS_DROP_UNEXPECTED,	 /* op not valid in state: RST or ignored as Linux does */
 	UVS_DROP_ZERO_RW,	 /* RW with len 0: ignored */
 	UVS_DROP_NOMEM,		 /* no memory for a new connection: REQUEST reset */
+	UVS_DROP_PENALTY,	 /* REQUEST after a credit overrun: reset */
 	UVS_DROP_MAX,
 	UVS_DROP_NONE = UVS_DROP_MAX, /* a reset that is not a drop: not counted */
 };
@@ -152,6 +159,7 @@ struct uvs_peer {
 	bool any_src;
 	bool kicked;
 	uint32_t nconns;
+	uint32_t penalty;	     /* REQUESTs still to refuse (UVS_PEER_PENALTY_REQUESTS) */
 	LIST_HEAD(, uvs_conn) conns; /* every connection with this peer */
 	TAILQ_HEAD(, uvs_conn) txq;
 	/* RSTs owed for packets without a connection, a ring of headers */

@@ -33,7 +33,8 @@ MEASURE_S=${UVT_HOSTILE_MEASURE_S:-4}
 # where its neighbours passed. 0.75 still fails the regressions the test found (a loop in a
 # large ring: 0.000; refusals in bulk: 0.3 to 0.5). The two attacks made of valid traffic are
 # also measured against a well-behaved twin on a third guest (with_control): credit is judged
-# against it, and flood-credit-request passes against either (the baseline or its twin).
+# against the baseline, and flood-credit-request passes against either (the baseline or its
+# twin).
 MIN_RATIO=${UVT_HOSTILE_MIN_RATIO:-0.75}
 # Host ports: an accepting listener that never reads, one that never accepts (backlog 16),
 # a writer that never stops; the well-behaved guest listens on 5000.
@@ -200,7 +201,9 @@ for a in "${attacks[@]}"; do
 	# a 32768-entry ring: DPDK's per-ring arrays (40 B an entry) and the ring's own pages the
 	# daemon touches (26 B an entry) are counted in its RSS
 	loop-32k) run_attack "$a" loop 3072 --txq 32768 ;;
-	credit) with_control churn control "$a" 4096 --port "$HOLD" ;;
+	# judged against the baseline since the daemon reuses segments and makes an overrunning
+	# guest's next REQUESTs fail (0.88 to 1.01 here); churn runs for the record
+	credit) with_control churn baseline "$a" 4096 --port "$HOLD" ;;
 	# valid traffic at full rate: it passes at MIN_RATIO of the baseline, or, when the machine
 	# was busy, if it cost no more than its twin chatter in the same run (CI of e3d06d5: 0.741
 	# of baseline, chatter 0.572)

@@ -177,7 +177,11 @@ struct hostile {
 	uint64_t chains, requests, listener_requests, responses, rsts, rst_expected, rst_received;
 	uint64_t credit_updates, rw_bytes, rx_refused, overruns, rounds, failures;
 	uint64_t overrun_left; /* credit: payload bytes still to send on this connection */
-	const char *state;     /* the guest's state the device should report ("running") */
+	/* credit: REQUESTs the device must still refuse after the last overrun
+	 * (UVS_PEER_PENALTY_REQUESTS), and how many it did */
+	uint32_t penalty_left;
+	uint64_t penalized;
+	const char *state; /* the guest's state the device should report ("running") */
 	struct expect delta[H_EXPECT_MAX], now[H_EXPECT_MAX];
 	unsigned int ndelta, nnow;
 };
@@ -1044,6 +1048,7 @@ data_conn_step(struct hostile *h, unsigned int room, bool overrun)
 	h->rounds++;
 	if (overrun) {
 		h->overruns++;
+		h->penalty_left = UVS_PEER_PENALTY_REQUESTS;
 		expect(h, "drop_credit_overrun", 1);
 		h->conn_waiting = true;
 		h->conn_since_ns = uvs_now_ns();
@@ -1077,9 +1082,19 @@ conn_rx(struct hostile *h, const struct uvs_hdr *hdr, uint32_t len)
 		h->conn_up = true;
 		h->conn_waiting = false;
 		h->conn_buf_alloc = hdr->buf_alloc;
+		if (h->penalty_left > 0) {
+			h->failures++; /* served while it should have been refused */
+			h->penalty_left = 0;
+		}
 	} else if (hdr->op == UVS_OP_RST) {
-		if (!h->conn_up)
+		if (!h->conn_up && h->penalty_left > 0) {
+			h->penalty_left--;
+			h->penalized++;
+			h->rst_expected++; /* an RST for no connection, as any refusal */
+			expect(h, "drop_penalty", 1);
+		} else if (!h->conn_up) {
 			h->failures++; /* refused */
+		}
 		h->conn_up = false;
 		h->conn_waiting = false;
 	}
@@ -1257,8 +1272,8 @@ static const struct attack attacks[] = {
 			NULL, bad_type_op_step, NULL, NULL },
 	{ "bad-len", "len over the buffer, over 64 KiB, on REQUEST (len_over_*)", false, NULL,
 			bad_len_step, NULL, NULL },
-	{ "credit", "data beyond the credit of a non-reading listener (credit_overrun)", true, NULL,
-			credit_step, conn_rx, conn_report },
+	{ "credit", "data beyond the credit of a non-reading listener (credit_overrun; then penalty)",
+			true, NULL, credit_step, conn_rx, conn_report },
 	{ "churn", "not an attack: credit's well-behaved twin (no overrun; RST to close)", true,
 			NULL, churn_step, conn_rx, conn_report },
 	{ "flood-request", "REQUESTs to a non-accepting listener and a closed port", true, NULL,
@@ -1322,11 +1337,11 @@ quiesce(struct hostile *h)
 	print_expect("", h->now, h->nnow);
 	printf("INFO attack=%s chains=%" PRIu64 " requests=%" PRIu64 " responses=%" PRIu64
 	       " rsts=%" PRIu64 " credit_updates=%" PRIu64 " rw_bytes=%" PRIu64
-	       " rx_refused=%" PRIu64 " overruns=%" PRIu64 " rounds=%" PRIu64 " failures=%" PRIu64
-	       "\n",
+	       " rx_refused=%" PRIu64 " overruns=%" PRIu64 " penalized=%" PRIu64 " rounds=%" PRIu64
+	       " failures=%" PRIu64 "\n",
 			h->a->name, h->chains, h->requests, h->responses, h->rsts,
-			h->credit_updates, h->rw_bytes, h->rx_refused, h->overruns, h->rounds,
-			h->failures);
+			h->credit_updates, h->rw_bytes, h->rx_refused, h->overruns, h->penalized,
+			h->rounds, h->failures);
 	fflush(stdout);
 }
 

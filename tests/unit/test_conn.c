@@ -1263,6 +1263,43 @@ listen_unaccepted_child_overrun_is_reset(void **state)
 	assert_int_equal(drain(t), 0);
 }
 
+/* After an overrun, the guest's next UVS_PEER_PENALTY_REQUESTS REQUESTs to a listener are
+ * refused with an RST (a fresh connection per overrun is what made the attack dear); the one
+ * after is served. Other guests, and REQUESTs that were never going to be served, are not
+ * counted against it. */
+static void
+overrun_costs_the_guest_its_next_requests(void **state)
+{
+	struct tctx *t = *state;
+	struct fsock *l = listen_on(t, UVS_TYPE_STREAM, LPORT, 64, 100);
+	static uint8_t data[101];
+	uint32_t i;
+
+	/* a well-behaved guest (no overrun yet) is served */
+	clear_pkts(t);
+	g_ctl(t, UVS_TYPE_STREAM, UVS_OP_REQUEST, GPORT, LPORT, 0);
+	assert_int_equal(drain(t), 1);
+	assert_int_equal(t->pkts[0].h.op, UVS_OP_RESPONSE);
+	clear_pkts(t);
+	g_rw(t, UVS_TYPE_STREAM, GPORT, LPORT, 0, data, 101);
+	assert_int_equal(t->p->drops[UVS_DROP_CREDIT_OVERRUN], 1);
+	assert_int_equal(drain(t), 1); /* the overrun's RST */
+	for (i = 0; i < UVS_PEER_PENALTY_REQUESTS; i++) {
+		clear_pkts(t);
+		g_ctl(t, UVS_TYPE_STREAM, UVS_OP_REQUEST, GPORT + 1 + i, LPORT, 0);
+		assert_int_equal(drain(t), 1);
+		assert_ctl(&t->pkts[0], UVS_OP_RST, UVS_TYPE_STREAM, LPORT, GPORT + 1 + i, 0, 0, 0);
+	}
+	assert_int_equal(t->p->drops[UVS_DROP_PENALTY], UVS_PEER_PENALTY_REQUESTS);
+	assert_int_equal(l->c->nqueued, 1); /* only the first */
+	clear_pkts(t);
+	g_ctl(t, UVS_TYPE_STREAM, UVS_OP_REQUEST, GPORT + 1 + i, LPORT, 0);
+	assert_int_equal(drain(t), 1);
+	assert_int_equal(t->pkts[0].h.op, UVS_OP_RESPONSE);
+	assert_int_equal(t->p->drops[UVS_DROP_PENALTY], UVS_PEER_PENALTY_REQUESTS);
+	assert_int_equal(l->c->nqueued, 2);
+}
+
 static void
 socket_api_errors(void **state)
 {
@@ -2937,6 +2974,7 @@ main(void)
 		T(listen_child_refused_by_socket_layer_gets_rst),
 		T(listen_close_resets_queued_children),
 		T(listen_unaccepted_child_overrun_is_reset),
+		T(overrun_costs_the_guest_its_next_requests),
 		T(socket_api_errors),
 		T(connect_sends_request),
 		T(connect_explicit_bind_port_used),
