@@ -1511,6 +1511,16 @@ uvs_srv_stop(struct uvs_srv *srv)
 	uvs_srv_seg_flush(srv);
 }
 
+unsigned int
+uvs_srv_seg_kept(const struct uvs_srv *srv)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < UVS_SRV_SEG_CACHE; i++)
+		n += srv->seg_cache[i].shm != NULL;
+	return n;
+}
+
 void
 uvs_srv_seg_flush(struct uvs_srv *srv)
 {

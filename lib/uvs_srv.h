@@ -178,6 +178,8 @@ int uvs_srv_listen(struct uvs_srv *srv, const char *path);
 void uvs_srv_unlisten(struct uvs_srv *srv);
 /** Unmap the segments kept for reuse (uvs_srv_stop does it too). */
 void uvs_srv_seg_flush(struct uvs_srv *srv);
+/** Segments kept for reuse now: each holds an fd and a mapping of the server's process. */
+unsigned int uvs_srv_seg_kept(const struct uvs_srv *srv);
 /** Stop serving, as the owner exits: uvs_srv_unlisten, then close every program's control
  * connection and free its state. The sockets and the engine are left to the owner's exit. */
 void uvs_srv_stop(struct uvs_srv *srv);

@@ -371,13 +371,14 @@ run(struct uvs_daemon *d)
 			for (unsigned int i = 0; i < d->nguests; i++)
 				uvsd_guest_dump(&d->guests[i], stdout);
 			printf("host sockets %u\n", d->srv.nsocks_live);
-			printf("host segments %lu, of them reused %lu\n",
-					(unsigned long)d->srv.segs_created,
-					(unsigned long)d->srv.segs_reused);
 			printf("host requests refused: malformed %lu, notify %lu, policy %lu\n",
 					(unsigned long)d->srv.drops[UVS_SRV_DROP_MALFORMED],
 					(unsigned long)d->srv.drops[UVS_SRV_DROP_NOTIFY],
 					(unsigned long)d->srv.drops[UVS_SRV_DROP_DENIED]);
+			printf("host segments %lu, of them reused %lu; kept %u\n",
+					(unsigned long)d->srv.segs_created,
+					(unsigned long)d->srv.segs_reused,
+					uvs_srv_seg_kept(&d->srv));
 			fflush(stdout);
 		}
 

@@ -81,6 +81,7 @@ fill_stats(struct uvs_daemon *d, struct rte_tel_data *t)
 	/* connections' shared segments, and how many of them were kept ones (uvs_srv.c) */
 	rte_tel_data_add_dict_u64(t, "segments_created", d->srv.segs_created);
 	rte_tel_data_add_dict_u64(t, "segments_reused", d->srv.segs_reused);
+	rte_tel_data_add_dict_u64(t, "segments_kept", uvs_srv_seg_kept(&d->srv));
 	rte_tel_data_add_dict_u64(t, "connections", conns_total(d));
 	rte_tel_data_add_dict_u64(t, "ctl_refused_malformed", d->srv.drops[UVS_SRV_DROP_MALFORMED]);
 	rte_tel_data_add_dict_u64(t, "ctl_refused_notify", d->srv.drops[UVS_SRV_DROP_NOTIFY]);

@@ -26,6 +26,12 @@
 #define UVSD_MAX_GUESTS 64
 /* Descriptor chains handled per queue per pass before looking at other work. */
 #define UVSD_BURST 64
+/* Of those, packets without payload (REQUEST, RESPONSE, SHUTDOWN, RST, credit updates and
+ * requests, empty RWs) a guest's tx burst takes: a connection's life needs a handful, and
+ * a guest sending nothing else at full rate, valid as each packet is (CREDIT_REQUESTs,
+ * tests/hostile's flood-credit-request), had 64 a pass and took a fifth or more of another
+ * guest's throughput. Data packets still fill the burst. */
+#define UVSD_CTRL_BURST 8
 /* Passes a guest's queues rest after something it sent was refused (a malformed chain, a
  * refused header or packet, an unusable rx buffer). A guest that sends nothing else gets one
  * chain looked at per this many passes, a small fraction of each pass (tests/hostile); a

@@ -575,20 +575,21 @@ tx_packet(struct uvs_daemon *d, struct uvsd_guest *g, const struct uvs_chain *ch
  * guest gets at most one refusal per that many passes, and a pass that only refuses lets the
  * loop yield. Drivers send such chains rarely, if ever; a hostile guest sends nothing else,
  * and 64 refusals per pass (4 million a second) slowed every pass, so every other guest, to
- * half, and one per pass still by a tenth or two (tests/hostile).
+ * half, and one per pass still by a tenth or two (tests/hostile). Packets without payload
+ * end the burst at UVSD_CTRL_BURST of them, for the same reason, though each is valid.
  * @return chains taken (work)
  */
 static unsigned int
 poll_tx(struct uvs_daemon *d, struct uvsd_guest *g)
 {
 	struct uvs_chain ch;
-	unsigned int n, taken = 0;
+	unsigned int n, taken = 0, ctrl = 0;
 	bool refused = false;
 	int rc;
 
 	if (uvsd_g2g_blocked(g))
 		return 0; /* its next packet waits for another guest's rx buffers */
-	for (n = 0; n < UVSD_BURST && !refused; n++) {
+	for (n = 0; n < UVSD_BURST && ctrl < UVSD_CTRL_BURST && !refused; n++) {
 		rc = guest_pop(g, UVS_VQ_TX, &ch);
 		if (rc == 0)
 			break;
@@ -605,8 +606,10 @@ poll_tx(struct uvs_daemon *d, struct uvsd_guest *g)
 		}
 		/* tx buffers are read-only for us: used length 0 (a malformed chain is
 		 * already back) */
-		if (rc > 0)
+		if (rc > 0) {
 			uvs_virtq_push(&g->vq[UVS_VQ_TX], ch.head, 0);
+			ctrl += ch.out_len <= UVS_HDR_SIZE;
+		}
 		if (refused)
 			g->rest = UVSD_REFUSAL_REST;
 		else

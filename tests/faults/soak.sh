@@ -47,7 +47,12 @@ UVSOCK_CONTROL=$tmp/g3.sock "$ECHO" --listen 7000 >"$tmp/echo.log" 2>&1 &
 pids+=("$!")
 wait_for "$tmp/echo.log" "listening" 10 || fail "echo in the guest not listening"
 rss() { awk '/^RssAnon/ { print $2 }' "/proc/$dpid/status"; }
-fds() { find "/proc/$dpid/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+# open fds, less the segments kept for reuse (an fd each)
+fds() {
+	local kept
+	kept=$(uvt_daemon_kept)
+	echo $(($(find "/proc/$dpid/fd" -mindepth 1 -maxdepth 1 | wc -l) - kept))
+}
 
 loop() { # loop NAME CMD...: run CMD again and again until the end; count runs, stop at a failure
 	local name=$1 n=0

@@ -33,7 +33,12 @@ fail() {
 	for f in "$tmp"/*.log; do echo "--- $f"; grep -v VHOST_CONFIG "$f" | tail -8; done
 	exit 1
 }
-daemon_fds() { find "/proc/$dpid/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+# open fds, less the segments kept for reuse (an fd each)
+daemon_fds() {
+	local kept
+	kept=$(uvt_daemon_kept)
+	echo $(($(find "/proc/$dpid/fd" -mindepth 1 -maxdepth 1 | wc -l) - kept))
+}
 # private memory (heap, tables): the connections' shared segments come and go with them
 daemon_rss() { awk '/^RssAnon/ { print $2 }' "/proc/$dpid/status"; }
 detached() { grep -c "guest cid 3 detached" "$tmp/uvsockd.log" || true; }

@@ -71,16 +71,30 @@ uvt_wait_attached() {
 	return 1
 }
 
+# uvt_dump TRIES PAUSE: have the daemon write its SIGUSR1 dump to $tmp/uvsockd.log and wait
+# until it is there (its last line, "host segments ...", appeared once more), looking TRIES
+# times PAUSE seconds apart.
+uvt_dump() {
+	local before
+	before=$(grep -c "^host segments" "$tmp/uvsockd.log" || true)
+	kill -USR1 "$dpid"
+	for _ in $(seq "$1"); do
+		[ "$(grep -c "^host segments" "$tmp/uvsockd.log" || true)" -gt "$before" ] && break
+		sleep "$2"
+	done
+}
+
 # uvt_host_sockets: the daemon's count of host sockets, read through its SIGUSR1 dump.
 uvt_host_sockets() {
-	local before
-	before=$(grep -c "^host sockets" "$tmp/uvsockd.log" || true)
-	kill -USR1 "$dpid"
-	for _ in $(seq 50); do
-		[ "$(grep -c "^host sockets" "$tmp/uvsockd.log" || true)" -gt "$before" ] && break
-		sleep 0.1
-	done
+	uvt_dump 50 0.1
 	grep "^host sockets" "$tmp/uvsockd.log" | tail -1 | awk '{print $3}'
+}
+
+# uvt_daemon_kept: segments the daemon keeps for reuse (lib/uvs_srv.c), each an open fd and a
+# mapping that a leak check must not count, read through its SIGUSR1 dump.
+uvt_daemon_kept() {
+	uvt_dump 50 0.1
+	grep "^host segments" "$tmp/uvsockd.log" | tail -1 | sed -n 's/.*; kept \([0-9]*\)$/\1/p'
 }
 
 # The host peers of the guest scenarios (tests/guest/README.md), on the native API: echo

@@ -79,8 +79,17 @@ fail() {
 	exit 1
 }
 ms() { echo $(($(date +%s%N) / 1000000)); }
-daemon_fds() { find "/proc/$dpid/fd" -mindepth 1 -maxdepth 1 | wc -l; }
-daemon_maps() { wc -l <"/proc/$dpid/maps"; }
+# open fds and mappings, less the segments kept for reuse (an fd and a mapping each)
+daemon_fds() {
+	local kept
+	kept=$(uvt_daemon_kept)
+	echo $(($(find "/proc/$dpid/fd" -mindepth 1 -maxdepth 1 | wc -l) - kept))
+}
+daemon_maps() {
+	local kept
+	kept=$(uvt_daemon_kept)
+	echo $(($(wc -l <"/proc/$dpid/maps") - kept))
+}
 daemon_rss() { awk '/^RssAnon/ { print $2 }' "/proc/$dpid/status"; }
 detached() { grep -c "guest cid 3 detached" "$tmp/uvsockd.log" || true; }
 # wait_gone PID: until PID has exited (1 after UVT_GONE_MAX_S).

@@ -77,13 +77,7 @@ echo "BASELINE $(grep -m1 '^RESULT' "$tmp/baseline.log")"
 # conns CID: the guest's connections, from the daemon's SIGUSR1 dump (quicker than telemetry
 # through python on a loaded machine)
 conns() {
-	local before
-	before=$(grep -c "^host sockets" "$tmp/uvsockd.log" || true)
-	kill -USR1 "$dpid"
-	for _ in $(seq 100); do
-		[ "$(grep -c "^host sockets" "$tmp/uvsockd.log" || true)" -gt "$before" ] && break
-		sleep 0.02
-	done
+	uvt_dump 100 0.02
 	awk -v cid="$1" '/^guest cid/ { g = $3 } g == cid && $1 == "rx_pkts" { n = $10 }
 		END { print n }' "$tmp/uvsockd.log"
 }
