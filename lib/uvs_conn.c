@@ -396,6 +396,10 @@ conn_free(struct uvs_conn *c)
 		c->listener = NULL;
 	}
 	event(c, UVS_EV_FREE);
+	/* a connection that carried data within its credit: the next overrun costs less */
+	if (c->peer != NULL && c->rx_bytes > 0 && !c->overran &&
+			c->peer->penalty_next > UVS_PEER_PENALTY_REQUESTS)
+		c->peer->penalty_next /= 2;
 	hash_remove(c);
 	bound_remove(c);
 	timer_cancel(c);
@@ -508,7 +512,14 @@ recv_rw(struct uvs_conn *c, const struct uvs_hdr *h, const struct iovec *iov, un
 	}
 	c->rx_bytes += h->len;
 	if (uvs_credit_received(&c->cr, h->len) < 0) {
-		c->peer->penalty = UVS_PEER_PENALTY_REQUESTS;
+		struct uvs_peer *p = c->peer;
+
+		p->penalty_next = p->penalty_next == 0 ? UVS_PEER_PENALTY_REQUESTS
+				  : p->penalty_next >= UVS_PEER_PENALTY_MAX / 2
+						  ? UVS_PEER_PENALTY_MAX
+						  : 2 * p->penalty_next;
+		p->penalty = p->penalty_next;
+		c->overran = true;
 		conn_reset(c, UVS_DROP_CREDIT_OVERRUN);
 		return;
 	}

@@ -31,6 +31,10 @@
  * three quarters of another guest's throughput; refusing a REQUEST costs about what any
  * invalid packet does. A well-behaved guest never pays it. */
 #define UVS_PEER_PENALTY_REQUESTS 32u
+/* The penalty doubles with each overrun, up to this (a guest that does nothing but overrun
+ * gets one connection in about 4000 REQUESTs, each refusal as cheap as an invalid packet),
+ * and halves with each of its connections that carried data and ended without one. */
+#define UVS_PEER_PENALTY_MAX 4096u
 /* Replies owed for packets that have no connection (RSTs), queued per peer. When full,
  * further ones are dropped and counted: a flooding guest cannot grow our memory. */
 #define UVS_PEER_ORPHAN_RST_MAX 256u
@@ -104,7 +108,8 @@ struct uvs_conn {
 	uint8_t sent_shut;  /* UVS_SHUTDOWN_* already sent to the peer */
 	uint8_t peer_shut;  /* UVS_SHUTDOWN_* received from the peer */
 	bool in_hash, in_bound, on_txq, on_timer, closed_by_app;
-	int err; /* negative errno for a failed connect or a vanished peer, 0 otherwise */
+	bool overran; /* reset for data beyond its credit (the peer's penalty) */
+	int err;      /* negative errno for a failed connect or a vanished peer, 0 otherwise */
 
 	uint32_t buf_size; /* receive buffer (SO_VM_SOCKETS_BUFFER_SIZE) */
 	uint64_t connect_timeout_ns;
@@ -160,6 +165,7 @@ struct uvs_peer {
 	bool kicked;
 	uint32_t nconns;
 	uint32_t penalty;	     /* REQUESTs still to refuse (UVS_PEER_PENALTY_REQUESTS) */
+	uint32_t penalty_next;	     /* what the next overrun costs: 0 (the base), or doubled */
 	LIST_HEAD(, uvs_conn) conns; /* every connection with this peer */
 	TAILQ_HEAD(, uvs_conn) txq;
 	/* RSTs owed for packets without a connection, a ring of headers */

@@ -179,7 +179,7 @@ struct hostile {
 	uint64_t overrun_left; /* credit: payload bytes still to send on this connection */
 	/* credit: REQUESTs the device must still refuse after the last overrun
 	 * (UVS_PEER_PENALTY_REQUESTS), and how many it did */
-	uint32_t penalty_left;
+	uint32_t penalty_left, penalty_next; /* as the engine counts (doubling per overrun) */
 	uint64_t penalized;
 	const char *state; /* the guest's state the device should report ("running") */
 	struct expect delta[H_EXPECT_MAX], now[H_EXPECT_MAX];
@@ -1048,7 +1048,12 @@ data_conn_step(struct hostile *h, unsigned int room, bool overrun)
 	h->rounds++;
 	if (overrun) {
 		h->overruns++;
-		h->penalty_left = UVS_PEER_PENALTY_REQUESTS;
+		/* every connection of this attack overruns: the penalty only doubles */
+		h->penalty_next = h->penalty_next == 0 ? UVS_PEER_PENALTY_REQUESTS
+				  : h->penalty_next >= UVS_PEER_PENALTY_MAX / 2
+						  ? UVS_PEER_PENALTY_MAX
+						  : 2 * h->penalty_next;
+		h->penalty_left = h->penalty_next;
 		expect(h, "drop_credit_overrun", 1);
 		h->conn_waiting = true;
 		h->conn_since_ns = uvs_now_ns();

@@ -1263,41 +1263,89 @@ listen_unaccepted_child_overrun_is_reset(void **state)
 	assert_int_equal(drain(t), 0);
 }
 
+/* n REQUESTs from ports first.. to listener port LPORT, each refused with an RST. */
+static void
+requests_refused(struct tctx *t, uint32_t first, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		clear_pkts(t);
+		g_ctl(t, UVS_TYPE_STREAM, UVS_OP_REQUEST, first + i, LPORT, 0);
+		assert_int_equal(drain(t), 1);
+		assert_ctl(&t->pkts[0], UVS_OP_RST, UVS_TYPE_STREAM, LPORT, first + i, 0, 0, 0);
+	}
+}
+
+/* A REQUEST from port to LPORT, answered. */
+static void
+request_served(struct tctx *t, uint32_t port)
+{
+	clear_pkts(t);
+	g_ctl(t, UVS_TYPE_STREAM, UVS_OP_REQUEST, port, LPORT, 0);
+	assert_int_equal(drain(t), 1);
+	assert_int_equal(t->pkts[0].h.op, UVS_OP_RESPONSE);
+}
+
+/* Data beyond the 100 bytes of credit on the connection from port. */
+static void
+overrun(struct tctx *t, uint32_t port)
+{
+	static uint8_t data[101];
+
+	clear_pkts(t);
+	g_rw(t, UVS_TYPE_STREAM, port, LPORT, 0, data, sizeof(data));
+	assert_int_equal(drain(t), 1); /* its RST */
+	assert_int_equal(t->pkts[0].h.op, UVS_OP_RST);
+}
+
 /* After an overrun, the guest's next UVS_PEER_PENALTY_REQUESTS REQUESTs to a listener are
  * refused with an RST (a fresh connection per overrun is what made the attack dear); the one
- * after is served. Other guests, and REQUESTs that were never going to be served, are not
- * counted against it. */
+ * after is served. The next overrun costs twice as much; a connection that carried data
+ * within its credit and ended halves it again. */
 static void
 overrun_costs_the_guest_its_next_requests(void **state)
 {
 	struct tctx *t = *state;
 	struct fsock *l = listen_on(t, UVS_TYPE_STREAM, LPORT, 64, 100);
-	static uint8_t data[101];
-	uint32_t i;
+	const uint32_t base = UVS_PEER_PENALTY_REQUESTS;
+	uint32_t port = GPORT;
+	static uint8_t data[10];
+	struct uvs_conn *child;
 
-	/* a well-behaved guest (no overrun yet) is served */
-	clear_pkts(t);
-	g_ctl(t, UVS_TYPE_STREAM, UVS_OP_REQUEST, GPORT, LPORT, 0);
-	assert_int_equal(drain(t), 1);
-	assert_int_equal(t->pkts[0].h.op, UVS_OP_RESPONSE);
-	clear_pkts(t);
-	g_rw(t, UVS_TYPE_STREAM, GPORT, LPORT, 0, data, 101);
+	request_served(t, port); /* a guest that never overran is served */
+	overrun(t, port);
 	assert_int_equal(t->p->drops[UVS_DROP_CREDIT_OVERRUN], 1);
-	assert_int_equal(drain(t), 1); /* the overrun's RST */
-	for (i = 0; i < UVS_PEER_PENALTY_REQUESTS; i++) {
-		clear_pkts(t);
-		g_ctl(t, UVS_TYPE_STREAM, UVS_OP_REQUEST, GPORT + 1 + i, LPORT, 0);
-		assert_int_equal(drain(t), 1);
-		assert_ctl(&t->pkts[0], UVS_OP_RST, UVS_TYPE_STREAM, LPORT, GPORT + 1 + i, 0, 0, 0);
-	}
-	assert_int_equal(t->p->drops[UVS_DROP_PENALTY], UVS_PEER_PENALTY_REQUESTS);
+	requests_refused(t, port + 1, base);
+	assert_int_equal(t->p->drops[UVS_DROP_PENALTY], base);
 	assert_int_equal(l->c->nqueued, 1); /* only the first */
-	clear_pkts(t);
-	g_ctl(t, UVS_TYPE_STREAM, UVS_OP_REQUEST, GPORT + 1 + i, LPORT, 0);
-	assert_int_equal(drain(t), 1);
-	assert_int_equal(t->pkts[0].h.op, UVS_OP_RESPONSE);
-	assert_int_equal(t->p->drops[UVS_DROP_PENALTY], UVS_PEER_PENALTY_REQUESTS);
+	port += 1 + base;
+	request_served(t, port);
 	assert_int_equal(l->c->nqueued, 2);
+
+	/* the second overrun costs twice the first */
+	overrun(t, port);
+	requests_refused(t, port + 1, 2 * base);
+	assert_int_equal(t->p->drops[UVS_DROP_PENALTY], 3 * base);
+	port += 1 + 2 * base;
+	request_served(t, port);
+
+	/* this one carries data within its credit and ends (the guest resets it, the program
+	 * closes it): the penalty halves, so the next overrun costs 2 x base again, not 4 x */
+	clear_pkts(t);
+	g_rw(t, UVS_TYPE_STREAM, port, LPORT, 0, data, sizeof(data));
+	g_ctl(t, UVS_TYPE_STREAM, UVS_OP_RST, port, LPORT, 0);
+	while (uvs_conn_accept(l->c, &child) == 0) {
+		struct fsock *fs = sock_of(child);
+
+		fs->app_owned = true;
+		app_close(t, fs);
+		assert_true(fs->freed);
+	}
+	port++;
+	request_served(t, port);
+	overrun(t, port);
+	requests_refused(t, port + 1, 2 * base);
+	request_served(t, port + 1 + 2 * base);
+	assert_int_equal(t->p->drops[UVS_DROP_PENALTY], 5 * base);
 }
 
 static void
