@@ -79,6 +79,10 @@ static const int gen_opt_names[UVS_GEN_OPTS] = { SO_REUSEADDR, SO_REUSEPORT, SO_
  * this): out of the way of programs that dup2() onto low numbers, and low enough that the
  * kernel's fd table does not grow to megabytes under a large limit. */
 #define UVS_PRIVATE_FD_FLOOR 1024
+/* How long fork() waits for the daemon to take note (UVS_CTL_FORK) before it drops the control
+ * connection instead: a stopped daemon must not hang a program's unrelated forks, and a
+ * dropped connection is as safe (the daemon then reuses none of its segments). */
+#define UVS_FORK_NOTICE_TIMEOUT_MS 1000
 /* Table mark of an fd libuvsock keeps for itself (private anchor, control socket). */
 #define UVS_FDT_RESERVED ((struct usock *)(uintptr_t)1)
 
@@ -564,8 +568,16 @@ atfork_prepare(void)
 		return;
 	for (struct usock *s = client.all_socks; s != NULL; s = s->next_all) {
 		if (s->shm != NULL) {
-			if (ctl_xfer_locked(&req, -1, &resp, fds) < 0)
+			struct timeval tv = { .tv_sec = UVS_FORK_NOTICE_TIMEOUT_MS / 1000,
+				.tv_usec = UVS_FORK_NOTICE_TIMEOUT_MS % 1000 * 1000 };
+			struct timeval none = { 0 };
+
+			setsockopt(client.ctl_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+			if (ctl_xfer_locked(&req, -1, &resp, fds) < 0) {
 				ctl_drop_locked();
+				break;
+			}
+			setsockopt(client.ctl_fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
 			break;
 		}
 	}

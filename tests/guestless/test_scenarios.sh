@@ -91,6 +91,28 @@ for mode in nofork fork; do
 		>>"$tmp/reuse.log" 2>&1 || fail "segment reuse ($mode): $(tail -1 "$tmp/reuse.log")"
 	tail -1 "$tmp/reuse.log"
 done
+# fork() tells the daemon first, but waits at most about a second (UVS_FORK_NOTICE_TIMEOUT_MS)
+# for one that does not answer: a program in guest 3 with a connection forks while guest 3's
+# uvsock-guest is stopped.
+mkfifo "$tmp/hold.in"
+UVSOCK_CONTROL=$tmp/guest3.sock timeout 60 "$HOST" hold 2 5000 <"$tmp/hold.in" \
+	>"$tmp/forkhold.log" 2>&1 &
+hp=$!
+pids+=("$hp")
+exec 7>"$tmp/hold.in"
+wait_for "$tmp/forkhold.log" "held" 20 || fail "fork notice: no connection held"
+kill -STOP "$gpid3"
+echo fork >&7
+wait_for "$tmp/forkhold.log" "forked in" 10 || { kill -CONT "$gpid3"; fail "fork() hung on a stopped daemon"; }
+kill -CONT "$gpid3"
+echo close >&7
+exec 7>&-
+wait "$hp" || fail "fork notice: the holding program failed: $(tail -1 "$tmp/forkhold.log")"
+ms=$(sed -n 's/^forked in \([0-9]*\) ms$/\1/p' "$tmp/forkhold.log")
+if [ "${ms:-0}" -lt 900 ] || [ "$ms" -ge 3000 ]; then
+	fail "fork() with a stopped daemon took ${ms:-?} ms, want about 1000"
+fi
+echo "ok: fork() with a stopped daemon returned in $ms ms"
 
 # Unmodified Python in the guest and on the host, both through the shim: a server in guest 3
 # with a host client, a host server with a client in guest 4 (STREAM and SEQPACKET each).

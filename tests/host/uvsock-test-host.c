@@ -18,6 +18,7 @@
  *                            then obey lines on stdin: "ping" (echo check, prints "ping ok"),
  *                            "wait-gone" (block until the connection ends: prints "gone eof"
  *                            or "gone <error>", then what two sends give),
+ *                            "fork" (fork a child that exits; prints "forked in N ms"),
  *                            "close"
  *   reuse CID PORT fork|nofork N
  *                            segment reuse (lib/uvs_srv.c): connect to an echo server, then
@@ -597,6 +598,17 @@ hold(unsigned int cid, unsigned int port)
 					s2 == -EPIPE ? "EPIPE"
 					: s2 < 0     ? strerror((int)-s2)
 						     : "ok");
+		} else if (strncmp(line, "fork", 4) == 0) {
+			/* fork() tells the daemon first (UVS_CTL_FORK): it must not wait for a
+			 * daemon that does not answer for longer than the library's bound */
+			uint64_t t0 = ms_now();
+			pid_t child = fork();
+
+			if (child == 0)
+				_exit(0);
+			if (child > 0)
+				waitpid(child, NULL, 0);
+			printf("forked in %llu ms\n", (unsigned long long)(ms_now() - t0));
 		} else if (strncmp(line, "close", 5) == 0) {
 			uvs_close(fd);
 			printf("closed\n");
