@@ -28,7 +28,11 @@
  * parent's segments; an exec'd program gets the memfd) exposes it, and so does
  * UVS_CTL_FORK, which libuvsock sends before every fork for all the segments the program
  * holds. A kept segment's data pages are zeroed (the ones the memfd has: SEEK_DATA), so
- * what its next socket's other users see starts blank, as a new one would.
+ * what its next socket's other users see starts blank, as a new one would. A connection to
+ * a listener takes its segment when it arrives, from the listener creator's kept ones while
+ * nobody else owns the listener; if another owner (attached since) accepts it, the creator
+ * may still map that segment: the owners of a listener share its connections, as any of
+ * them could have accepted this one.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -319,9 +323,11 @@ seg_create(struct uvs_srv *srv, struct uvs_srv_sock *s, uint64_t holder)
 	seg_unmap(s);
 	srv->segs_created++;
 	if (kept != NULL) {
-		/* wiped when kept: only the header is written below */
+		/* wiped when kept; the header again, as its program may still map it and have
+		 * written since (its own socket's state, not this one's) */
 		srv->segs_reused++;
 		shm = kept->shm;
+		memset(shm, 0, UVS_SHM_HDR_SIZE);
 		fd = kept->memfd;
 		s->seg_holder = kept->holder;
 		kept->shm = NULL;

@@ -56,6 +56,8 @@
 /* Anchors and segments one input keeps: enough for listeners, children and connections at
  * once; more are closed on receipt (the server sees them hang up). */
 #define MAX_ANCHORS 32
+/* Segments of closed sockets remembered (which program had them) for the reuse check. */
+#define MAX_GHOSTS 64
 #define MAX_SEGS 16
 #define MAX_IDS 64
 /* Requests a program may send before reading any response: more than the server serves per
@@ -120,7 +122,10 @@ struct ctx {
 	int epfd;
 	struct uvs_peer peers[NPEERS];
 	struct client cl[MAX_CLIENTS];
-	int anchors[MAX_ANCHORS]; /* program ends; -1 once closed */
+	int anchors[MAX_ANCHORS];	  /* program ends; -1 once closed */
+	uint64_t anchor_ids[MAX_ANCHORS]; /* their sockets */
+	struct seg ghosts[MAX_GHOSTS];	  /* unmapped at close (ino, prog, forked only) */
+	unsigned int nghosts;
 	unsigned int nanchors;
 	struct seg segs[MAX_SEGS];
 	unsigned int nsegs;
@@ -241,13 +246,28 @@ pump(struct ctx *t)
 /* --- what the programs were given --- */
 
 static void
-take_anchor(struct ctx *t, int fd)
+take_anchor(struct ctx *t, int fd, uint64_t id)
 {
 	if (t->nanchors == MAX_ANCHORS) {
 		close(fd);
 		return;
 	}
+	t->anchor_ids[t->nanchors] = id;
 	t->anchors[t->nanchors++] = fd;
+}
+
+/* The program closed socket id's anchor: as libuvsock does, it unmaps the socket's segment;
+ * which program had it is remembered for the reuse check (seg_check_new). */
+static void
+seg_retire(struct ctx *t, uint64_t id)
+{
+	for (unsigned int i = 0; i < t->nsegs; i++) {
+		if (t->segs[i].id != id || t->segs[i].poked)
+			continue; /* a poked one stays: a program that broke its side keeps at it */
+		munmap(t->segs[i].shm, t->segs[i].size);
+		t->ghosts[t->nghosts++ % MAX_GHOSTS] = t->segs[i];
+		t->segs[i--] = t->segs[--t->nsegs];
+	}
 }
 
 /* Whether a segment header describes rings inside the segment, as libuvsock's seg_map()
@@ -291,13 +311,26 @@ seg_blank(int fd, const uint8_t *base, off_t from, off_t to)
  * own area, and the part of rx the daemon has not written yet are blank. */
 static void
 seg_check_new(struct ctx *t, int fd, const struct stat *st, const struct uvs_shm *shm,
-		uint64_t prog)
+		uint64_t prog, bool accepted)
 {
 	uint32_t prod = shm->rx.prod;
+	bool mapped = false;
 
-	for (unsigned int i = 0; i < t->nsegs; i++)
-		FZ_CHECK(t->segs[i].ino != st->st_ino ||
+	/* An accepted socket's segment may be one its listener's creator had: the listener's
+	 * owners share its connections (uvs_srv.c, "Segment reuse"), so only CONNECT's are
+	 * checked against every other program. */
+	for (unsigned int i = 0; i < t->nsegs; i++) {
+		FZ_CHECK(accepted || t->segs[i].ino != st->st_ino ||
 				(t->segs[i].prog == prog && !t->segs[i].forked));
+		mapped |= t->segs[i].ino == st->st_ino;
+	}
+	for (unsigned int i = 0; i < t->nghosts && i < MAX_GHOSTS; i++)
+		FZ_CHECK(accepted || t->ghosts[i].ino != st->st_ino ||
+				(t->ghosts[i].prog == prog && !t->ghosts[i].forked));
+	/* the program itself still maps it (it kept its closed socket's mapping) and may have
+	 * written into it since the daemon wiped it */
+	if (mapped)
+		return;
 	FZ_CHECK(shm->tx.prod == 0 && shm->tx.cons == 0 && shm->rx.cons == 0);
 	FZ_CHECK(seg_blank(fd, (const uint8_t *)shm, (off_t)offsetof(struct uvs_shm, app_area),
 			(off_t)sizeof(struct uvs_shm)));
@@ -311,11 +344,12 @@ seg_check_new(struct ctx *t, int fd, const struct stat *st, const struct uvs_shm
 /* Map a segment as libuvsock's seg_map() does. A fresh one (CONNECT, ACCEPT) must be sane; one
  * handed out again (ATTACH) may carry what the programs wrote into it, and is then skipped. */
 static void
-take_segment(struct ctx *t, int fd, uint64_t id, unsigned int client, bool fresh)
+take_segment(struct ctx *t, int fd, uint64_t id, unsigned int client, bool fresh, bool accepted)
 {
 	struct stat st;
 	struct uvs_shm *shm;
 	struct seg *g;
+	bool stale = false;
 
 	FZ_CHECK(fstat(fd, &st) == 0 && st.st_size >= (off_t)UVS_SHM_HDR_SIZE);
 	if (t->nsegs == MAX_SEGS) {
@@ -324,27 +358,44 @@ take_segment(struct ctx *t, int fd, uint64_t id, unsigned int client, bool fresh
 	}
 	shm = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	FZ_CHECK(shm != MAP_FAILED);
+	/* reused while this program still maps it (it never closed the old socket's anchor, or
+	 * broke that segment): whatever it wrote through the old mapping shows in the new one */
+	for (unsigned int i = 0; i < t->nsegs; i++)
+		stale |= t->segs[i].ino == st.st_ino;
+	/* all zero: the program closed the socket before it read this reply, and the daemon
+	 * already kept the segment (wiped) for its next one */
 	if (!seg_header_ok(shm, (size_t)st.st_size)) {
-		FZ_CHECK(!fresh);
+		FZ_CHECK(!fresh || stale || shm->magic == 0);
 		munmap(shm, (size_t)st.st_size);
 		close(fd);
 		return;
 	}
 	if (fresh)
-		seg_check_new(t, fd, &st, shm, t->cl[client].prog);
+		seg_check_new(t, fd, &st, shm, t->cl[client].prog, accepted);
 	close(fd);
 	/* two mappings of one segment are two programs on one ring: the model is off for all */
 	for (unsigned int i = 0; i < t->nsegs && !fresh; i++)
 		if (t->segs[i].id == id)
 			t->segs[i].poked = true;
-	g = &t->segs[t->nsegs++];
+	/* a segment reused for this program's new socket (uvs_srv.c): the mapping of the socket
+	 * it served before is retired, as libuvsock unmaps at close, and the entry is the new
+	 * socket's (the old one's rings are the new one's now) */
+	g = NULL;
+	for (unsigned int i = 0; i < t->nsegs && fresh && g == NULL; i++)
+		if (t->segs[i].ino == st.st_ino) {
+			munmap(t->segs[i].shm, t->segs[i].size);
+			g = &t->segs[i];
+		}
+	if (g == NULL)
+		g = &t->segs[t->nsegs++];
 	g->shm = shm;
 	g->size = (size_t)st.st_size;
 	g->id = id;
 	g->client = client;
 	g->prog = t->cl[client].prog;
 	g->ino = st.st_ino;
-	g->poked = !fresh;
+	g->forked = false; /* the slot may hold a segment of an earlier input */
+	g->poked = !fresh || stale;
 	g->sb = (struct uvs_sockbuf){ .type = (uint16_t)shm->type };
 	uvs_ring_attach(&g->sb.rx, &shm->rx, (uint8_t *)shm + shm->rx_off, shm->rx_size, false);
 	uvs_ring_attach(&g->sb.tx, &shm->tx, (uint8_t *)shm + shm->tx_off, shm->tx_size, true);
@@ -419,23 +470,23 @@ read_responses(struct ctx *t, unsigned int ci)
 		case UVS_CTL_SOCKET:
 			FZ_CHECK(nfds == 1 && resp.sock != 0);
 			learn_id(c, resp.sock);
-			take_anchor(t, fds[0]);
+			take_anchor(t, fds[0], resp.sock);
 			break;
 		case UVS_CTL_CONNECT:
 			FZ_CHECK(nfds == 1);
-			take_segment(t, fds[0], sock, ci, true);
+			take_segment(t, fds[0], sock, ci, true, false);
 			break;
 		case UVS_CTL_ACCEPT:
 			FZ_CHECK(nfds == 2 && resp.sock != 0);
 			learn_id(c, resp.sock);
-			take_anchor(t, fds[0]);
-			take_segment(t, fds[1], resp.sock, ci, true);
+			take_anchor(t, fds[0], resp.sock);
+			take_segment(t, fds[1], resp.sock, ci, true, true);
 			break;
 		case UVS_CTL_ATTACH:
 			if (resp.sock != 0)
 				learn_id(c, resp.sock);
 			if (nfds == 1)
-				take_segment(t, fds[0], resp.sock, ci, false);
+				take_segment(t, fds[0], resp.sock, ci, false, false);
 			break;
 		case UVS_CTL_FORK:
 			FZ_CHECK(nfds == 0);
@@ -641,6 +692,7 @@ act_pipe(struct ctx *t, struct fz *f)
 			int *a = t->nanchors > 0 ? &t->anchors[(e >> 2) % t->nanchors] : NULL;
 
 			if (a != NULL && *a >= 0) {
+				seg_retire(t, t->anchor_ids[(e >> 2) % t->nanchors]);
 				close(*a);
 				*a = -1;
 			}
@@ -692,6 +744,8 @@ act_anchor(struct ctx *t, struct fz *f)
 	fd = &t->anchors[(b >> 3) % t->nanchors];
 	if (*fd < 0)
 		return;
+	if ((b & 7) >= 6)
+		seg_retire(t, t->anchor_ids[(b >> 3) % t->nanchors]);
 	switch (b & 7) {
 	case 0:
 	case 1:
@@ -1026,6 +1080,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * reproduces): serial numbers decide socket ids' generations */
 	t->nanchors = 0;
 	t->nsegs = 0;
+	t->nghosts = 0;
 	t->srv.next_serial = 0;
 	t->srv.watch_wakes = 0;
 	memset(t->srv.drops, 0, sizeof(t->srv.drops));
