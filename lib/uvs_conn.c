@@ -514,10 +514,7 @@ recv_rw(struct uvs_conn *c, const struct uvs_hdr *h, const struct iovec *iov, un
 	if (uvs_credit_received(&c->cr, h->len) < 0) {
 		struct uvs_peer *p = c->peer;
 
-		p->penalty_next = p->penalty_next == 0 ? UVS_PEER_PENALTY_REQUESTS
-				  : p->penalty_next >= UVS_PEER_PENALTY_MAX / 2
-						  ? UVS_PEER_PENALTY_MAX
-						  : 2 * p->penalty_next;
+		p->penalty_next = uvs_peer_penalty_after(p->penalty_next);
 		p->penalty = p->penalty_next;
 		c->overran = true;
 		conn_reset(c, UVS_DROP_CREDIT_OVERRUN);

@@ -35,6 +35,16 @@
  * gets one connection in about 4000 REQUESTs, each refusal as cheap as an invalid packet),
  * and halves with each of its connections that carried data and ended without one. */
 #define UVS_PEER_PENALTY_MAX 4096u
+
+/** What an overrun costs after one that cost prev (0: none yet): the base, then doubling up
+ * to UVS_PEER_PENALTY_MAX. Pure. */
+static inline uint32_t
+uvs_peer_penalty_after(uint32_t prev)
+{
+	if (prev == 0)
+		return UVS_PEER_PENALTY_REQUESTS;
+	return prev >= UVS_PEER_PENALTY_MAX / 2 ? UVS_PEER_PENALTY_MAX : 2 * prev;
+}
 /* Replies owed for packets that have no connection (RSTs), queued per peer. When full,
  * further ones are dropped and counted: a flooding guest cannot grow our memory. */
 #define UVS_PEER_ORPHAN_RST_MAX 256u

@@ -560,27 +560,23 @@ static void
 atfork_prepare(void)
 {
 	struct uvs_ctl_req req = { .op = UVS_CTL_FORK };
+	struct timeval tv = { .tv_sec = UVS_FORK_NOTICE_TIMEOUT_MS / 1000,
+		.tv_usec = UVS_FORK_NOTICE_TIMEOUT_MS % 1000 * 1000 };
+	struct timeval none = { 0 };
 	struct uvs_ctl_resp resp;
 	int fds[2] = { -1, -1 };
+	struct usock *s;
 
 	pthread_mutex_lock(&client.lock);
-	if (client.ctl_fd < 0)
-		return;
-	for (struct usock *s = client.all_socks; s != NULL; s = s->next_all) {
-		if (s->shm != NULL) {
-			struct timeval tv = { .tv_sec = UVS_FORK_NOTICE_TIMEOUT_MS / 1000,
-				.tv_usec = UVS_FORK_NOTICE_TIMEOUT_MS % 1000 * 1000 };
-			struct timeval none = { 0 };
-
-			setsockopt(client.ctl_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-			if (ctl_xfer_locked(&req, -1, &resp, fds) < 0) {
-				ctl_drop_locked();
-				break;
-			}
-			setsockopt(client.ctl_fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
-			break;
-		}
-	}
+	for (s = client.all_socks; s != NULL && s->shm == NULL; s = s->next_all)
+		;
+	if (client.ctl_fd < 0 || s == NULL)
+		return; /* no connection, or no segment to tell of */
+	setsockopt(client.ctl_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (ctl_xfer_locked(&req, -1, &resp, fds) < 0)
+		ctl_drop_locked();
+	else
+		setsockopt(client.ctl_fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
 }
 
 static void

@@ -1049,10 +1049,7 @@ data_conn_step(struct hostile *h, unsigned int room, bool overrun)
 	if (overrun) {
 		h->overruns++;
 		/* every connection of this attack overruns: the penalty only doubles */
-		h->penalty_next = h->penalty_next == 0 ? UVS_PEER_PENALTY_REQUESTS
-				  : h->penalty_next >= UVS_PEER_PENALTY_MAX / 2
-						  ? UVS_PEER_PENALTY_MAX
-						  : 2 * h->penalty_next;
+		h->penalty_next = uvs_peer_penalty_after(h->penalty_next);
 		h->penalty_left = h->penalty_next;
 		expect(h, "drop_credit_overrun", 1);
 		h->conn_waiting = true;
