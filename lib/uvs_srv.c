@@ -257,16 +257,14 @@ seg_give(struct uvs_srv_sock *s, uint64_t serial)
 		s->seg_holder = UVS_SRV_SEG_EXPOSED;
 }
 
-/* Client serial is gone (its kept segments can only go to it), or about to fork (a child
- * will map every segment it holds): drop what it may map. */
+/* Client serial is gone (its segments could only go to it), or about to fork (a child will
+ * map every segment it holds): drop the kept ones, and never keep those of its open sockets. */
 static void
-seg_forget_holder(struct uvs_srv *srv, uint64_t serial, bool expose_live)
+seg_forget_holder(struct uvs_srv *srv, uint64_t serial)
 {
 	for (unsigned int i = 0; i < UVS_SRV_SEG_CACHE; i++)
 		if (srv->seg_cache[i].shm != NULL && srv->seg_cache[i].holder == serial)
 			seg_cache_drop(&srv->seg_cache[i]);
-	if (!expose_live)
-		return;
 	for (uint32_t idx = 0; idx < srv->nsocks_alloc; idx++) {
 		struct uvs_srv_sock *s = srv->socks[idx];
 
@@ -1216,7 +1214,7 @@ handle(struct uvs_srv *srv, struct uvs_srv_client *cl, const struct uvs_ctl_req 
 	case UVS_CTL_SOCKET:
 		return req_socket(srv, cl, req, resp, fds);
 	case UVS_CTL_FORK:
-		seg_forget_holder(srv, cl->serial, true);
+		seg_forget_holder(srv, cl->serial);
 		return 0;
 	default:
 		break;
@@ -1407,7 +1405,10 @@ client_readable(struct uvs_srv *srv, struct uvs_srv_client *cl)
 	return;
 drop:
 	owners_forget(srv, cl->serial);
-	seg_forget_holder(srv, cl->serial, false);
+	/* no client will have this serial again: the segments of its sockets still open can
+	 * go to nobody either, so they are not wiped and kept when those close (a program
+	 * exits with its control connection and anchors closing in one batch) */
+	seg_forget_holder(srv, cl->serial);
 	client_free(srv, cl);
 }
 

@@ -270,6 +270,15 @@ seg_retire(struct ctx *t, uint64_t id)
 	}
 }
 
+/* The program broke its side of socket id's segments: the model of the rings is off. */
+static void
+seg_break(struct ctx *t, uint64_t id)
+{
+	for (unsigned int i = 0; i < t->nsegs; i++)
+		if (t->segs[i].id == id)
+			t->segs[i].poked = true;
+}
+
 /* Whether a segment header describes rings inside the segment, as libuvsock's seg_map()
  * requires. */
 static bool
@@ -374,9 +383,8 @@ take_segment(struct ctx *t, int fd, uint64_t id, unsigned int client, bool fresh
 		seg_check_new(t, fd, &st, shm, t->cl[client].prog, accepted);
 	close(fd);
 	/* two mappings of one segment are two programs on one ring: the model is off for all */
-	for (unsigned int i = 0; i < t->nsegs && !fresh; i++)
-		if (t->segs[i].id == id)
-			t->segs[i].poked = true;
+	if (!fresh)
+		seg_break(t, id);
 	/* a segment reused for this program's new socket (uvs_srv.c): the mapping of the socket
 	 * it served before is retired, as libuvsock unmaps at close, and the entry is the new
 	 * socket's (the old one's rings are the new one's now) */
@@ -756,7 +764,11 @@ act_anchor(struct ctx *t, struct fz *f)
 				MSG_DONTWAIT | MSG_NOSIGNAL); /* a blocked sender's token */
 		break;
 	case 3:
+		/* libuvsock never does this (ipc-abi.md): once the daemon has shut its end too
+		 * (the connection's receive side ended), the anchor hangs up as if closed, and the
+		 * daemon frees the socket and keeps its segment while the program still maps it */
 		shutdown(*fd, SHUT_WR);
+		seg_break(t, t->anchor_ids[(b >> 3) % t->nanchors]);
 		break;
 	case 4:
 	case 5:

@@ -102,4 +102,11 @@ for _ in $(seq 50); do
 done
 ! grep -q '^ESTAB' "$tmp/ssd.out" || fail "connections still listed after the program died"
 echo "ok: the listing empties when the program dies"
+# nor does it leave segments kept for reuse: no other program may have them (uvs_srv.c,
+# "Segment reuse"), and wiping them for nobody would cost the dying program's every page
+"$SS" --socket "$ts" --json >"$tmp/ssk.json"
+kept=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["stats"]["segments_kept"])' \
+	"$tmp/ssk.json") || fail "no segments_kept in the JSON stats"
+[ "$kept" = 0 ] || fail "$kept segments kept for a program that died"
+echo "ok: no segment kept for a program that died"
 echo "1 passed, 0 failed"
