@@ -360,11 +360,11 @@ run(struct uvs_daemon *d)
 {
 	struct epoll_event evs[UVSD_EP_BATCH];
 	uint64_t next_tick = 0, now;
-	unsigned int idle = 0, pass = 0;
+	unsigned int idle = 0, pass = 0, light_passes = 0;
 	int n, timeout;
 
 	while (!d->stop) {
-		unsigned int work = 0;
+		unsigned int work = 0, light = 0;
 
 		if (d->dump) {
 			d->dump = 0;
@@ -383,7 +383,7 @@ run(struct uvs_daemon *d)
 		}
 
 		for (unsigned int i = 0; i < d->nguests; i++)
-			work += uvsd_guest_poll(d, &d->guests[i]);
+			work += uvsd_guest_poll(d, &d->guests[i], &light);
 		work += uvs_srv_poll(&d->srv); /* programs' writes, without their NOTIFY */
 		now = uvs_now_ns();
 		if (now >= next_tick) {
@@ -403,6 +403,10 @@ run(struct uvs_daemon *d)
 			idle = 0;
 		} else if (work > 0) {
 			idle = 0;
+			/* only packets without payload: yield as an idle pass would (see
+			 * UVSD_YIELD_EVERY), though the loop does not sleep */
+			if (work == light && !d->no_yield && ++light_passes % UVSD_YIELD_EVERY == 0)
+				sched_yield();
 		} else if (!d->no_yield && idle % UVSD_YIELD_EVERY == 0) {
 			/* Nothing to do for now: let whoever shares this CPU (a guest's vCPU, the
 			 * program we wait for) run. Spinning on instead, on an oversubscribed

@@ -580,7 +580,7 @@ tx_packet(struct uvs_daemon *d, struct uvsd_guest *g, const struct uvs_chain *ch
  * @return chains taken (work)
  */
 static unsigned int
-poll_tx(struct uvs_daemon *d, struct uvsd_guest *g)
+poll_tx(struct uvs_daemon *d, struct uvsd_guest *g, unsigned int *light)
 {
 	struct uvs_chain ch;
 	unsigned int n, taken = 0, ctrl = 0;
@@ -610,10 +610,12 @@ poll_tx(struct uvs_daemon *d, struct uvsd_guest *g)
 			uvs_virtq_push(&g->vq[UVS_VQ_TX], ch.head, 0);
 			ctrl += ch.out_len <= UVS_HDR_SIZE;
 		}
-		if (refused)
+		if (refused) {
 			g->rest = UVSD_REFUSAL_REST;
-		else
+		} else {
 			taken++;
+			*light += ch.out_len <= UVS_HDR_SIZE;
+		}
 	}
 	if (n > 0)
 		call_guest(g, UVS_VQ_TX);
@@ -623,7 +625,7 @@ poll_tx(struct uvs_daemon *d, struct uvsd_guest *g)
 /* Fill rx buffers with the engine's packets; a refused buffer ends the burst, as in
  * poll_tx(). @return packets delivered (work) */
 static unsigned int
-poll_rx(struct uvs_daemon *d, struct uvsd_guest *g)
+poll_rx(struct uvs_daemon *d, struct uvsd_guest *g, unsigned int *light)
 {
 	struct uvs_chain ch;
 	unsigned int n, sent = 0;
@@ -661,6 +663,7 @@ poll_rx(struct uvs_daemon *d, struct uvsd_guest *g)
 		}
 		uvs_virtq_push(&g->vq[UVS_VQ_RX], ch.head, len);
 		sent++;
+		*light += len == UVS_HDR_SIZE;
 	}
 	if (!uvs_peer_tx_pending(&g->peer))
 		g->rx_work = false;
@@ -670,7 +673,7 @@ poll_rx(struct uvs_daemon *d, struct uvsd_guest *g)
 }
 
 unsigned int
-uvsd_guest_poll(struct uvs_daemon *d, struct uvsd_guest *g)
+uvsd_guest_poll(struct uvs_daemon *d, struct uvsd_guest *g, unsigned int *light)
 {
 	unsigned int n;
 
@@ -684,9 +687,9 @@ uvsd_guest_poll(struct uvs_daemon *d, struct uvsd_guest *g)
 		g->rest--;
 		return 0;
 	}
-	n = poll_tx(d, g);
+	n = poll_tx(d, g, light);
 	if (g->rx_work && !g->broken)
-		n += poll_rx(d, g);
+		n += poll_rx(d, g, light);
 	return n;
 }
 

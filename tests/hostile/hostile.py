@@ -27,6 +27,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import time
 
 # STATS period of uvsock-perf and lines per phase (the first is dropped): 0.3 s phases.
 INTERVAL = 0.1
@@ -40,16 +41,29 @@ ENGINE_PREFIX = "drop_"
 DAEMON_PREFIXES = ("guest_drop_", "bad_header_", "bad_chain_")
 
 
-def measure_round(perf, cid, port, seconds, pids, samples):
+def cpu_seconds(pid):
+    """CPU time process pid used so far (user and system), in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure_round(perf, cid, port, seconds, pids, samples, ran):
     """One run of uvsock-perf bulk; the phases rotate over samples' keys: each names the
-    process that runs during it (the others are stopped), or none for "baseline"."""
+    process that runs during it (the others are stopped), or none for "baseline". ran[name]
+    adds up the seconds each process was let run."""
     phases = list(samples)
+    since = [None, 0.0]  # the phase running, and since when
     proc = subprocess.Popen(
         [perf, "--interval", str(INTERVAL), "bulk", "--cid", cid, "--port", port,
          "--dir", "h2g", "--seconds", str(seconds)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def enter(phase):
+        now = time.monotonic()
+        if since[0] in ran:
+            ran[since[0]] += now - since[1]
+        since[0], since[1] = phase, now
         for name, pid in pids.items():
             os.kill(pid, signal.SIGCONT if name == phase else signal.SIGSTOP)
 
@@ -67,6 +81,7 @@ def measure_round(perf, cid, port, seconds, pids, samples):
             if lines % PHASE == 0:
                 enter(phases[lines // PHASE % len(phases)])
     finally:
+        enter(None)
         for pid in pids.values():
             os.kill(pid, signal.SIGCONT)
         proc.wait()
@@ -85,8 +100,12 @@ def measure(perf, cid, port, seconds, min_ratio, pid, control, judge):
         pids["control"] = control
         samples = {"attacked": [], "baseline": [], "control": [], "baseline2": []}
         seconds *= 2  # twice the phases: as many samples of the attack
+    # the CPU the attacker (and its twin) took while let run, as a share of one CPU: on a
+    # machine whose CPUs the daemon and the other guest need, that much is theirs no more
+    ran = {name: 0.0 for name in pids}
+    cpu0 = {name: cpu_seconds(p) for name, p in pids.items()}
     for _ in range(ROUNDS):
-        measure_round(perf, cid, port, seconds, pids, samples)
+        measure_round(perf, cid, port, seconds, pids, samples, ran)
         if any(len(v) < 3 for v in samples.values()):
             sys.exit("hostile.py: too few STATS lines from uvsock-perf")
         med = {k: statistics.median(v) for k, v in samples.items()}
@@ -106,11 +125,14 @@ def measure(perf, cid, port, seconds, min_ratio, pid, control, judge):
     def of(x):
         return f"{x / base:.3f}" if base > 0 else "inf"
 
+    cpu = {name: (cpu_seconds(p) - cpu0[name]) / ran[name] if ran[name] > 0 else 0.0
+           for name, p in pids.items()}
+
     line = (f"RATIO ratio={ratio:.3f} attacked={med['attacked']:.3f} baseline={base:.3f} "
-            f"of_baseline={of(med['attacked'])}")
+            f"of_baseline={of(med['attacked'])} attacker_cpu={cpu['attacked']:.3f}")
     if control:
         line += (f" control={med['control']:.3f} control_of_baseline={of(med['control'])}"
-                 f" judge={judge}")
+                 f" control_cpu={cpu['control']:.3f} judge={judge}")
     print(line + f" samples={len(samples['attacked'])}")
     return 0 if ratio >= min_ratio else 1
 
