@@ -8,7 +8,7 @@
 #   h2g        64 KiB writes from the host to an rxonly guest (bytes per second)
 #   g2h        64 KiB packets from a txonly guest to the host program (bytes per second)
 #   pingpong   64-byte round trips with an echo guest (p50 in microseconds; lower is better)
-# usage: bench/ab.sh BUILD_A BUILD_B WORKLOAD [ROUNDS] [SECONDS]
+# usage: bench/ab.sh BUILD_A BUILD_B WORKLOAD [ROUNDS] [SECONDS]   (SECONDS: whole seconds)
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 if [ $# -lt 3 ] || [ "$1" = --help ]; then
@@ -23,6 +23,12 @@ case $work in
 connrate | h2g | g2h | pingpong) ;;
 *)
 	echo "ab.sh: unknown workload '$work' (connrate, h2g, g2h, pingpong)" >&2
+	exit 2
+	;;
+esac
+case $rounds$secs in
+*[!0-9]* | '')
+	echo "ab.sh: ROUNDS and SECONDS are whole numbers" >&2
 	exit 2
 	;;
 esac
@@ -48,8 +54,9 @@ one_run() { # one_run BUILD: prints the workload's figure
 			metric=bytes_per_s
 			;;
 		g2h)
-			# as many bytes as a 2 s run moves at about 1.5 GB/s
-			bench_guest 5 --mode txonly --bytes $((secs * 1536 * 1024 * 1024))
+			# the guest sends a fixed amount: what SECONDS take at about 4 GB/s, g2h's
+			# speed here (doc/BENCHMARKS.md)
+			bench_guest 5 --mode txonly --bytes $((secs * 4096 * 1024 * 1024))
 			args=(bulk --dir g2h --size 65536)
 			metric=bytes_per_s
 			;;
@@ -60,14 +67,14 @@ one_run() { # one_run BUILD: prints the workload's figure
 			;;
 		esac
 		"$perf" --interval 0 "${args[@]}" --cid 5 --port 5000 |
-			sed -n "s/^RESULT .* $metric=\([0-9.e+]*\).*/\1/p" | head -1
+			sed -n "s/^RESULT .* $metric=\([0-9.e+-]*\).*/\1/p" | head -1
 	)
 }
 
 for r in $(seq "$rounds"); do
 	for i in 0 1; do
-		v=$(one_run "${builds[$i]}")
-		[ -n "$v" ] || { echo "no result from ${builds[$i]}" >&2; exit 1; }
+		v=$(one_run "${builds[$i]}") || true
+		[ -n "$v" ] || { echo "ab.sh: no result from ${builds[$i]} (round $r)" >&2; exit 1; }
 		echo "round $r ${builds[$i]} $v"
 		echo "$i $v" >>"$results"
 	done
@@ -79,6 +86,7 @@ for line in open(sys.argv[1]):
     i, v = line.split()
     runs[int(i)].append(float(v))
 a, b = (statistics.median(runs[i]) for i in (0, 1))
+ratio = f"{b / a:.2f}" if a > 0 else "inf"
 print(f"{sys.argv[2]}: median A ({sys.argv[3]}): {a:.4g}  B ({sys.argv[4]}): {b:.4g}  "
-      f"B/A: {b / a:.2f}")
+      f"B/A: {ratio}")
 PY

@@ -27,7 +27,8 @@
  * no other process may map it. Any ATTACH of a socket that has one (a fork child maps the
  * parent's segments; an exec'd program gets the memfd) exposes it, and so does
  * UVS_CTL_FORK, which libuvsock sends before every fork for all the segments the program
- * holds. A kept segment's data pages are zeroed (the ones the memfd has: SEEK_DATA), so
+ * holds. A program whose control connection is gone can have nothing again, so its open
+ * sockets' segments are not kept either. A kept segment's data pages are zeroed (the ones the memfd has: SEEK_DATA), so
  * what its next socket's other users see starts blank, as a new one would. A connection to
  * a listener takes its segment when it arrives, from the listener creator's kept ones while
  * nobody else owns the listener; if another owner (attached since) accepts it, the creator

@@ -52,7 +52,8 @@
 #define UVS_SRV_SEG_CACHE 16u
 #define UVS_SRV_SEG_CACHE_PER_HOLDER 4u
 #define UVS_SRV_SEG_CACHE_MAX_SIZE ((size_t)1 << 20)
-/* seg_holder of a segment more than one program may map: never reused. */
+/* seg_holder of a segment more than one program may map, or whose program's control
+ * connection is gone: never reused. */
 #define UVS_SRV_SEG_EXPOSED UINT64_MAX
 
 /* epoll tags: the low 3 bits say what the rest is. Kinds 1-3 are the server's; the owner's

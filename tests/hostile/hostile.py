@@ -48,12 +48,12 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure_round(perf, cid, port, seconds, pids, samples, ran):
+def measure_round(perf, cid, port, seconds, pids, samples, ran, used):
     """One run of uvsock-perf bulk; the phases rotate over samples' keys: each names the
     process that runs during it (the others are stopped), or none for "baseline". ran[name]
-    adds up the seconds each process was let run."""
+    and used[name] add up the seconds each process was let run and the CPU it took then."""
     phases = list(samples)
-    since = [None, 0.0]  # the phase running, and since when
+    since = [None, 0.0, 0.0]  # the phase running, since when, its process's CPU then
     proc = subprocess.Popen(
         [perf, "--interval", str(INTERVAL), "bulk", "--cid", cid, "--port", port,
          "--dir", "h2g", "--seconds", str(seconds)],
@@ -63,7 +63,8 @@ def measure_round(perf, cid, port, seconds, pids, samples, ran):
         now = time.monotonic()
         if since[0] in ran:
             ran[since[0]] += now - since[1]
-        since[0], since[1] = phase, now
+            used[since[0]] += cpu_seconds(pids[since[0]]) - since[2]
+        since[:] = [phase, now, cpu_seconds(pids[phase]) if phase in pids else 0.0]
         for name, pid in pids.items():
             os.kill(pid, signal.SIGCONT if name == phase else signal.SIGSTOP)
 
@@ -103,9 +104,9 @@ def measure(perf, cid, port, seconds, min_ratio, pid, control, judge):
     # the CPU the attacker (and its twin) took while let run, as a share of one CPU: on a
     # machine whose CPUs the daemon and the other guest need, that much is theirs no more
     ran = {name: 0.0 for name in pids}
-    cpu0 = {name: cpu_seconds(p) for name, p in pids.items()}
+    used = {name: 0.0 for name in pids}
     for _ in range(ROUNDS):
-        measure_round(perf, cid, port, seconds, pids, samples, ran)
+        measure_round(perf, cid, port, seconds, pids, samples, ran, used)
         if any(len(v) < 3 for v in samples.values()):
             sys.exit("hostile.py: too few STATS lines from uvsock-perf")
         med = {k: statistics.median(v) for k, v in samples.items()}
@@ -125,8 +126,7 @@ def measure(perf, cid, port, seconds, min_ratio, pid, control, judge):
     def of(x):
         return f"{x / base:.3f}" if base > 0 else "inf"
 
-    cpu = {name: (cpu_seconds(p) - cpu0[name]) / ran[name] if ran[name] > 0 else 0.0
-           for name, p in pids.items()}
+    cpu = {name: used[name] / ran[name] if ran[name] > 0 else 0.0 for name in pids}
 
     line = (f"RATIO ratio={ratio:.3f} attacked={med['attacked']:.3f} baseline={base:.3f} "
             f"of_baseline={of(med['attacked'])} attacker_cpu={cpu['attacked']:.3f}")
