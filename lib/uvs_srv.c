@@ -248,21 +248,27 @@ seg_reuse(struct uvs_srv *srv, size_t size, uint64_t holder)
 	return NULL;
 }
 
-/* Client serial may map the segment from now on (its memfd goes to it). */
+/* Client cl may map the segment from now on (its memfd goes to it). */
 static void
-seg_give(struct uvs_srv_sock *s, uint64_t serial)
+seg_give(struct uvs_srv_sock *s, struct uvs_srv_client *cl)
 {
+	cl->got_segment = true;
 	if (s->seg_holder == 0)
-		s->seg_holder = serial;
-	else if (s->seg_holder != serial)
+		s->seg_holder = cl->serial;
+	else if (s->seg_holder != cl->serial)
 		s->seg_holder = UVS_SRV_SEG_EXPOSED;
 }
 
-/* Client serial is gone (its segments could only go to it), or about to fork (a child will
- * map every segment it holds): drop the kept ones, and never keep those of its open sockets. */
+/* Client cl is gone (its segments could only go to it), or about to fork (a child will map
+ * every segment it holds): drop the kept ones, and never keep those of its open sockets. A
+ * scan of every socket, so only for a client that got a segment. */
 static void
-seg_forget_holder(struct uvs_srv *srv, uint64_t serial)
+seg_forget_holder(struct uvs_srv *srv, const struct uvs_srv_client *cl)
 {
+	uint64_t serial = cl->serial;
+
+	if (!cl->got_segment)
+		return;
 	for (unsigned int i = 0; i < UVS_SRV_SEG_CACHE; i++)
 		if (srv->seg_cache[i].shm != NULL && srv->seg_cache[i].holder == serial)
 			seg_cache_drop(&srv->seg_cache[i]);
@@ -1066,7 +1072,7 @@ req_connect(struct uvs_srv *srv, struct uvs_srv_client *cl, struct uvs_srv_sock 
 	fds[0] = fcntl(s->memfd, F_DUPFD_CLOEXEC, 0);
 	if (fds[0] < 0)
 		return -EMFILE;
-	seg_give(s, cl->serial);
+	seg_give(s, cl);
 	return 0;
 }
 
@@ -1106,7 +1112,7 @@ req_accept(struct uvs_srv *srv, struct uvs_srv_client *cl, struct uvs_srv_sock *
 		return rc;
 	fds[0] = sv[1];
 	fds[1] = fcntl(s->memfd, F_DUPFD_CLOEXEC, 0); /* the daemon keeps one (exec) */
-	seg_give(s, cl->serial);
+	seg_give(s, cl);
 	resp->sock = sock_id(s);
 	resp->a = child->peer_cid;
 	resp->b = child->peer_port;
@@ -1215,7 +1221,7 @@ handle(struct uvs_srv *srv, struct uvs_srv_client *cl, const struct uvs_ctl_req 
 	case UVS_CTL_SOCKET:
 		return req_socket(srv, cl, req, resp, fds);
 	case UVS_CTL_FORK:
-		seg_forget_holder(srv, cl->serial);
+		seg_forget_holder(srv, cl);
 		return 0;
 	default:
 		break;
@@ -1409,7 +1415,7 @@ drop:
 	/* no client will have this serial again: the segments of its sockets still open can
 	 * go to nobody either, so they are not wiped and kept when those close (a program
 	 * exits with its control connection and anchors closing in one batch) */
-	seg_forget_holder(srv, cl->serial);
+	seg_forget_holder(srv, cl);
 	client_free(srv, cl);
 }
 

@@ -121,6 +121,7 @@ struct uvs_srv_client {
 	uint64_t serial;
 	uid_t uid;
 	pid_t pid;
+	bool got_segment; /* some socket's segment went to it (seg_holder may name it) */
 	/* with a policy: the process's gid and supplementary groups, read at accept */
 	gid_t gids[UVS_SRV_MAX_GIDS];
 	unsigned int ngids;
