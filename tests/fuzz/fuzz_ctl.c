@@ -22,7 +22,8 @@
  * Checked: a well-formed request gets exactly one response (none for NOTIFY), in order, with
  * its op and seq, an rc of 0 or a negative errno, and as many fds as nfds says; a malformed one (wrong
  * size or op, as uvs_ctl_req_check says) and nothing else disconnects the program; every new
- * segment has a sane header; a program that only ever used its segment as libuvsock does never
+ * segment has a sane header; the server's connections and anchors keep referring to the
+ * files they were (no descriptor closed behind its back); a program that only ever used its segment as libuvsock does never
  * finds its receive ring corrupt, whatever the guest sent; the server's socket table and the
  * engine's peers stay consistent (ids, back pointers, counts, kicks); the server's epoll set
  * becomes quiet (no event it keeps failing to consume); and after the programs and guests are
@@ -187,12 +188,50 @@ peers_init(struct ctx *t, unsigned int i)
 #define NO_COVERAGE /* gcc builds the replay test, which collects no coverage */
 #endif
 
+/* The file each of the server's program connections and anchors referred to when first seen
+ * in this input: the programs and the server share one descriptor table here, so a number
+ * closed behind the server's back and reused would make it read another file (a request
+ * taken by the wrong reader is neither answered nor hung up on). */
+#define MAX_SEEN 256
+struct fd_seen {
+	uint64_t key; /* a client's serial, or a socket's slot and generation, tagged */
+	int fd;
+	ino_t ino;
+};
+static struct fd_seen fds_seen[MAX_SEEN];
+static unsigned int nfds_seen;
+
+#define SEEN_CLIENT (1ull << 63)
+
+NO_COVERAGE static void
+fd_same(uint64_t key, int fd)
+{
+	struct stat st;
+
+	if (fd < 0)
+		return;
+	FZ_CHECK(fstat(fd, &st) == 0);
+	for (unsigned int i = 0; i < nfds_seen; i++) {
+		if (fds_seen[i].key == key && fds_seen[i].fd == fd) {
+			if (fds_seen[i].ino != st.st_ino)
+				fprintf(stderr, "fuzz_ctl: the server's fd %d (%s %#llx) is another file\n",
+						fd, key & SEEN_CLIENT ? "client" : "anchor of",
+						(unsigned long long)(key & ~SEEN_CLIENT));
+			FZ_CHECK(fds_seen[i].ino == st.st_ino);
+			return;
+		}
+	}
+	if (nfds_seen < MAX_SEEN)
+		fds_seen[nfds_seen++] = (struct fd_seen){ .key = key, .fd = fd, .ino = st.st_ino };
+}
+
 /* Run after every action: without coverage instrumentation (its comparisons are the same every
  * time, and over the whole socket table they took a seventh of the run time), and reading the
  * table directly rather than through the library's instrumented accessor. */
 NO_COVERAGE static void
 check_state(struct ctx *t)
 {
+	const struct uvs_srv_client *cl;
 	uint32_t live = 0;
 
 	for (uint32_t i = 0; i < t->srv.nsocks_alloc; i++) {
@@ -206,7 +245,10 @@ check_state(struct ctx *t)
 		FZ_CHECK(s->n_more_owners <= UVS_SRV_MAX_OWNERS);
 		FZ_CHECK(s->shm == NULL ||
 				(s->memfd >= 0 && s->sb.rx.size >= 4096 && s->sb.tx.size >= 4096));
+		fd_same((uint64_t)i << 32 | s->gen, s->anchor);
 	}
+	LIST_FOREACH(cl, &t->srv.clients, link)
+		fd_same(SEEN_CLIENT | cl->serial, cl->fd);
 	FZ_CHECK(live == t->srv.nsocks_live);
 	for (unsigned int i = 0; i < NPEERS; i++) {
 		struct uvs_peer *p = &t->peers[i];
@@ -1093,6 +1135,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	t->nanchors = 0;
 	t->nsegs = 0;
 	t->nghosts = 0;
+	nfds_seen = 0;
 	t->srv.next_serial = 0;
 	t->srv.watch_wakes = 0;
 	memset(t->srv.drops, 0, sizeof(t->srv.drops));
