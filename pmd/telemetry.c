@@ -170,6 +170,7 @@ fill_guest(struct uvs_daemon *d, const char *params, struct rte_tel_data *t)
 		dict_u64(t, "bad_chain_", uvs_chain_err_str(i), g->chain_err[i]);
 	rte_tel_data_add_dict_u64(t, "vhost_user_connections", g->vhu_conns);
 	rte_tel_data_add_dict_u64(t, "vhost_user_replaced", g->vhu_replaced);
+	rte_tel_data_add_dict_u64(t, "vhost_user_throttled", g->vhu_throttled);
 	rte_tel_data_add_dict_u64(t, "vhost_user_messages", g->vhu_msgs);
 	for (int i = 1; i < UVS_VHUMSG_ERR_MAX; i++)
 		dict_u64(t, "vhost_user_refused_", uvs_vhumsg_err_str(i), g->vhu_refused[i]);

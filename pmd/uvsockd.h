@@ -86,8 +86,12 @@ struct uvsd_guest {
 	uint64_t vhu_refused[UVS_VHUMSG_ERR_MAX]; /* vhost-user messages refused, by reason */
 	uint64_t vhu_conns;			  /* connections accepted on path */
 	uint64_t vhu_replaced;			  /* of which replaced a previous one */
-	uint64_t vhu_msgs;			  /* messages passed on to DPDK */
-	int vid;	    /* vhost device id, -1 when no guest is attached */
+	uint64_t vhu_throttled;	 /* times a connection waited for UVSD_VHU_ACCEPT_PER_S */
+	unsigned int vhu_tokens; /* connections path may take now (UVSD_VHU_ACCEPT_BURST) */
+	uint64_t vhu_refill_ns;	 /* when vhu_tokens last grew */
+	bool vhu_listen_off;	 /* no tokens: path is out of the epoll set until one comes */
+	uint64_t vhu_msgs;	 /* messages passed on to DPDK */
+	int vid;		 /* vhost device id, -1 when no guest is attached */
 	int newest_vid;	    /* DPDK's device of the relay's newest connection (DPDK's thread) */
 	bool running;	    /* rings mapped and served */
 	bool paused;	    /* a vhost-user message is changing memory or rings right now */

@@ -28,6 +28,12 @@
  *   destroys the device, as for a VMM that exits), with a log line naming the guest, the
  *   request and the reason, and the guest's per-reason counter incremented.
  *
+ * A guest's socket takes UVSD_VHU_ACCEPT_BURST connections at once and then
+ * UVSD_VHU_ACCEPT_PER_S: every attach maps the guest's memory and has DPDK set the device up,
+ * so a VMM that reconnects without end would cost every guest. Past the burst the listening
+ * socket leaves the epoll set until the tick gives the next turn; waiting connections stay in
+ * its backlog.
+ *
  * One front-end per guest socket at a time: a new connection replaces the current one (a
  * restarted VMM reconnects; the socket is the VMM's alone), so a client that stalls on a
  * guest's socket cannot keep that guest's VMM out either. The daemon's mailbox ignores
@@ -60,6 +66,14 @@
  * local socket, so only a stalled or hostile front-end takes longer. Generous for a loaded
  * machine; what it bounds is how long a stalled connection keeps its buffer and fds. */
 #define UVSD_VHU_DEADLINE_MS 1000u
+/* Connections a guest's socket takes at once, and then per second. A VMM connects once when
+ * it starts, and again after a restart; one that connects again and again makes the daemon
+ * map the guest's memory and DPDK set the device up each time, on the CPUs every guest needs
+ * (a hostile VMM attaching 100 to 250 times a second here cost the other guest up to a
+ * fifth of its throughput, tests/hostile). Past the burst, a connection waits in the
+ * socket's backlog until its turn; none is refused. */
+#define UVSD_VHU_ACCEPT_BURST 8u
+#define UVSD_VHU_ACCEPT_PER_S 4u
 /* DPDK's replies read per event: a reply is at most the header and 268 bytes. */
 #define UVSD_VHU_REPLY_BUF 4096u
 /* Sub-kinds of the UVSD_EP_VHU epoll tag (value = guest index * 4 + sub-kind). */
@@ -389,9 +403,18 @@ listen_event(struct uvs_daemon *d, struct uvsd_guest *g, unsigned int gi)
 	struct uvsd_vhu_conn *c = &g->vhu;
 	int fd, bfd;
 
+	if (g->vhu_tokens == 0) {
+		/* out of turns: leave the connection queued and stop listening until the tick
+		 * gives a token (level-triggered epoll would report it on every pass) */
+		ep_set(d, EPOLL_CTL_MOD, g->vhu_lfd, gi, VHU_EP_LISTEN, 0);
+		g->vhu_listen_off = true;
+		g->vhu_throttled++;
+		return;
+	}
 	fd = accept4(g->vhu_lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
+	g->vhu_tokens--;
 	g->vhu_conns++;
 	if (c->fd >= 0) {
 		g->vhu_replaced++;
@@ -447,11 +470,26 @@ void
 uvsd_vhu_tick(struct uvs_daemon *d, uint64_t now)
 {
 	const uint64_t deadline = UVSD_VHU_DEADLINE_MS * 1000000ull;
+	const uint64_t turn = 1000000000ull / UVSD_VHU_ACCEPT_PER_S;
 
 	for (unsigned int i = 0; i < d->nguests; i++) {
 		struct uvsd_guest *g = &d->guests[i];
 		char detail[64];
 
+		if (g->vhu_tokens >= UVSD_VHU_ACCEPT_BURST) {
+			g->vhu_refill_ns = now;
+		} else if (now - g->vhu_refill_ns >= turn) {
+			uint64_t n = (now - g->vhu_refill_ns) / turn;
+
+			g->vhu_tokens = n >= UVSD_VHU_ACCEPT_BURST - g->vhu_tokens
+							? UVSD_VHU_ACCEPT_BURST
+							: g->vhu_tokens + (unsigned int)n;
+			g->vhu_refill_ns += n * turn;
+		}
+		if (g->vhu_listen_off && g->vhu_tokens > 0 && g->vhu_lfd >= 0) {
+			ep_set(d, EPOLL_CTL_MOD, g->vhu_lfd, i, VHU_EP_LISTEN, EPOLLIN);
+			g->vhu_listen_off = false;
+		}
 		if (g->vhu.fd < 0 || g->vhu.started_ns == 0 || now - g->vhu.started_ns < deadline)
 			continue;
 		snprintf(detail, sizeof(detail), "%u bytes of a message in %u ms", g->vhu.got,
@@ -478,6 +516,8 @@ uvsd_vhu_listen(struct uvs_daemon *d, unsigned int gi)
 		return rc;
 	}
 	g->vhu_lfd = fd;
+	g->vhu_tokens = UVSD_VHU_ACCEPT_BURST;
+	g->vhu_refill_ns = uvs_now_ns();
 	ep_set(d, EPOLL_CTL_ADD, fd, gi, VHU_EP_LISTEN, EPOLLIN);
 	return 0;
 }

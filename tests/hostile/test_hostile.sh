@@ -182,7 +182,7 @@ with_control() {
 
 attacks=("$@")
 if [ ${#attacks[@]} = 0 ]; then
-	attacks=(loop loop-32k bad-addr overlap-tx overlap-rx tx-writable rx-readable long-chain
+	attacks=(loop loop-32k bad-addr overlap-tx overlap-rx reattach tx-writable rx-readable long-chain
 		bad-cid bad-type-op bad-len credit flood-request flood-rst flood-credit-request
 		no-refill conn-flood)
 fi

@@ -11,8 +11,9 @@ bad message per connection, and checks for each:
 - the daemon is still up.
 Then: a client stalled in the middle of a message on guest 3's socket does not hold up guest
 4, which attaches (uvsock-guest) and echoes within ATTACH_WAIT_S while the stall lasts; a
-stalled client on guest 3's own socket is replaced by the next connection; guest 3's socket
-serves a well-behaved guest at the end; its SIGUSR1 dump shows the same refusal counters as
+stalled client on guest 3's own socket is replaced by the next connection; a VMM that
+connects again and again gets its connections at UVSD_VHU_ACCEPT_PER_S past a burst, each
+answered, none refused; guest 3's socket serves a well-behaved guest at the end; its SIGUSR1 dump shows the same refusal counters as
 telemetry; the daemon's fds are as many as before and its private memory grew by less than
 RSS_BOUND_KB.
 
@@ -44,6 +45,10 @@ ATTACH_WAIT_S = 2.0
 RSS_BOUND_KB = 2048
 # Attaches measured with and without a stalled client, for the record.
 ATTACH_RUNS = 5
+# pmd/vhu_relay.c: connections a guest's socket takes at once, then per second.
+ACCEPT_BURST, ACCEPT_PER_S = 8, 4
+# Connections of the churn case: the burst and as many more, which must wait their turns.
+CHURN_CONNS = 2 * ACCEPT_BURST
 
 GET_FEATURES, SET_FEATURES, SET_OWNER = 1, 2, 3
 SET_MEM_TABLE, SET_LOG_BASE = 5, 6
@@ -506,6 +511,38 @@ def stall_cases(d, guest, echo):
     return fails
 
 
+def churn_case(d):
+    """CHURN_CONNS connections to guest 3's socket one after the other, each asking for the
+    features and closing once answered: past the burst they come at ACCEPT_PER_S (so the
+    lot takes at least that long), every one is answered, and vhost_user_throttled rises."""
+    time.sleep(ACCEPT_BURST / ACCEPT_PER_S + 0.1)  # the earlier cases' turns have come back
+    before = d.counters(3)
+    t0 = time.monotonic()
+    for i in range(CHURN_CONNS):
+        c = Front(d.sock[3])
+        try:
+            c.send(GET_FEATURES)
+            c.recv_reply(GET_FEATURES)
+        except (OSError, RuntimeError) as e:
+            return f"connection {i} not answered: {type(e).__name__}: {e}"
+        finally:
+            c.close()
+    took = time.monotonic() - t0
+    after = d.counters(3)
+    # the turns that came back while the burst was being used make up for part of it
+    least = (CHURN_CONNS - ACCEPT_BURST) / ACCEPT_PER_S - 0.5
+    print(f"INFO churn: {CHURN_CONNS} connections in {took:.2f} s", flush=True)
+    if took < least:
+        return f"{CHURN_CONNS} connections took {took:.2f} s, want at least {least:.2f}"
+    if took > CHURN_CONNS / ACCEPT_PER_S + 2:
+        return f"{CHURN_CONNS} connections took {took:.2f} s: not paced, stuck"
+    if after.get("vhost_user_throttled", 0) <= before.get("vhost_user_throttled", 0):
+        return "vhost_user_throttled did not rise"
+    if refused(after) != refused(before):
+        return "a refusal counter moved"
+    return None
+
+
 def sigusr1_matches(d):
     """The SIGUSR1 dump's vhost_user_refused lines of guest 3 against telemetry's counters."""
     tel = {k[len("vhost_user_refused_"):]: v for k, v in refused(d.counters(3)).items() if v}
@@ -544,6 +581,13 @@ def main():
                 fails.append(name)
             if not d.alive():
                 break
+        if d.alive() and (not only or "churn" in only):
+            why = churn_case(d)
+            if why is None:
+                print("ok: churn: connections past the burst paced, each answered", flush=True)
+            else:
+                print(f"FAIL: churn: {why}", flush=True)
+                fails.append("churn")
         if d.alive() and (not only or "stall" in only):
             for f in stall_cases(d, guest, echo):
                 print(f"FAIL: {f}", flush=True)
