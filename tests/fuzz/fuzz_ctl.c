@@ -359,12 +359,14 @@ seg_blank(int fd, const uint8_t *base, off_t from, off_t to)
 
 /* A segment given for a new socket (segments are reused, uvs_srv.c): no other program may
  * still map it, and nothing the previous socket's program wrote may show: its tx ring, its
- * own area, and the part of rx the daemon has not written yet are blank. */
+ * own area, and the part of rx the daemon has not written yet are blank (past what it
+ * produced, and past the SEQPACKET message it is still assembling there: uvs_sockbuf.c). */
 static void
-seg_check_new(struct ctx *t, int fd, const struct stat *st, const struct uvs_shm *shm,
+seg_check_new(struct ctx *t, int fd, const struct stat *st, const struct uvs_shm *shm, uint64_t id,
 		uint64_t prog, bool accepted)
 {
-	uint32_t prod = shm->rx.prod;
+	const struct uvs_srv_sock *s = uvs_srv_sock_at(&t->srv, (uint32_t)id);
+	uint64_t from = shm->rx.prod;
 	bool mapped = false;
 
 	/* An accepted socket's segment may be one its listener's creator had: the listener's
@@ -387,8 +389,10 @@ seg_check_new(struct ctx *t, int fd, const struct stat *st, const struct uvs_shm
 			(off_t)sizeof(struct uvs_shm)));
 	FZ_CHECK(seg_blank(
 			fd, (const uint8_t *)shm, shm->tx_off, (off_t)shm->tx_off + shm->tx_size));
-	if (prod < shm->rx_size)
-		FZ_CHECK(seg_blank(fd, (const uint8_t *)shm, (off_t)shm->rx_off + prod,
+	if (s != NULL && s->gen == (uint32_t)(id >> 32) && s->sb.rx_pend > 0)
+		from += UVS_REC_SIZE + s->sb.rx_pend;
+	if (from < shm->rx_size) /* (beyond a wrap: not checked) */
+		FZ_CHECK(seg_blank(fd, (const uint8_t *)shm, (off_t)shm->rx_off + (off_t)from,
 				(off_t)shm->rx_off + shm->rx_size));
 }
 
@@ -422,7 +426,7 @@ take_segment(struct ctx *t, int fd, uint64_t id, unsigned int client, bool fresh
 		return;
 	}
 	if (fresh)
-		seg_check_new(t, fd, &st, shm, t->cl[client].prog, accepted);
+		seg_check_new(t, fd, &st, shm, id, t->cl[client].prog, accepted);
 	close(fd);
 	/* two mappings of one segment are two programs on one ring: the model is off for all */
 	if (!fresh)
