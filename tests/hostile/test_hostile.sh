@@ -49,8 +49,10 @@ fail() {
 	exit 1
 }
 # CID 5: a well-behaved guest that loads the daemon the way the credit attack does (below).
+# CID 6: the credit attack's own, as the overrun penalty it earns outlives its attaches.
 uvt_start_daemon --vm "cid=3,socket=$tmp/vm3.sock" --vm "cid=4,socket=$tmp/vm4.sock" \
-	--vm "cid=5,socket=$tmp/vm5.sock" || fail "uvsockd not ready"
+	--vm "cid=5,socket=$tmp/vm5.sock" --vm "cid=6,socket=$tmp/vm6.sock" ||
+	fail "uvsockd not ready"
 ts=$(sed -n 's/^uvsockd: telemetry \([^ ]*\) .*/\1/p' "$tmp/uvsockd.log")
 [ -S "$ts" ] || fail "no telemetry socket in the log"
 "$GUEST" --socket "$tmp/vm4.sock" --mode rxonly --listen 5000 --conns 1000000 \
@@ -89,8 +91,12 @@ mem() {
 	done
 	awk '/^(VmRSS|RssAnon|RssShmem):/ { printf "%s ", $2 }' "/proc/$dpid/status"
 }
+# guest_tel CID FILE: the guest's telemetry
+guest_tel() {
+	"$SS" --socket "$ts" --guest "$1" --json >"$2" || fail "telemetry does not answer"
+}
 guest3() {
-	"$SS" --socket "$ts" --guest 3 --json >"$1" || fail "telemetry does not answer"
+	guest_tel 3 "$1"
 }
 
 # The guest's counters before the first attack; each attack's last snapshot (taken once it
@@ -99,12 +105,17 @@ guest3 "$tmp/before.json"
 
 # run_attack NAME ATTACK BOUND_KIB [uvsock-hostile options]: one attack, checked; BOUND_KIB
 # is the most the daemon's VmRSS may grow while it runs. With CONTROL set (with_control), a
-# well-behaved load is measured too, and may be what the ratio is judged against.
+# well-behaved load is measured too, and may be what the ratio is judged against. The
+# attacker is CID 3, or ACID.
 run_attack() {
-	local name=$1 attack=$2 bound=$3 hp m0 m1 m2 rc
+	local name=$1 attack=$2 bound=$3 hp m0 m1 m2 rc acid=${ACID:-3} before=$tmp/before.json
 	shift 3
+	if [ "$acid" != 3 ]; then
+		before=$tmp/before$acid.json
+		guest_tel "$acid" "$before"
+	fi
 	read -r -a m0 <<<"$(mem)"
-	"$HOSTILE" --socket "$tmp/vm3.sock" --attack "$attack" "$@" >"$tmp/$name.log" 2>&1 &
+	"$HOSTILE" --socket "$tmp/vm$acid.sock" --attack "$attack" "$@" >"$tmp/$name.log" 2>&1 &
 	hp=$!
 	pids+=("$hp")
 	wait_for "$tmp/$name.log" "attacking" 10 || fail "$name: the attacker did not attach"
@@ -128,18 +139,18 @@ run_attack() {
 	fi
 	kill -USR1 "$hp"
 	wait_for "$tmp/$name.log" "^INFO" 20 || fail "$name: the attacker did not report"
-	guest3 "$tmp/$name.after.json"
+	guest_tel "$acid" "$tmp/$name.after.json"
 	read -r -a m1 <<<"$(mem)"
 	kill "$hp"
 	rc=0
 	wait "$hp" || rc=$?
 	kill -0 "$dpid" 2>/dev/null || fail "$name: uvsockd died"
-	if ! python3 "$here/hostile.py" check "$tmp/before.json" "$tmp/$name.after.json" \
+	if ! python3 "$here/hostile.py" check "$before" "$tmp/$name.after.json" \
 		"$tmp/$name.log"; then
 		echo "FAIL: $name: the daemon's counters differ from what was sent"
 		failed=1
 	fi
-	cp "$tmp/$name.after.json" "$tmp/before.json"
+	[ "$acid" != 3 ] || cp "$tmp/$name.after.json" "$tmp/before.json"
 	# after the detach: until the host programs closed what the guest had open
 	for _ in $(seq 50); do
 		read -r -a m2 <<<"$(mem)"
@@ -196,7 +207,7 @@ for a in "${attacks[@]}"; do
 	loop-32k) run_attack "$a" loop 3072 --txq 32768 ;;
 	# judged against the baseline since the daemon reuses segments and makes an overrunning
 	# guest's next REQUESTs fail (0.88 to 1.01 here); churn runs for the record
-	credit) with_control churn baseline "$a" 4096 --port "$HOLD" ;;
+	credit) ACID=6 with_control churn baseline "$a" 4096 --port "$HOLD" ;;
 	# judged against the baseline since a pass of packets without payload only yields the
 	# CPU as an idle one does (pmd/uvsockd.h, UVSD_YIELD_EVERY); chatter runs for the record
 	flood-credit-request) with_control chatter baseline "$a" 1024 --port "$HOLD" ;;
@@ -207,6 +218,40 @@ for a in "${attacks[@]}"; do
 	*) run_attack "$a" "$a" 1024 ;;
 	esac
 done
+
+# The overrun penalty outlives the attach (a guest must not shed it by resetting its device):
+# once credit's attacker is gone, CID 6 attaches again and overruns on, starting from the
+# penalty telemetry shows; its counters must match, and any REQUEST served while the penalty
+# still holds is a failure of the attacker.
+if [[ " ${attacks[*]} " == *" credit "* ]]; then
+	for _ in $(seq 50); do
+		guest_tel 6 "$tmp/pen.before.json"
+		python3 -c 'import json, sys
+sys.exit(json.load(open(sys.argv[1]))["guest"]["state"] == "running")' "$tmp/pen.before.json" &&
+			break
+		sleep 0.1
+	done
+	read -r pen pen_next < <(python3 -c 'import json, sys
+g = json.load(open(sys.argv[1]))["guest"]
+print(g["penalty"], g["penalty_next"])' "$tmp/pen.before.json")
+	[ "$pen_next" -gt 0 ] || fail "no penalty kept for CID 6 after credit (penalty_next $pen_next)"
+	"$HOSTILE" --socket "$tmp/vm6.sock" --attack credit --port "$HOLD" \
+		--penalty "$pen,$pen_next" >"$tmp/pen.log" 2>&1 &
+	hp=$!
+	pids+=("$hp")
+	wait_for "$tmp/pen.log" "attacking" 10 || fail "credit again: the attacker did not attach"
+	sleep 1
+	kill -USR1 "$hp"
+	wait_for "$tmp/pen.log" "^INFO" 20 || fail "credit again: the attacker did not report"
+	guest_tel 6 "$tmp/pen.after.json"
+	kill "$hp"
+	wait "$hp" ||
+		fail "credit again: the attacker saw the device misbehave: $(grep '^INFO' "$tmp/pen.log")"
+	python3 "$here/hostile.py" check "$tmp/pen.before.json" "$tmp/pen.after.json" \
+		"$tmp/pen.log" || fail "credit again: the daemon's counters differ from what was sent"
+	echo "ok: the penalty outlives the attach (started at $pen REQUESTs, next $pen_next):" \
+		"$(grep '^INFO' "$tmp/pen.log")"
+fi
 
 # A refused chain ends its guest's burst (and rests its queues): a guest that asks for an
 # interrupt whenever chains come back gets one per refused chain; when the daemon took a

@@ -1131,6 +1131,11 @@ static void
 conn_report(struct hostile *h)
 {
 	expect_now(h, "connections", h->conn_up ? 1 : 0);
+	if (h->a->step == credit_step) {
+		/* every connection overran, so nothing halved it: the engine's state is ours */
+		expect_now(h, "penalty", h->penalty_left);
+		expect_now(h, "penalty_next", h->penalty_next);
+	}
 }
 
 /* Queued, unaccepted connections and no-listener REQUESTs at once: REQUESTs alternately to
@@ -1492,6 +1497,9 @@ usage(FILE *f)
 			"                     0: spin)\n"
 			"  --interrupts       sleep on the device's interrupts instead\n"
 			"  --txq N            tx ring size, a power of two, 256 .. 32768 (default %u)\n"
+			"  --penalty L,N      credit: the device still refuses this guest's next L\n"
+			"                     REQUESTs, and the next overrun costs N (telemetry's\n"
+			"                     penalty and penalty_next: it keeps them across attaches)\n"
 			"  --host-hold PORT   host side (UVSOCK_CONTROL): listen on PORT, accept, never read\n"
 			"  --backlog N        --host-hold's listen backlog (default 4096)\n"
 			"  --no-accept        --host-hold never accepts\n"
@@ -1515,6 +1523,7 @@ main(int argc, char **argv)
 		{ "interrupts", no_argument, NULL, 'i' },
 		{ "pace-us", required_argument, NULL, 'P' },
 		{ "txq", required_argument, NULL, 'T' },
+		{ "penalty", required_argument, NULL, 'Q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1567,6 +1576,13 @@ main(int argc, char **argv)
 			break;
 		case 'P':
 			h.pace_us = (unsigned int)strtoul(optarg, NULL, 0);
+			break;
+		case 'Q':
+			if (sscanf(optarg, "%" SCNu32 ",%" SCNu32, &h.penalty_left,
+					    &h.penalty_next) != 2) {
+				usage(stderr);
+				return 2;
+			}
 			break;
 		case 'h':
 			usage(stdout);
