@@ -125,6 +125,7 @@ struct ctx {
 	struct client cl[MAX_CLIENTS];
 	int anchors[MAX_ANCHORS];	  /* program ends; -1 once closed */
 	uint64_t anchor_ids[MAX_ANCHORS]; /* their sockets */
+	bool anchor_shut[MAX_ANCHORS];	  /* shut for writing by the program (act_anchor) */
 	struct seg ghosts[MAX_GHOSTS];	  /* unmapped at close (ino, prog, forked only) */
 	unsigned int nghosts;
 	unsigned int nanchors;
@@ -295,6 +296,7 @@ take_anchor(struct ctx *t, int fd, uint64_t id)
 		return;
 	}
 	t->anchor_ids[t->nanchors] = id;
+	t->anchor_shut[t->nanchors] = false;
 	t->anchors[t->nanchors++] = fd;
 }
 
@@ -404,7 +406,7 @@ take_segment(struct ctx *t, int fd, uint64_t id, unsigned int client, bool fresh
 	struct stat st;
 	struct uvs_shm *shm;
 	struct seg *g;
-	bool stale = false;
+	bool stale = false, broken = false;
 
 	FZ_CHECK(fstat(fd, &st) == 0 && st.st_size >= (off_t)UVS_SHM_HDR_SIZE);
 	if (t->nsegs == MAX_SEGS) {
@@ -417,6 +419,9 @@ take_segment(struct ctx *t, int fd, uint64_t id, unsigned int client, bool fresh
 	 * broke that segment): whatever it wrote through the old mapping shows in the new one */
 	for (unsigned int i = 0; i < t->nsegs; i++)
 		stale |= t->segs[i].ino == st.st_ino;
+	/* the socket's anchor was shut for writing before: the daemon may free it under us */
+	for (unsigned int i = 0; i < t->nanchors; i++)
+		broken |= t->anchor_ids[i] == id && t->anchor_shut[i];
 	/* all zero: the program closed the socket before it read this reply, and the daemon
 	 * already kept the segment (wiped) for its next one */
 	if (!seg_header_ok(shm, (size_t)st.st_size)) {
@@ -449,7 +454,7 @@ take_segment(struct ctx *t, int fd, uint64_t id, unsigned int client, bool fresh
 	g->prog = t->cl[client].prog;
 	g->ino = st.st_ino;
 	g->forked = false; /* the slot may hold a segment of an earlier input */
-	g->poked = !fresh || stale;
+	g->poked = !fresh || stale || broken;
 	g->sb = (struct uvs_sockbuf){ .type = (uint16_t)shm->type };
 	uvs_ring_attach(&g->sb.rx, &shm->rx, (uint8_t *)shm + shm->rx_off, shm->rx_size, false);
 	uvs_ring_attach(&g->sb.tx, &shm->tx, (uint8_t *)shm + shm->tx_off, shm->tx_size, true);
@@ -815,6 +820,7 @@ act_anchor(struct ctx *t, struct fz *f)
 		 * daemon frees the socket and keeps its segment while the program still maps it */
 		shutdown(*fd, SHUT_WR);
 		seg_break(t, t->anchor_ids[(b >> 3) % t->nanchors]);
+		t->anchor_shut[(b >> 3) % t->nanchors] = true; /* and any segment it gets later */
 		break;
 	case 4:
 	case 5:
