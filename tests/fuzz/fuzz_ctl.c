@@ -99,6 +99,7 @@ struct pending {
 
 struct client {
 	int fd;	       /* -1: none */
+	ino_t ino;     /* fd's socket: it must stay that one while the program uses it */
 	uint64_t prog; /* which connection this is, over the input */
 	struct pending q[PIPE_MAX];
 	unsigned int nq;
@@ -203,6 +204,15 @@ static struct fd_seen fds_seen[MAX_SEEN];
 static unsigned int nfds_seen;
 
 #define SEEN_CLIENT (1ull << 63)
+
+/* The inode behind fd, or 0 if it is not open. */
+NO_COVERAGE static ino_t
+fd_ino(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
 
 NO_COVERAGE static void
 fd_same(uint64_t key, int fd)
@@ -574,6 +584,7 @@ client_connect(struct ctx *t, unsigned int ci)
 	FZ_CHECK(c->fd >= 0);
 	strcpy(sun.sun_path, ctl_path);
 	FZ_CHECK(connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) == 0);
+	c->ino = fd_ino(c->fd);
 	pump(t);
 }
 
@@ -644,6 +655,11 @@ queue_msg(struct ctx *t, unsigned int ci, const void *buf, size_t len, int fd)
 	p.malformed = rc < 0;
 	if (c->fd < 0 || c->nq == PIPE_MAX)
 		return;
+	/* the program's end of its connection is still that socket (a number closed and
+	 * reused in this shared descriptor table would send the request elsewhere) */
+	if (fd_ino(c->fd) != c->ino)
+		fprintf(stderr, "fuzz_ctl: program %u's fd %d is another file now\n", ci, c->fd);
+	FZ_CHECK(fd_ino(c->fd) == c->ino);
 	uvs_scm_put(&msg, cbuf, &fd, fd >= 0 ? 1 : 0);
 	if (sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)len)
 		return; /* the server hung up already, or the queue is full */
