@@ -28,8 +28,9 @@
  * parent's segments; an exec'd program gets the memfd) exposes it, and so does
  * UVS_CTL_FORK, which libuvsock sends before every fork for all the segments the program
  * holds. A program whose control connection is gone can have nothing again, so its open
- * sockets' segments are not kept either. A kept segment's data pages are zeroed (the ones the memfd has: SEEK_DATA), so
- * what its next socket's other users see starts blank, as a new one would. A connection to
+ * sockets' segments are not kept either. A kept segment's data pages are zeroed (the ones
+ * the memfd has: SEEK_DATA), so what its next socket's other users see starts blank, as a
+ * new one would. A connection to
  * a listener takes its segment when it arrives, from the listener creator's kept ones while
  * nobody else owns the listener; if another owner (attached since) accepts it, the creator
  * may still map that segment: the owners of a listener share its connections, as any of

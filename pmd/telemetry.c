@@ -160,9 +160,8 @@ fill_guest(struct uvs_daemon *d, const char *params, struct rte_tel_data *t)
 	rte_tel_data_add_dict_u64(t, "g2g_rewritten", g->g2g_rewritten);
 	rte_tel_data_add_dict_u64(t, "orphan_rst_queued", p->orphan_count);
 	/* the overrun penalty, kept while the guest is detached (vhost_dev.c) */
-	rte_tel_data_add_dict_u64(t, "penalty", g->running ? p->penalty : g->penalty);
-	rte_tel_data_add_dict_u64(
-			t, "penalty_next", g->running ? p->penalty_next : g->penalty_next);
+	rte_tel_data_add_dict_u64(t, "penalty", p->penalty);
+	rte_tel_data_add_dict_u64(t, "penalty_next", p->penalty_next);
 	/* every reason, zero or not: monitoring wants stable keys */
 	for (int i = 0; i < UVS_DROP_MAX; i++)
 		dict_u64(t, "drop_", uvs_drop_str(i), p->drops[i]);

@@ -100,9 +100,6 @@ struct uvsd_guest {
 	bool rx_work;	    /* engine has packets for this guest */
 	bool rx_call_due;   /* another guest's packets were put in its rx ring (g2g.c) */
 	unsigned int rest;  /* passes to skip: it sent something refused (UVSD_REFUSAL_REST) */
-	/* the engine's overrun penalty (uvs_peer penalty, penalty_next) kept from one attach to
-	 * the next: a guest must not shed it by resetting its device */
-	uint32_t penalty, penalty_next;
 	bool seqpacket;
 	struct uvs_memtbl mem;
 	struct uvs_virtq vq[2];

@@ -341,6 +341,9 @@ static void
 guest_attach(struct uvs_daemon *d, struct uvsd_guest *g, int vid)
 {
 	uint64_t features = 0;
+	/* the overrun penalty outlives the attach (the peer keeps it while detached): a guest
+	 * must not shed it by resetting its device */
+	uint32_t penalty = g->peer.penalty, penalty_next = g->peer.penalty_next;
 
 	if (guest_map(g, vid, false) < 0)
 		return;
@@ -352,8 +355,8 @@ guest_attach(struct uvs_daemon *d, struct uvsd_guest *g, int vid)
 	g->rest = 0;
 	uvsd_g2g_forget(d, g);
 	uvs_peer_init(&g->peer, g->cid, g->seqpacket, g);
-	g->peer.penalty = g->penalty;
-	g->peer.penalty_next = g->penalty_next;
+	g->peer.penalty = penalty;
+	g->peer.penalty_next = penalty_next;
 	g->running = true;
 	g->rx_work = true;
 	kick_watch(d, g, true);
@@ -399,8 +402,6 @@ guest_detach(struct uvs_daemon *d, struct uvsd_guest *g)
 	uvsd_g2g_forget(d, g);
 	/* Host programs see their connections to this guest reset. */
 	uvs_peer_detach(d->srv.eng, &g->peer);
-	g->penalty = g->peer.penalty;
-	g->penalty_next = g->peer.penalty_next;
 	for (int q = 0; q < 2; q++) {
 		rte_vhost_set_vring_base(g->vid, q, g->vq[q].last_avail_idx, g->vq[q].used_idx);
 		g->kickfd[q] = g->callfd[q] = -1; /* DPDK closes them; never touch them again */
