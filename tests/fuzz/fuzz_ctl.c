@@ -98,9 +98,11 @@ struct pending {
 };
 
 struct client {
-	int fd;	       /* -1: none */
-	ino_t ino;     /* fd's socket: it must stay that one while the program uses it */
-	uint64_t prog; /* which connection this is, over the input */
+	int fd;		 /* -1: none */
+	ino_t ino;	 /* fd's socket: it must stay that one while the program uses it */
+	uint64_t prog;	 /* which connection this is, over the input */
+	uint64_t serial; /* the server's client for it, 0 if none was seen */
+	ino_t srv_ino;	 /* and the server's end of the connection */
 	struct pending q[PIPE_MAX];
 	unsigned int nq;
 	uint64_t ids[MAX_IDS]; /* socket ids this program was given */
@@ -125,6 +127,7 @@ struct ctx {
 	struct uvs_peer peers[NPEERS];
 	struct client cl[MAX_CLIENTS];
 	int anchors[MAX_ANCHORS];	  /* program ends; -1 once closed */
+	ino_t anchor_inos[MAX_ANCHORS];	  /* their sockets (anchor_fd() checks them) */
 	uint64_t anchor_ids[MAX_ANCHORS]; /* their sockets */
 	bool anchor_shut[MAX_ANCHORS];	  /* shut for writing by the program (act_anchor) */
 	struct seg ghosts[MAX_GHOSTS];	  /* unmapped at close (ino, prog, forked only) */
@@ -306,8 +309,23 @@ take_anchor(struct ctx *t, int fd, uint64_t id)
 		return;
 	}
 	t->anchor_ids[t->nanchors] = id;
+	t->anchor_inos[t->nanchors] = fd_ino(fd);
 	t->anchor_shut[t->nanchors] = false;
 	t->anchors[t->nanchors++] = fd;
+}
+
+/* Anchor i's fd, checked to be still the socket the program was given (-1 once closed): a
+ * number closed behind the program's back and reused by the server would have the program
+ * read, write or close one of the server's sockets. */
+NO_COVERAGE static int *
+anchor_fd(struct ctx *t, unsigned int i)
+{
+	int *fd = &t->anchors[i];
+
+	if (*fd >= 0 && fd_ino(*fd) != t->anchor_inos[i])
+		fprintf(stderr, "fuzz_ctl: anchor %u's fd %d is another file now\n", i, *fd);
+	FZ_CHECK(*fd < 0 || fd_ino(*fd) == t->anchor_inos[i]);
+	return fd;
 }
 
 /* The program closed socket id's anchor: as libuvsock does, it unmaps the socket's segment;
@@ -586,6 +604,59 @@ client_connect(struct ctx *t, unsigned int ci)
 	FZ_CHECK(connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) == 0);
 	c->ino = fd_ino(c->fd);
 	pump(t);
+	/* the server's client for it is the newest one (for the report in settle()) */
+	if (!LIST_EMPTY(&t->srv.clients) &&
+			LIST_FIRST(&t->srv.clients)->serial == t->srv.next_serial) {
+		c->serial = t->srv.next_serial;
+		c->srv_ino = fd_ino(LIST_FIRST(&t->srv.clients)->fd);
+	}
+}
+
+/* Print which fds of this process refer to socket inode ino. */
+NO_COVERAGE static void
+fds_holding(ino_t ino, const char *what)
+{
+	char link[64], want[64], path[300];
+	struct dirent *e;
+	DIR *d = opendir("/proc/self/fd");
+
+	snprintf(want, sizeof(want), "socket:[%lu]", (unsigned long)ino);
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n > 0) {
+			link[n] = '\0';
+			if (strcmp(link, want) == 0)
+				fprintf(stderr, "fuzz_ctl: fd %s is %s\n", e->d_name, what);
+		}
+	}
+	if (d != NULL)
+		closedir(d);
+}
+
+/* Program ci has a request unanswered: say where the server's end of its connection is (its
+ * client still listed, with what unread; which fds of this process refer to it), for a
+ * failure that does not reproduce alone. */
+NO_COVERAGE static void
+report_server_end(struct ctx *t, unsigned int ci)
+{
+	const struct client *c = &t->cl[ci];
+	const struct uvs_srv_client *cl;
+
+	fprintf(stderr, "fuzz_ctl: program %u: server client %llu, end inode %lu; malformed drops %llu\n",
+			ci, (unsigned long long)c->serial, (unsigned long)c->srv_ino,
+			(unsigned long long)t->srv.drops[UVS_SRV_DROP_MALFORMED]);
+	LIST_FOREACH(cl, &t->srv.clients, link) {
+		int unread = -1;
+
+		(void)ioctl(cl->fd, SIOCINQ, &unread);
+		fprintf(stderr, "fuzz_ctl: server client %llu: fd %d inode %lu, %d bytes unread\n",
+				(unsigned long long)cl->serial, cl->fd,
+				(unsigned long)fd_ino(cl->fd), unread);
+	}
+	fds_holding(c->srv_ino, "the server's end");
 }
 
 /* A value of a request field: the ones that mean something, or anything. */
@@ -692,6 +763,7 @@ settle(struct ctx *t, unsigned int ci)
 					ci, c->fd, i, (unsigned int)c->q[i].op,
 					(unsigned int)c->q[i].seq, (unsigned long long)c->q[i].sock,
 					c->q[i].malformed ? " (malformed)" : "");
+		report_server_end(t, ci);
 	}
 	FZ_CHECK(c->nq == 0);
 }
@@ -730,7 +802,7 @@ req_build(struct ctx *t, struct fz *f, unsigned int ci, struct uvs_ctl_req *req,
 	fdsel = fz_u8(f);
 	*fd = -1;
 	if ((fdsel & 3) == 1 && t->nanchors > 0)
-		*fd = t->anchors[(fdsel >> 2) % t->nanchors];
+		*fd = *anchor_fd(t, (fdsel >> 2) % t->nanchors);
 	else if ((fdsel & 3) == 2)
 		*fd = t->cl[ci].fd; /* a socket, but not an anchor */
 	else if ((fdsel & 3) == 3)
@@ -764,7 +836,7 @@ act_pipe(struct ctx *t, struct fz *f)
 		uint8_t e = fz_u8(f);
 
 		if ((e & 3) == 3) {
-			int *a = t->nanchors > 0 ? &t->anchors[(e >> 2) % t->nanchors] : NULL;
+			int *a = t->nanchors > 0 ? anchor_fd(t, (e >> 2) % t->nanchors) : NULL;
 
 			if (a != NULL && *a >= 0) {
 				seg_retire(t, t->anchor_ids[(e >> 2) % t->nanchors]);
@@ -816,7 +888,7 @@ act_anchor(struct ctx *t, struct fz *f)
 
 	if (t->nanchors == 0)
 		return;
-	fd = &t->anchors[(b >> 3) % t->nanchors];
+	fd = anchor_fd(t, (b >> 3) % t->nanchors);
 	if (*fd < 0)
 		return;
 	if ((b & 7) >= 6)
@@ -1084,6 +1156,30 @@ act(struct ctx *t, struct fz *f, enum action a)
 	check_state(t);
 }
 
+/* The programs are gone and the server still lists a client: say which program it served
+ * and who still holds that program's end, for a failure that does not reproduce alone. */
+NO_COVERAGE static void
+report_clients_left(struct ctx *t)
+{
+	const struct uvs_srv_client *cl;
+
+	LIST_FOREACH(cl, &t->srv.clients, link) {
+		int unread = -1;
+
+		(void)ioctl(cl->fd, SIOCINQ, &unread);
+		fprintf(stderr, "fuzz_ctl: server client %llu left: fd %d inode %lu, %d bytes unread\n",
+				(unsigned long long)cl->serial, cl->fd,
+				(unsigned long)fd_ino(cl->fd), unread);
+		for (unsigned int i = 0; i < MAX_CLIENTS; i++)
+			if (t->cl[i].serial == cl->serial) {
+				fprintf(stderr, "fuzz_ctl: it served program %u (prog %llu, end inode %lu)\n",
+						i, (unsigned long long)t->cl[i].prog,
+						(unsigned long)t->cl[i].ino);
+				fds_holding(t->cl[i].ino, "that program's end");
+			}
+	}
+}
+
 /* --- set-up and tear-down --- */
 
 /* The server, its engine, epoll set and control socket live from the first input to the
@@ -1179,7 +1275,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (t->cl[i].fd >= 0)
 			close(t->cl[i].fd);
 	for (unsigned int i = 0; i < t->nanchors; i++)
-		if (t->anchors[i] >= 0)
+		if (*anchor_fd(t, i) >= 0)
 			close(t->anchors[i]);
 	for (unsigned int i = 0; i < t->nsegs; i++)
 		munmap(t->segs[i].shm, t->segs[i].size);
@@ -1188,6 +1284,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uvs_peer_detach(t->srv.eng, &t->peers[i]);
 	pump(t);
 	check_state(t);
+	if (!LIST_EMPTY(&t->srv.clients))
+		report_clients_left(t);
 	FZ_CHECK(t->srv.nsocks_live == 0 && t->srv.nsocks_attached == 0);
 	FZ_CHECK(LIST_EMPTY(&t->srv.clients) && t->srv.nwatch == 0);
 	/* nothing left in the engine either (a connection or bound port left there would stay
