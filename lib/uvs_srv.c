@@ -84,14 +84,25 @@ static void sock_free(struct uvs_srv *srv, struct uvs_srv_sock *s);
 
 /* --- sockets table --- */
 
+/* Whether the server may hold n more fds within its budget (counted at most: every socket
+ * as if it had its segment, the segment cache as if full). */
+static bool
+fds_room(const struct uvs_srv *srv, uint32_t n)
+{
+	return srv->fd_budget == 0 ||
+	       2ull * srv->nsocks_live + srv->nclients + UVS_SRV_SEG_CACHE + n <= srv->fd_budget;
+}
+
 static struct uvs_srv_sock *
 sock_alloc(struct uvs_srv *srv, uint16_t type, uint64_t owner)
 {
 	struct uvs_srv_sock *s;
 	uint32_t idx;
 
-	if (srv->nsocks_live >= UVS_SRV_MAX_SOCKS)
+	if (srv->nsocks_live >= UVS_SRV_MAX_SOCKS || !fds_room(srv, 2)) {
+		srv->drops[UVS_SRV_DROP_FULL]++;
 		return NULL;
+	}
 	for (idx = 0; idx < srv->nsocks_alloc; idx++)
 		if (srv->socks[idx] == NULL)
 			break;
@@ -282,6 +293,7 @@ seg_forget_holder(struct uvs_srv *srv, const struct uvs_srv_client *cl)
 }
 
 static void watch_remove(struct uvs_srv *srv, struct uvs_srv_sock *s);
+static void ctl_resume(struct uvs_srv *srv);
 
 static void
 sock_free(struct uvs_srv *srv, struct uvs_srv_sock *s)
@@ -298,6 +310,7 @@ sock_free(struct uvs_srv *srv, struct uvs_srv_sock *s)
 		srv->nsocks_attached--;
 	free(s->more_owners);
 	free(s);
+	ctl_resume(srv);
 }
 
 static uint32_t
@@ -1353,6 +1366,8 @@ client_free(struct uvs_srv *srv, struct uvs_srv_client *cl)
 	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, cl->fd, NULL);
 	close(cl->fd);
 	free(cl);
+	srv->nclients--;
+	ctl_resume(srv);
 }
 
 static void
@@ -1420,6 +1435,79 @@ drop:
 	client_free(srv, cl);
 }
 
+/* The spare fd (see struct uvs_srv), or -1. */
+static int
+spare_open(void)
+{
+	return open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/* An fd was closed: if the control socket was left unwatched for want of a spare, take one
+ * again and watch it (its waiting connections are served, or refused as below). */
+static void
+ctl_resume(struct uvs_srv *srv)
+{
+	struct epoll_event ev = { .events = EPOLLIN,
+		.data.u64 = UVS_SRV_EP_TAG(UVS_SRV_EP_CTL, 0) };
+
+	if (!srv->ctl_paused)
+		return;
+	if (srv->spare_fd < 0)
+		srv->spare_fd = spare_open();
+	if (srv->spare_fd < 0)
+		return;
+	srv->ctl_paused = false;
+	epoll_ctl(srv->epfd, EPOLL_CTL_MOD, srv->ctl_fd, &ev);
+}
+
+/* Refuse a program's control connection fd for want of fds: tell it ENOBUFS in place of the
+ * answer to its HELLO (libuvsock returns it from socket(), as for a full socket table). */
+static void
+ctl_refuse(struct uvs_srv *srv, int fd)
+{
+	struct uvs_ctl_resp resp = { .op = UVS_CTL_HELLO, .rc = -ENOBUFS };
+	uint64_t n;
+
+	(void)send(fd, &resp, sizeof(resp), MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+	/* every refusal is counted; logged at 1, 2, 4, 8... so a flood cannot fill the log */
+	n = ++srv->drops[UVS_SRV_DROP_NOFD];
+	if ((n & (n - 1)) == 0)
+		srv_log(srv,
+				"out of file descriptors: a program's control connection refused "
+				"(ENOBUFS; %lu so far)",
+				(unsigned long)n);
+}
+
+/*
+ * accept() failed for want of fds (EMFILE, ENFILE) with a program waiting. Give up the spare,
+ * accept that one program and refuse it (ctl_refuse); take the spare again.
+ * Without a spare (another thread took the fd meanwhile), stop watching the control socket
+ * until the server closes an fd. @return true if a program was refused (try the next).
+ */
+static bool
+ctl_refuse_one(struct uvs_srv *srv)
+{
+	struct epoll_event ev = { .events = 0, .data.u64 = UVS_SRV_EP_TAG(UVS_SRV_EP_CTL, 0) };
+	int fd = -1, err = EMFILE;
+
+	if (srv->spare_fd >= 0) {
+		close(srv->spare_fd);
+		fd = accept4(srv->ctl_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		err = fd < 0 ? errno : 0;
+		if (fd >= 0)
+			ctl_refuse(srv, fd);
+		srv->spare_fd = spare_open();
+		if (fd >= 0 && srv->spare_fd >= 0)
+			return true;
+		if (err == EAGAIN)
+			return false; /* nobody waits after all: the listener is quiet */
+	}
+	srv->ctl_paused = true;
+	epoll_ctl(srv->epfd, EPOLL_CTL_MOD, srv->ctl_fd, &ev);
+	return false;
+}
+
 static void
 ctl_accept(struct uvs_srv *srv)
 {
@@ -1431,8 +1519,14 @@ ctl_accept(struct uvs_srv *srv)
 
 	for (;;) {
 		fd = accept4(srv->ctl_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE) && ctl_refuse_one(srv))
+			continue;
 		if (fd < 0)
 			return;
+		if (!fds_room(srv, 1)) {
+			ctl_refuse(srv, fd);
+			continue;
+		}
 		cl = calloc(1, sizeof(*cl));
 		if (cl == NULL || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
 			free(cl);
@@ -1455,6 +1549,7 @@ ctl_accept(struct uvs_srv *srv)
 			continue;
 		}
 		LIST_INSERT_HEAD(&srv->clients, cl, link);
+		srv->nclients++;
 	}
 }
 
@@ -1503,6 +1598,8 @@ uvs_srv_listen(struct uvs_srv *srv, const char *path)
 		return rc;
 	}
 	srv->ctl_fd = fd;
+	if (srv->spare_fd < 0)
+		srv->spare_fd = spare_open();
 	epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev);
 	return 0;
 }
@@ -1515,6 +1612,10 @@ uvs_srv_unlisten(struct uvs_srv *srv)
 		unlink(srv->ctl_path);
 		srv->ctl_fd = -1;
 	}
+	if (srv->spare_fd >= 0)
+		close(srv->spare_fd);
+	srv->spare_fd = -1;
+	srv->ctl_paused = false;
 }
 
 void
@@ -1550,6 +1651,7 @@ uvs_srv_init(struct uvs_srv *srv, int epfd, uint32_t local_cid, const struct uvs
 {
 	*srv = (struct uvs_srv){ .epfd = epfd,
 		.ctl_fd = -1,
+		.spare_fd = -1,
 		.local_cid = local_cid,
 		.ops = ops,
 		.ctx = ctx,

@@ -75,6 +75,8 @@ enum uvs_srv_drop {
 	UVS_SRV_DROP_MALFORMED, /* wrong size or op: the client is disconnected */
 	UVS_SRV_DROP_NOTIFY,	/* a notification for a socket the client may not operate */
 	UVS_SRV_DROP_DENIED,	/* listen or connect refused by the policy (EACCES) */
+	UVS_SRV_DROP_NOFD,	/* a program's control connection refused: out of fds */
+	UVS_SRV_DROP_FULL,	/* a socket refused: socket table or fd budget full (ENOBUFS) */
 	UVS_SRV_DROP_MAX,
 };
 
@@ -139,6 +141,11 @@ struct uvs_srv_seg {
 struct uvs_srv {
 	int epfd;
 	int ctl_fd;
+	/* An fd held open to be given up when the process is out of fds: the control socket's
+	 * waiting connections are then accepted one at a time and refused (ENOBUFS), rather
+	 * than left readable for level-triggered epoll to report on every pass. */
+	int spare_fd;
+	bool ctl_paused; /* no spare: the control socket is out of the epoll set meanwhile */
 	char ctl_path[108];
 	uint32_t local_cid;
 	struct uvs_engine *eng;
@@ -154,6 +161,12 @@ struct uvs_srv {
 	uint32_t nsocks_alloc;
 	uint32_t nsocks_live;
 	uint32_t nsocks_attached; /* sockets with more_owners: client drops scan only then */
+	/* Fds the server may hold, 0 for no limit but the process's: its clients (one each),
+	 * sockets (an anchor and a segment each) and kept segments, counted at most. The
+	 * daemon sets it below RLIMIT_NOFILE, so that host programs cannot take the fds a
+	 * guest needs to attach. */
+	uint32_t fd_budget;
+	uint32_t nclients;
 	uint64_t next_serial;
 	/* the programs' control connections; reached otherwise only through epoll's data */
 	LIST_HEAD(, uvs_srv_client) clients;

@@ -289,11 +289,20 @@ ctl_connect_locked(void)
 		/* No daemon: answer as a host without vsock support would. */
 		return -EAFNOSUPPORT;
 	}
+	/* A daemon out of fds answers ENOBUFS without reading our HELLO and hangs up, maybe
+	 * before we send it (the send fails; the answer is there) or after (the unread HELLO
+	 * makes the first receive report a reset; the answer follows). */
 	if (send(fd, &req, sizeof(req), MSG_NOSIGNAL) != sizeof(req)) {
-		close(fd);
-		return -EAFNOSUPPORT;
+		n = recv(fd, &resp, sizeof(resp), MSG_DONTWAIT);
+	} else {
+		n = recv(fd, &resp, sizeof(resp), 0);
+		if (n < 0 && errno == ECONNRESET)
+			n = recv(fd, &resp, sizeof(resp), MSG_DONTWAIT);
 	}
-	n = recv(fd, &resp, sizeof(resp), 0);
+	if (n == sizeof(resp) && resp.op == UVS_CTL_HELLO && resp.rc == -ENOBUFS) {
+		close(fd);
+		return -ENOBUFS;
+	}
 	if (n != sizeof(resp) || resp.rc != 0) {
 		close(fd);
 		return -EAFNOSUPPORT;
@@ -324,13 +333,16 @@ uvs_local_cid(uint32_t *cid)
 }
 
 /* Send one request (with send_fd, if >= 0) and receive its response with up to two fds.
- * Called with client.lock and a connection. @return 0, or -ECONNRESET (connection lost). */
+ * Called with client.lock and a connection. @return 0, -ECONNRESET (connection lost), or
+ * -EMFILE (the fds it brought could not be installed: this process is out of fds, and
+ * socket() or accept() fails as Linux's would; the daemon sees their hang-up). */
 static int
 ctl_xfer_locked(struct uvs_ctl_req *req, int send_fd, struct uvs_ctl_resp *resp, int fds[2])
 {
 	char cbuf[UVS_SCM_SPACE(2)];
 	struct iovec iov = { .iov_base = req, .iov_len = sizeof(*req) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	unsigned int nfds = 0;
 	ssize_t n;
 
 	req->seq = ++client.seq;
@@ -346,7 +358,14 @@ ctl_xfer_locked(struct uvs_ctl_req *req, int send_fd, struct uvs_ctl_resp *resp,
 		n = recvmsg(client.ctl_fd, &msg, MSG_CMSG_CLOEXEC);
 	} while (n < 0 && errno == EINTR);
 	if (n > 0)
-		uvs_scm_get(&msg, fds, 2);
+		nfds = uvs_scm_get(&msg, fds, 2);
+	if (n == sizeof(*resp) && resp->seq == req->seq && nfds < resp->nfds &&
+			(msg.msg_flags & MSG_CTRUNC)) {
+		for (unsigned int i = 0; i < nfds; i++)
+			close(fds[i]);
+		fds[0] = fds[1] = -1;
+		return -EMFILE;
+	}
 	if (n != sizeof(*resp) || resp->seq != req->seq) {
 		for (int i = 0; i < 2; i++)
 			if (fds[i] >= 0)
@@ -400,7 +419,7 @@ ctl_call_sock(struct usock *s, struct uvs_ctl_req *req, struct uvs_ctl_resp *res
 				goto out;
 		}
 		rc = ctl_xfer_locked(req, -1, resp, fds);
-		if (rc == 0)
+		if (rc == 0 || rc == -EMFILE)
 			break;
 		ctl_drop_locked();
 	}

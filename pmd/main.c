@@ -7,6 +7,7 @@
  * serves (kicks, host programs' anchors and control connections, the vhost mailbox), so an
  * idle daemon costs nothing measurable.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
@@ -372,10 +373,13 @@ run(struct uvs_daemon *d)
 			for (unsigned int i = 0; i < d->nguests; i++)
 				uvsd_guest_dump(&d->guests[i], stdout);
 			printf("host sockets %u\n", d->srv.nsocks_live);
-			printf("host requests refused: malformed %lu, notify %lu, policy %lu\n",
+			printf("host requests refused: malformed %lu, notify %lu, policy %lu, "
+			       "out of fds %lu, full %lu\n",
 					(unsigned long)d->srv.drops[UVS_SRV_DROP_MALFORMED],
 					(unsigned long)d->srv.drops[UVS_SRV_DROP_NOTIFY],
-					(unsigned long)d->srv.drops[UVS_SRV_DROP_DENIED]);
+					(unsigned long)d->srv.drops[UVS_SRV_DROP_DENIED],
+					(unsigned long)d->srv.drops[UVS_SRV_DROP_NOFD],
+					(unsigned long)d->srv.drops[UVS_SRV_DROP_FULL]);
 			printf("host segments %lu, of them reused %lu; kept %u\n",
 					(unsigned long)d->srv.segs_created,
 					(unsigned long)d->srv.segs_reused,
@@ -433,6 +437,31 @@ run(struct uvs_daemon *d)
 						uvs_virtq_set_notify(&d->guests[i].vq[q], false);
 		}
 	}
+}
+
+/* The fds the control server may hold: what RLIMIT_NOFILE leaves after the fds open now and
+ * the reserve for guests and the daemon (UVSD_FD_PER_GUEST, UVSD_FD_SLACK). */
+static uint32_t
+fd_budget(const struct uvs_daemon *d)
+{
+	uint64_t reserve = (uint64_t)d->nguests * UVSD_FD_PER_GUEST + UVSD_FD_SLACK;
+	struct rlimit rl;
+	struct dirent *e;
+	uint64_t open_now = 0;
+	DIR *dir;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return 0;
+	dir = opendir("/proc/self/fd");
+	while (dir != NULL && (e = readdir(dir)) != NULL)
+		open_now += e->d_name[0] != '.';
+	if (dir != NULL)
+		closedir(dir);
+	if (rl.rlim_cur > UINT32_MAX)
+		rl.rlim_cur = UINT32_MAX;
+	if ((uint64_t)rl.rlim_cur < open_now + reserve + UVSD_FD_BUDGET_MIN)
+		return UVSD_FD_BUDGET_MIN;
+	return (uint32_t)(rl.rlim_cur - open_now - reserve);
 }
 
 int
@@ -520,6 +549,7 @@ main(int argc, char **argv)
 	d->srv.ctl_uid = d->ctl_uid;
 	d->srv.ctl_gid = d->ctl_gid;
 	d->srv.policy = d->has_policy ? &d->policy : NULL;
+	d->srv.fd_budget = fd_budget(d);
 	rc = uvs_srv_listen(&d->srv, d->ctl_path);
 	if (rc < 0) {
 		fprintf(stderr, "uvsockd: control socket %s: %s\n", d->ctl_path, strerror(-rc));
@@ -531,6 +561,9 @@ main(int argc, char **argv)
 			d->hugepages ? "hugepages" : "no hugepages");
 	for (unsigned int i = 0; i < d->nguests; i++)
 		printf("uvsockd: guest cid %u on %s\n", d->guests[i].cid, d->guests[i].path);
+	if (d->srv.fd_budget != 0 && (d->srv.fd_budget - UVS_SRV_SEG_CACHE) / 2 < UVS_SRV_MAX_SOCKS)
+		printf("uvsockd: host sockets: at most %u (RLIMIT_NOFILE leaves %u fds to programs)\n",
+				(d->srv.fd_budget - UVS_SRV_SEG_CACHE) / 2, d->srv.fd_budget);
 	printf("uvsockd: telemetry %s/dpdk_telemetry.v2 (uvsock-ss, dpdk-telemetry.py)\n",
 			rte_eal_get_runtime_dir());
 	fflush(stdout);

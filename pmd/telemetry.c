@@ -86,6 +86,8 @@ fill_stats(struct uvs_daemon *d, struct rte_tel_data *t)
 	rte_tel_data_add_dict_u64(t, "ctl_refused_malformed", d->srv.drops[UVS_SRV_DROP_MALFORMED]);
 	rte_tel_data_add_dict_u64(t, "ctl_refused_notify", d->srv.drops[UVS_SRV_DROP_NOTIFY]);
 	rte_tel_data_add_dict_u64(t, "ctl_refused_policy", d->srv.drops[UVS_SRV_DROP_DENIED]);
+	rte_tel_data_add_dict_u64(t, "ctl_refused_nofd", d->srv.drops[UVS_SRV_DROP_NOFD]);
+	rte_tel_data_add_dict_u64(t, "sockets_refused_full", d->srv.drops[UVS_SRV_DROP_FULL]);
 	rte_tel_data_add_dict_u64(t, "hugepages", d->hugepages);
 	return 0;
 }
@@ -174,6 +176,7 @@ fill_guest(struct uvs_daemon *d, const char *params, struct rte_tel_data *t)
 	rte_tel_data_add_dict_u64(t, "vhost_user_connections", g->vhu_conns);
 	rte_tel_data_add_dict_u64(t, "vhost_user_replaced", g->vhu_replaced);
 	rte_tel_data_add_dict_u64(t, "vhost_user_throttled", g->vhu_throttled);
+	rte_tel_data_add_dict_u64(t, "vhost_user_nofd", g->vhu_nofd);
 	rte_tel_data_add_dict_u64(t, "vhost_user_messages", g->vhu_msgs);
 	for (int i = 1; i < UVS_VHUMSG_ERR_MAX; i++)
 		dict_u64(t, "vhost_user_refused_", uvs_vhumsg_err_str(i), g->vhu_refused[i]);

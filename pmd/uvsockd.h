@@ -48,6 +48,17 @@
 #define UVSD_YIELD_EVERY 8u
 /* Polling passes between two looks at epoll while not sleeping (a power of two). */
 #define UVSD_EPOLL_EVERY 16u
+/* Fds kept out of the host sockets' reach (the server's fd_budget), so that host programs
+ * holding all the sockets they may cannot stop a guest from attaching. Per guest: its
+ * vhost-user connection and the relay's end to DPDK, up to 8 memory regions (received by the
+ * relay, then again by DPDK: twice while in flight), the call and kick eventfds of 3 queues,
+ * the log and inflight fds. For the daemon: telemetry connections, a reply's fds in flight,
+ * DPDK's own needs. Measured here: 25 fds open at start, a userspace guest adds 8. */
+#define UVSD_FD_PER_GUEST 32u
+#define UVSD_FD_SLACK 64u
+/* Host sockets the daemon serves whatever its RLIMIT_NOFILE (a tiny limit leaves no room
+ * for the reserve above: the daemon still works, with fewer guarantees). */
+#define UVSD_FD_BUDGET_MIN 32u
 /* Sleep bound while idle, so timers (connect 2 s, close 8 s) fire on time. */
 #define UVSD_IDLE_SLEEP_MS 50
 
@@ -87,6 +98,7 @@ struct uvsd_guest {
 	uint64_t vhu_conns;			  /* connections accepted on path */
 	uint64_t vhu_replaced;			  /* of which replaced a previous one */
 	uint64_t vhu_throttled;	 /* times a connection waited for UVSD_VHU_ACCEPT_PER_S */
+	uint64_t vhu_nofd;	 /* times accept() found the process out of fds (waits a tick) */
 	unsigned int vhu_tokens; /* connections path may take now (UVSD_VHU_ACCEPT_BURST) */
 	uint64_t vhu_refill_ns;	 /* when vhu_tokens last grew */
 	bool vhu_listen_off;	 /* no tokens: path is out of the epoll set until one comes */

@@ -728,9 +728,10 @@ uvsd_guest_kicked(struct uvs_daemon *d, struct uvsd_guest *g, int q)
 static void
 vhu_dump(const struct uvsd_guest *g, FILE *f)
 {
-	fprintf(f, "  vhost_user connections %lu replaced %lu throttled %lu messages %lu\n",
+	fprintf(f, "  vhost_user connections %lu replaced %lu throttled %lu nofd %lu messages %lu\n",
 			(unsigned long)g->vhu_conns, (unsigned long)g->vhu_replaced,
-			(unsigned long)g->vhu_throttled, (unsigned long)g->vhu_msgs);
+			(unsigned long)g->vhu_throttled, (unsigned long)g->vhu_nofd,
+			(unsigned long)g->vhu_msgs);
 	for (int i = 1; i < UVS_VHUMSG_ERR_MAX; i++)
 		if (g->vhu_refused[i] != 0)
 			fprintf(f, "  vhost_user_refused %s %lu\n", uvs_vhumsg_err_str(i),

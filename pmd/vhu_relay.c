@@ -412,6 +412,19 @@ listen_event(struct uvs_daemon *d, struct uvsd_guest *g, unsigned int gi)
 		return;
 	}
 	fd = accept4(g->vhu_lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+		/* out of fds: the VMM waits in the backlog (as it would for a slow daemon) and
+		 * the tick tries again; left watched, the listener would spin the loop */
+		ep_set(d, EPOLL_CTL_MOD, g->vhu_lfd, gi, VHU_EP_LISTEN, 0);
+		g->vhu_listen_off = true;
+		g->vhu_nofd++;
+		if ((g->vhu_nofd & (g->vhu_nofd - 1)) == 0)
+			LOG(WARNING,
+					"%s: guest cid %u: out of file descriptors: the VMM's connection "
+					"waits (%lu times so far)",
+					g->path, g->cid, (unsigned long)g->vhu_nofd);
+		return;
+	}
 	if (fd < 0)
 		return;
 	g->vhu_tokens--;
