@@ -636,6 +636,39 @@ fds_holding(ino_t ino, const char *what)
 		closedir(d);
 }
 
+/* Threads of this process (tasks sharing its descriptor table). */
+NO_COVERAGE static int
+count_tasks(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	int n = 0;
+	struct dirent *e;
+
+	while (d != NULL && (e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	if (d != NULL)
+		closedir(d);
+	return n;
+}
+
+/* Whether what the program is missing (an answer or the end) arrives late: how long after. */
+NO_COVERAGE static void
+report_late(int fd)
+{
+	uint64_t t0 = uvs_now_ns();
+	struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLRDHUP };
+	char b[64];
+	ssize_t n;
+
+	(void)poll(&pfd, 1, 2000);
+	n = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+	if (n < 0 && errno == ECONNRESET)
+		n = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+	fprintf(stderr, "fuzz_ctl: %d tasks; %.3f ms later: revents %#x, recv %zd (%s)\n",
+			count_tasks(), (double)(uvs_now_ns() - t0) / 1e6, (unsigned int)pfd.revents,
+			n, n < 0 ? strerror(errno) : "");
+}
+
 /* Program ci has a request unanswered: say where the server's end of its connection is (its
  * client still listed, with what unread; which fds of this process refer to it), for a
  * failure that does not reproduce alone. */
@@ -657,6 +690,7 @@ report_server_end(struct ctx *t, unsigned int ci)
 				(unsigned long)fd_ino(cl->fd), unread);
 	}
 	fds_holding(c->srv_ino, "the server's end");
+	report_late(c->fd);
 }
 
 /* A value of a request field: the ones that mean something, or anything. */
@@ -1284,8 +1318,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uvs_peer_detach(t->srv.eng, &t->peers[i]);
 	pump(t);
 	check_state(t);
-	if (!LIST_EMPTY(&t->srv.clients))
+	if (!LIST_EMPTY(&t->srv.clients)) {
+		uint64_t t0 = uvs_now_ns();
+
 		report_clients_left(t);
+		/* and whether the hang-ups come late */
+		while (!LIST_EMPTY(&t->srv.clients) && uvs_now_ns() - t0 < 2 * SEC)
+			pump(t);
+		fprintf(stderr, "fuzz_ctl: %d tasks; %.3f ms later: %s\n", count_tasks(),
+				(double)(uvs_now_ns() - t0) / 1e6,
+				LIST_EMPTY(&t->srv.clients) ? "no client left"
+							    : "clients still left");
+	}
 	FZ_CHECK(t->srv.nsocks_live == 0 && t->srv.nsocks_attached == 0);
 	FZ_CHECK(LIST_EMPTY(&t->srv.clients) && t->srv.nwatch == 0);
 	/* nothing left in the engine either (a connection or bound port left there would stay
