@@ -439,6 +439,28 @@ run(struct uvs_daemon *d)
 	}
 }
 
+/* Every host socket costs two fds (anchor, segment): ask for what UVSD_MAX_SOCKS of them need
+ * with the programs' control connections, the guests and the daemon (raising the hard limit
+ * works with CAP_SYS_RESOURCE, up to fs.nr_open), or else take the hard limit. */
+static void
+fds_raise(void)
+{
+	const rlim_t want = 2 * (rlim_t)UVS_SRV_MAX_SOCKS + UVS_SRV_SEG_CACHE + UVSD_FD_CLIENTS +
+			    UVSD_MAX_GUESTS * UVSD_FD_PER_GUEST + UVSD_FD_SLACK;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+		return;
+	if (rl.rlim_max < want) {
+		struct rlimit more = { .rlim_cur = want, .rlim_max = want };
+
+		if (setrlimit(RLIMIT_NOFILE, &more) == 0)
+			return;
+	}
+	rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+	setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 /* The fds the control server may hold: what RLIMIT_NOFILE leaves after the fds open now and
  * the reserve for guests and the daemon (UVSD_FD_PER_GUEST, UVSD_FD_SLACK). */
 static uint32_t
@@ -472,13 +494,8 @@ main(int argc, char **argv)
 	char prefix[64];
 	int eal_argc = 0, sep = -1, rc;
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = UVS_SRV_EP_TAG(UVSD_EP_MAIL, 0) };
-	struct rlimit rl;
 
-	/* Every host socket costs two fds (anchor, segment): take all the fds we may. */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	fds_raise();
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0) {
 			sep = i;

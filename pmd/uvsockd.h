@@ -56,6 +56,9 @@
  * DPDK's own needs. Measured here: 25 fds open at start, a userspace guest adds 8. */
 #define UVSD_FD_PER_GUEST 32u
 #define UVSD_FD_SLACK 64u
+/* Programs' control connections the fd limit the daemon asks for leaves room for, on top of
+ * UVSD_MAX_SOCKS sockets (fds_raise() in main.c). */
+#define UVSD_FD_CLIENTS 4096u
 /* Host sockets the daemon serves whatever its RLIMIT_NOFILE (a tiny limit leaves no room
  * for the reserve above: the daemon still works, with fewer guarantees). */
 #define UVSD_FD_BUDGET_MIN 32u

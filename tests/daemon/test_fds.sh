@@ -7,7 +7,8 @@
 # stays idle (it spun at 100% of a CPU once its fd table was full), the guest can attach again,
 # and a guest's connection to a full host is reset and counted. Once the program exits,
 # everything works again and the daemon's fds are back to what they were. A program at its own
-# fd limit gets EMFILE from socket(), as from Linux.
+# fd limit gets EMFILE from socket(), as from Linux. Last, the daemon with its usual limit: a
+# program gets exactly the sockets the start-up line announces (or 65536).
 set -euo pipefail
 UVSOCKD=$1
 GUEST=$2
@@ -30,6 +31,7 @@ ulimit -n 256
 exec "$UVSOCKD" "\$@"
 WRAP
 chmod +x "$tmp/uvsockd-256"
+REAL_UVSOCKD=$UVSOCKD
 UVSOCKD=$tmp/uvsockd-256
 NEW_PROGRAMS=10
 daemon_fds() { find "/proc/$dpid/fd" -mindepth 1 -maxdepth 1 | wc -l; }
@@ -186,4 +188,38 @@ for _ in $(seq 50); do
 done
 [ "$(uvt_host_sockets)" = 0 ] || fail "host sockets left after the fd-limited program"
 echo "ok: a program at its own fd limit: $(cat "$tmp/emfile.out"); nothing left in the daemon"
+
+# The daemon with the limit it takes itself (the hard limit, or more with CAP_SYS_RESOURCE):
+# every socket it announces, then ENOBUFS.
+kill "$dpid"
+wait "$dpid" 2>/dev/null || true
+UVSOCKD=$REAL_UVSOCKD
+uvt_start_daemon --vm "cid=3,socket=$tmp/vm3.sock" || fail "uvsockd (usual limit) not ready"
+max=$(sed -n 's/^uvsockd: host sockets: at most \([0-9]*\) .*/\1/p' "$tmp/uvsockd.log")
+max=${max:-65536}
+want=ENOBUFS
+if [ "$(ulimit -Hn)" -lt $((2 * max + 100)) ]; then
+	want=EMFILE # this program runs out of fds first (two a socket)
+fi
+(
+	ulimit -n "$(ulimit -Hn)"
+	LD_PRELOAD=$(uvt_preload "$SHIM") python3 -c '
+import errno, socket
+socks = []
+try:
+    while True:
+        socks.append(socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM))
+except OSError as e:
+    print(len(socks), errno.errorcode[e.errno])'
+) >"$tmp/big.out" 2>&1 || fail "the big program failed: $(cat "$tmp/big.out")"
+read -r got err <"$tmp/big.out"
+[ "$err" = "$want" ] || fail "the big program: $(cat "$tmp/big.out"), want $want"
+[ "$want" = EMFILE ] || [ "$got" = "$max" ] || fail "the big program got $got sockets, want $max"
+for _ in $(seq 100); do
+	[ "$(uvt_host_sockets)" = 0 ] && break
+	sleep 0.1
+done
+[ "$(uvt_host_sockets)" = 0 ] || fail "host sockets left after the big program"
+echo "ok: usual limit: one program got $got sockets, then $err (at most $max announced);" \
+	"all freed when it exited"
 echo "1 passed, 0 failed"
