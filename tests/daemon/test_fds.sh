@@ -35,6 +35,16 @@ REAL_UVSOCKD=$UVSOCKD
 UVSOCKD=$tmp/uvsockd-256
 NEW_PROGRAMS=10
 daemon_fds() { find "/proc/$dpid/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+# no_host_sockets_left: within 10 s, the daemon has no host socket (a program's exit reaches it
+# through its anchors' hang-ups).
+no_host_sockets_left() {
+	local _
+	for _ in $(seq 100); do
+		[ "$(uvt_host_sockets)" = 0 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
 daemon_ticks() { awk '{print $14 + $15}' "/proc/$dpid/stat"; }
 stat_of() {
 	"$SS" --socket "$ts" --json |
@@ -157,11 +167,7 @@ touch "$tmp/hog.stop"
 wait "$hog" || fail "the hog failed: $(cat "$tmp/hog.out")"
 start_guest 3 || fail "the guest could not attach after the hog"
 echo_once "$tmp/echo2.out" || fail "no echo after the hog exited"
-for _ in $(seq 50); do
-	[ "$(uvt_host_sockets)" = 0 ] && break
-	sleep 0.1
-done
-[ "$(uvt_host_sockets)" = 0 ] || fail "host sockets left after the hog: $(uvt_host_sockets)"
+no_host_sockets_left || fail "host sockets left after the hog"
 kept=$(uvt_daemon_kept)
 fds_after=$(daemon_fds)
 [ "$fds_after" -le $((fds_before + kept)) ] ||
@@ -182,11 +188,7 @@ except OSError as e:
     print("after %d sockets: %s" % (len(socks), errno.errorcode[e.errno]))'
 ) >"$tmp/emfile.out" 2>&1 || fail "the fd-limited program failed: $(cat "$tmp/emfile.out")"
 grep -q "sockets: EMFILE" "$tmp/emfile.out" || fail "fd-limited program: $(cat "$tmp/emfile.out")"
-for _ in $(seq 50); do
-	[ "$(uvt_host_sockets)" = 0 ] && break
-	sleep 0.1
-done
-[ "$(uvt_host_sockets)" = 0 ] || fail "host sockets left after the fd-limited program"
+no_host_sockets_left || fail "host sockets left after the fd-limited program"
 echo "ok: a program at its own fd limit: $(cat "$tmp/emfile.out"); nothing left in the daemon"
 
 # The daemon with the limit it takes itself (the hard limit, or more with CAP_SYS_RESOURCE):
@@ -215,11 +217,7 @@ except OSError as e:
 read -r got err <"$tmp/big.out"
 [ "$err" = "$want" ] || fail "the big program: $(cat "$tmp/big.out"), want $want"
 [ "$want" = EMFILE ] || [ "$got" = "$max" ] || fail "the big program got $got sockets, want $max"
-for _ in $(seq 100); do
-	[ "$(uvt_host_sockets)" = 0 ] && break
-	sleep 0.1
-done
-[ "$(uvt_host_sockets)" = 0 ] || fail "host sockets left after the big program"
+no_host_sockets_left || fail "host sockets left after the big program"
 echo "ok: usual limit: one program got $got sockets, then $err (at most $max announced);" \
 	"all freed when it exited"
 echo "1 passed, 0 failed"
