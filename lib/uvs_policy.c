@@ -4,8 +4,8 @@
  *
  * Rules are resolved when the policy is read: user and group names become ids then (a name
  * that does not exist is an error, not a rule that never matches, so a typo is caught at
- * start). Matching is a linear scan: policies are short and the checks run on listen() and
- * connect() only, never on the data path. The file is read whole, bounded, and parsed line by
+ * start). Matching is a linear scan: policies are short and the checks run on listen(),
+ * connect() and a program's first socket only, never on the data path. The file is read whole, bounded, and parsed line by
  * line; nothing in it is trusted beyond the grammar in uvs_policy.h.
  */
 #include <errno.h>
@@ -131,7 +131,7 @@ parse_line(struct uvs_policy *p, char *line, const char **why)
 	for (char *w = strtok_r(line, " \t\r", &save); w != NULL;
 			w = strtok_r(NULL, " \t\r", &save)) {
 		if (n == 4) {
-			*why = "too many words (want: listen|connect WHO RANGE)";
+			*why = "too many words (want: listen|connect WHO RANGE, or sockets WHO N)";
 			return -EINVAL;
 		}
 		word[n++] = w;
@@ -139,15 +139,17 @@ parse_line(struct uvs_policy *p, char *line, const char **why)
 	if (n == 0)
 		return 0;
 	if (n != 3) {
-		*why = "want: listen|connect WHO RANGE";
+		*why = "want: listen|connect WHO RANGE, or sockets WHO N";
 		return -EINVAL;
 	}
 	if (strcmp(word[0], "listen") == 0) {
 		r.act = UVS_POLICY_LISTEN;
 	} else if (strcmp(word[0], "connect") == 0) {
 		r.act = UVS_POLICY_CONNECT;
+	} else if (strcmp(word[0], "sockets") == 0) {
+		r.act = UVS_POLICY_SOCKETS;
 	} else {
-		*why = "unknown action (want listen or connect)";
+		*why = "unknown action (want listen, connect or sockets)";
 		return -EINVAL;
 	}
 	rc = parse_who(word[1], &r);
@@ -155,7 +157,15 @@ parse_line(struct uvs_policy *p, char *line, const char **why)
 		*why = rc == -ENOENT ? "no such user or group" : "bad user or group";
 		return rc == -ENOMEM ? rc : -EINVAL;
 	}
-	if (parse_range(word[2], &r.lo, &r.hi) < 0) {
+	if (r.act == UVS_POLICY_SOCKETS) {
+		if (strcmp(word[2], "*") == 0) {
+			r.lo = UINT32_MAX;
+		} else if (parse_num(word[2], &r.lo) < 0) {
+			*why = "bad count (want N or *)";
+			return -EINVAL;
+		}
+		r.hi = r.lo;
+	} else if (parse_range(word[2], &r.lo, &r.hi) < 0) {
 		*why = "bad range (want N, LO-HI or *)";
 		return -EINVAL;
 	}
@@ -274,6 +284,26 @@ uvs_policy_allows(const struct uvs_policy *p, enum uvs_policy_act act, uid_t uid
 			return true;
 	}
 	return false;
+}
+
+uint32_t
+uvs_policy_quota(const struct uvs_policy *p, uid_t uid, const gid_t *gids, unsigned int ngids)
+{
+	uint32_t n = 0;
+	bool matched = false;
+
+	if (p == NULL)
+		return UINT32_MAX;
+	for (unsigned int i = 0; i < p->n; i++) {
+		const struct uvs_policy_rule *r = &p->rules[i];
+
+		if (r->act == UVS_POLICY_SOCKETS && who_matches(r, uid, gids, ngids)) {
+			matched = true;
+			if (r->lo > n)
+				n = r->lo;
+		}
+	}
+	return matched ? n : UINT32_MAX;
 }
 
 void

@@ -294,6 +294,7 @@ seg_forget_holder(struct uvs_srv *srv, const struct uvs_srv_client *cl)
 
 static void watch_remove(struct uvs_srv *srv, struct uvs_srv_sock *s);
 static void ctl_resume(struct uvs_srv *srv);
+static void quota_release(struct uvs_srv *srv, struct uvs_srv_sock *s);
 
 static void
 sock_free(struct uvs_srv *srv, struct uvs_srv_sock *s)
@@ -304,6 +305,7 @@ sock_free(struct uvs_srv *srv, struct uvs_srv_sock *s)
 		close(s->anchor);
 	}
 	seg_release(srv, s);
+	quota_release(srv, s);
 	srv->socks[s->idx] = NULL;
 	srv->nsocks_live--;
 	if (s->n_more_owners > 0)
@@ -936,6 +938,79 @@ req_attach(struct uvs_srv *srv, struct uvs_srv_client *cl, const struct uvs_ctl_
 	return 0;
 }
 
+/* --- quotas (the policy's sockets rules) --- */
+
+/* User uid's entry in srv->quota, or with make a free one for it; NULL if none. */
+static struct uvs_srv_quota *
+quota_entry(struct uvs_srv *srv, uid_t uid, bool make)
+{
+	struct uvs_srv_quota *free_e = NULL;
+
+	for (unsigned int i = 0; i < UVS_SRV_QUOTA_USERS; i++) {
+		if (srv->quota[i].nsocks == 0)
+			free_e = free_e != NULL ? free_e : &srv->quota[i];
+		else if (srv->quota[i].uid == uid)
+			return &srv->quota[i];
+	}
+	if (make && free_e != NULL)
+		free_e->uid = uid;
+	return make ? free_e : NULL;
+}
+
+/* With a policy: whether client cl's user may hold one more socket (uvs_policy_quota). 0, or
+ * -ENOBUFS (logged at the 1st, 2nd, 4th... refusal, and counted). */
+static int
+quota_check(struct uvs_srv *srv, const struct uvs_srv_client *cl)
+{
+	const struct uvs_srv_quota *e;
+	uint32_t max;
+	uint64_t n;
+	bool no_room;
+
+	if (srv->policy == NULL)
+		return 0;
+	max = uvs_policy_quota(srv->policy, cl->uid, cl->gids, cl->ngids);
+	e = quota_entry(srv, cl->uid, false);
+	no_room = e == NULL && quota_entry(srv, cl->uid, true) == NULL;
+	if (!no_room && max > 0 && (e == NULL || e->nsocks < max))
+		return 0;
+	n = ++srv->drops[UVS_SRV_DROP_QUOTA];
+	if ((n & (n - 1)) == 0)
+		srv_log(srv, "uid %u (pid %d): socket refused: %s (%lu so far)",
+				(unsigned int)cl->uid, (int)cl->pid,
+				no_room ? "too many users hold sockets"
+					: "the user holds its quota",
+				(unsigned long)n);
+	return -ENOBUFS;
+}
+
+/* Socket s is client cl's user's from now on (quota_check() said it may be). */
+static void
+quota_charge(struct uvs_srv *srv, const struct uvs_srv_client *cl, struct uvs_srv_sock *s)
+{
+	struct uvs_srv_quota *e;
+
+	s->uid = cl->uid;
+	if (srv->policy == NULL || (e = quota_entry(srv, cl->uid, true)) == NULL)
+		return;
+	e->nsocks++;
+	s->charged = true;
+}
+
+/* Socket s goes: its user holds one fewer. */
+static void
+quota_release(struct uvs_srv *srv, struct uvs_srv_sock *s)
+{
+	if (!s->charged)
+		return;
+	for (unsigned int i = 0; i < UVS_SRV_QUOTA_USERS; i++)
+		if (srv->quota[i].nsocks > 0 && srv->quota[i].uid == s->uid) {
+			srv->quota[i].nsocks--;
+			break;
+		}
+	s->charged = false;
+}
+
 /* --- control requests --- */
 
 static int
@@ -948,10 +1023,13 @@ req_socket(struct uvs_srv *srv, struct uvs_srv_client *cl, const struct uvs_ctl_
 
 	if (req->a != UVS_TYPE_STREAM && req->a != UVS_TYPE_SEQPACKET)
 		return -ESOCKTNOSUPPORT;
+	rc = quota_check(srv, cl);
+	if (rc < 0)
+		return rc;
 	s = sock_alloc(srv, (uint16_t)req->a, cl->serial);
 	if (s == NULL)
 		return -ENOBUFS;
-	s->uid = cl->uid;
+	quota_charge(srv, cl, s);
 	s->conn = uvs_conn_create(srv->eng, s->type, s);
 	if (s->conn == NULL || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		if (s->conn != NULL) {
@@ -1101,6 +1179,9 @@ req_accept(struct uvs_srv *srv, struct uvs_srv_client *cl, struct uvs_srv_sock *
 
 	if (!ls->listening)
 		return -EINVAL;
+	rc = quota_check(srv, cl); /* before a connection leaves the queue */
+	if (rc < 0)
+		return rc;
 	for (;;) {
 		rc = uvs_conn_accept(ls->conn, &child);
 		if (rc < 0)
@@ -1119,7 +1200,7 @@ req_accept(struct uvs_srv *srv, struct uvs_srv_client *cl, struct uvs_srv_sock *
 	anchor_prepare(s, sv[1]);
 	s->anchor = sv[0];
 	s->owner = cl->serial;
-	s->uid = cl->uid;
+	quota_charge(srv, cl, s);
 	ev.data.u64 = UVS_SRV_EP_TAG(UVS_SRV_EP_ANCHOR, UVS_SRV_ANCHOR_KEY(s));
 	rc = anchor_add(srv, s, &ev, sv[1]);
 	if (rc < 0)

@@ -50,6 +50,10 @@
  * cannot evict everyone else's), each at most UVS_SRV_SEG_CACHE_MAX_SIZE bytes (a default
  * socket's is 516 KiB): at most 16 MiB of memory the daemon holds for speed. */
 #define UVS_SRV_SEG_CACHE 16u
+/* Users holding host sockets at once whose count the server keeps, with a policy: a quota is
+ * a per-user bound, and a host with more users than this holding vsock sockets at the same
+ * time is not one this daemon was sized for (the next user's sockets are refused, ENOBUFS). */
+#define UVS_SRV_QUOTA_USERS 256u
 #define UVS_SRV_SEG_CACHE_PER_HOLDER 4u
 #define UVS_SRV_SEG_CACHE_MAX_SIZE ((size_t)1 << 20)
 /* seg_holder of a segment more than one program may map, or whose program's control
@@ -77,6 +81,7 @@ enum uvs_srv_drop {
 	UVS_SRV_DROP_DENIED,	/* listen or connect refused by the policy (EACCES) */
 	UVS_SRV_DROP_NOFD,	/* a program's control connection refused: out of fds */
 	UVS_SRV_DROP_FULL,	/* a socket refused: socket table or fd budget full (ENOBUFS) */
+	UVS_SRV_DROP_QUOTA,	/* a socket refused: its user holds its quota (ENOBUFS) */
 	UVS_SRV_DROP_MAX,
 };
 
@@ -105,6 +110,7 @@ struct uvs_srv_sock {
 	uint32_t bound_cid;
 	bool listening;
 	uid_t uid;	   /* of the program that created or accepted it */
+	bool charged;	   /* counted in its uid's srv->quota entry */
 	int32_t watch_idx; /* position in srv->watch, or -1 */
 	/* segment (connected sockets) */
 	struct uvs_shm *shm;
@@ -127,6 +133,12 @@ struct uvs_srv_client {
 	/* with a policy: the process's gid and supplementary groups, read at accept */
 	gid_t gids[UVS_SRV_MAX_GIDS];
 	unsigned int ngids;
+};
+
+/* Host sockets one user holds, for the policy's quotas (sockets rules). */
+struct uvs_srv_quota {
+	uid_t uid;
+	uint32_t nsocks; /* 0: a free entry */
 };
 
 /* A segment kept for reuse by the client that may map it (holder, or 0: by any). */
@@ -171,6 +183,8 @@ struct uvs_srv {
 	/* the programs' control connections; reached otherwise only through epoll's data */
 	LIST_HEAD(, uvs_srv_client) clients;
 	uint64_t drops[UVS_SRV_DROP_MAX];
+	/* with a policy: the sockets each user holds (users holding none have no entry) */
+	struct uvs_srv_quota quota[UVS_SRV_QUOTA_USERS];
 	/* drained sockets polled by the loop while it is busy (uvs_srv_poll, uvs_srv_arm) */
 	struct uvs_srv_sock *watch[UVS_SRV_WATCH_MAX];
 	uint32_t nwatch;

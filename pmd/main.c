@@ -374,12 +374,13 @@ run(struct uvs_daemon *d)
 				uvsd_guest_dump(&d->guests[i], stdout);
 			printf("host sockets %u\n", d->srv.nsocks_live);
 			printf("host requests refused: malformed %lu, notify %lu, policy %lu, "
-			       "out of fds %lu, full %lu\n",
+			       "out of fds %lu, full %lu, quota %lu\n",
 					(unsigned long)d->srv.drops[UVS_SRV_DROP_MALFORMED],
 					(unsigned long)d->srv.drops[UVS_SRV_DROP_NOTIFY],
 					(unsigned long)d->srv.drops[UVS_SRV_DROP_DENIED],
 					(unsigned long)d->srv.drops[UVS_SRV_DROP_NOFD],
-					(unsigned long)d->srv.drops[UVS_SRV_DROP_FULL]);
+					(unsigned long)d->srv.drops[UVS_SRV_DROP_FULL],
+					(unsigned long)d->srv.drops[UVS_SRV_DROP_QUOTA]);
 			printf("host segments %lu, of them reused %lu; kept %u\n",
 					(unsigned long)d->srv.segs_created,
 					(unsigned long)d->srv.segs_reused,

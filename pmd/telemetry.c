@@ -88,6 +88,7 @@ fill_stats(struct uvs_daemon *d, struct rte_tel_data *t)
 	rte_tel_data_add_dict_u64(t, "ctl_refused_policy", d->srv.drops[UVS_SRV_DROP_DENIED]);
 	rte_tel_data_add_dict_u64(t, "ctl_refused_nofd", d->srv.drops[UVS_SRV_DROP_NOFD]);
 	rte_tel_data_add_dict_u64(t, "sockets_refused_full", d->srv.drops[UVS_SRV_DROP_FULL]);
+	rte_tel_data_add_dict_u64(t, "sockets_refused_quota", d->srv.drops[UVS_SRV_DROP_QUOTA]);
 	rte_tel_data_add_dict_u64(t, "hugepages", d->hugepages);
 	return 0;
 }

@@ -5,11 +5,13 @@
 # 1024 need root or CAP_NET_BIND_SERVICE; --control-mode/--control-owner set the control
 # socket's permissions, and a program that may not open it cannot use vsock at all. Programs
 # run as nobody (setpriv) against userspace guests; a bad policy file stops the daemon at start.
+# A socket quota (sockets rules) refuses a user's sockets past it, made or accepted.
 set -euo pipefail
 UVSOCKD=$1
 GUEST=$2
 ECHO=$3
 SS=$4
+SHIM=$5
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../guest/common.sh
 . "$here/../guest/common.sh"
@@ -87,6 +89,75 @@ echo "ok: refusals logged and counted (ctl_refused_policy $n)"
 for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 wait 2>/dev/null || true
 pids=()
+
+# socket quotas: nobody may hold 3 sockets (made or accepted), root has no quota
+cat >"$tmp/quota" <<'POL'
+listen  *      7000
+connect *      *
+sockets nobody 3
+POL
+uvt_start_daemon --policy "$tmp/quota" --vm "cid=3,socket=$tmp/vmq.sock" ||
+	fail "uvsockd (quota) not ready"
+cat >"$tmp/quota.py" <<'PY'
+import errno, select, socket, time
+def sock():
+    return socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+l = sock()
+l.bind((socket.VMADDR_CID_ANY, 7000))
+l.listen()
+x, y = sock(), sock()
+try:
+    sock()
+    print("socket: allowed", flush=True)
+except OSError as e:
+    print("socket:", errno.errorcode[e.errno], flush=True)
+print("ready", flush=True)
+select.select([l], [], [], 20)
+try:
+    l.accept()
+    print("accept: allowed", flush=True)
+except OSError as e:
+    print("accept:", errno.errorcode[e.errno], flush=True)
+x.close()
+for _ in range(50):  # until the daemon has seen the close
+    try:
+        c, addr = l.accept()
+        break
+    except OSError:
+        time.sleep(0.1)
+print("accepted from", addr[0], flush=True)
+n = 0
+while True:  # the guest's bytes, then its shutdown; it wants their count back
+    b = c.recv(65536)
+    if not b:
+        break
+    n += len(b)
+c.sendall(b"%d\n" % n)
+c.close()
+PY
+as_nobody env LD_PRELOAD="$(uvt_preload "$SHIM")" timeout 30 python3 "$tmp/quota.py" \
+	>"$tmp/quota.out" 2>&1 &
+qpid=$!
+wait_for "$tmp/quota.out" "ready" 20 || fail "quota: the program did not get ready"
+"$GUEST" --socket "$tmp/vmq.sock" --mode txonly --connect 7000 --bytes 1000 >"$tmp/gq.log" 2>&1 ||
+	fail "quota: the guest's connection failed"
+wait "$qpid" || fail "quota: the program failed"
+grep -q "^socket: ENOBUFS" "$tmp/quota.out" || fail "quota: 4th socket: $(cat "$tmp/quota.out")"
+grep -q "^accept: ENOBUFS" "$tmp/quota.out" || fail "quota: accept: $(cat "$tmp/quota.out")"
+grep -q "^accepted from 3" "$tmp/quota.out" || fail "quota: no accept after a close"
+n=$("$SS" --socket "$(sed -n 's/^uvsockd: telemetry \([^ ]*\) .*/\1/p' "$tmp/uvsockd.log")" --json |
+	python3 -c 'import json,sys; print(json.load(sys.stdin)["stats"]["sockets_refused_quota"])')
+[ "$n" = 2 ] || fail "sockets_refused_quota is $n, want 2"
+grep -q "uid 65534 (pid [0-9]*): socket refused: the user holds its quota" "$tmp/uvsockd.log" ||
+	fail "no log line for the quota"
+LD_PRELOAD=$(uvt_preload "$SHIM") timeout 20 python3 -c '
+import socket
+s = [socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM) for _ in range(10)]' ||
+	fail "root could not hold 10 sockets"
+echo "ok: quota: nobody's 4th socket and an accept past 3 refused (ENOBUFS, counted 2, logged)," \
+	"an accept after a close works; root has none"
+kill "$dpid"
+wait "$dpid" 2>/dev/null || true
 
 # the control socket's permissions: root only
 uvt_start_daemon --control-mode 0600 --control-owner root:root --vm "cid=3,socket=$tmp/vm3.sock" ||

@@ -81,6 +81,44 @@ empty_policy_refuses_everything(void **state)
 }
 
 static void
+socket_quotas_take_the_largest_matching_rule(void **state)
+{
+	struct uvs_policy p;
+	char err[128] = "";
+	const gid_t staff[2] = { 50, 4242 };
+
+	(void)state;
+	/* no policy, or no sockets rule: no quota */
+	assert_int_equal(uvs_policy_quota(NULL, 1000, no_groups, 0), UINT32_MAX);
+	assert_int_equal(uvs_policy_parse(&p, "listen * *\n", err, sizeof(err)), 0);
+	assert_int_equal(uvs_policy_quota(&p, 1000, no_groups, 0), UINT32_MAX);
+	uvs_policy_free(&p);
+	assert_int_equal(
+			uvs_policy_parse(&p,
+					"sockets *     100\n"
+					"sockets 1000  5     # below everyone's: the larger holds\n"
+					"sockets 1001  500\n"
+					"sockets @4242 1000\n"
+					"sockets root  *\n"
+					"sockets 1002  0\n",
+					err, sizeof(err)),
+			0);
+	assert_int_equal(uvs_policy_quota(&p, 1000, no_groups, 0), 100);
+	assert_int_equal(uvs_policy_quota(&p, 1001, no_groups, 0), 500);
+	assert_int_equal(uvs_policy_quota(&p, 1234, staff, 2), 1000);
+	assert_int_equal(uvs_policy_quota(&p, 1234, staff, 1), 100);
+	assert_int_equal(uvs_policy_quota(&p, 0, no_groups, 0), UINT32_MAX);
+	assert_int_equal(uvs_policy_quota(&p, 1002, no_groups, 0), 100); /* 0 < everyone's */
+	/* a sockets rule allows nothing else */
+	assert_false(uvs_policy_allows(&p, UVS_POLICY_LISTEN, 1000, no_groups, 0, 100));
+	uvs_policy_free(&p);
+	assert_int_equal(uvs_policy_parse(&p, "sockets 1002 0\n", err, sizeof(err)), 0);
+	assert_int_equal(uvs_policy_quota(&p, 1002, no_groups, 0), 0);
+	assert_int_equal(uvs_policy_quota(&p, 1003, no_groups, 0), UINT32_MAX);
+	uvs_policy_free(&p);
+}
+
+static void
 bad_lines_are_refused_with_their_number(void **state)
 {
 	static const struct {
@@ -99,6 +137,10 @@ bad_lines_are_refused_with_their_number(void **state)
 		{ "listen root 4294967296\n", "line 1: bad range" },
 		{ "listen root 12abc\n", "line 1: bad range" },
 		{ "\n\n\nconnect * x\n", "line 4: bad range" },
+		{ "sockets root 1-5\n", "line 1: bad count" },
+		{ "sockets root -1\n", "line 1: bad count" },
+		{ "sockets root 4294967296\n", "line 1: bad count" },
+		{ "sockets root\n", "line 1: want" },
 	};
 	char err[128];
 
@@ -161,6 +203,7 @@ main(void)
 		cmocka_unit_test(no_policy_allows_everything),
 		cmocka_unit_test(rules_match_by_action_user_group_and_range),
 		cmocka_unit_test(empty_policy_refuses_everything),
+		cmocka_unit_test(socket_quotas_take_the_largest_matching_rule),
 		cmocka_unit_test(bad_lines_are_refused_with_their_number),
 		cmocka_unit_test(long_lines_and_files_are_bounded),
 		cmocka_unit_test(load_reads_a_file_and_refuses_odd_ones),

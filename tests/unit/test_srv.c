@@ -4,7 +4,8 @@
  * ENOBUFS and the server's epoll set goes quiet (level-triggered, an unaccepted connection
  * would otherwise be reported on every pass: the daemon spun at 100% of a CPU), with the
  * spare fd and without it (the control socket is then left unwatched until an fd closes);
- * and the fd budget (struct uvs_srv's fd_budget) refuses sockets and programs past it.
+ * and the fd budget (struct uvs_srv's fd_budget) refuses sockets and programs past it; and a
+ * policy's socket quota (sockets rules) refuses a user's sockets past it.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -24,6 +25,7 @@
 
 #include <cmocka.h>
 
+#include "uvs_policy.h"
 #include "uvs_scm.h"
 #include "uvs_srv.h"
 
@@ -285,11 +287,26 @@ without_spare_the_control_socket_waits_for_a_close(void **state)
 	close(taker);
 }
 
+/* Program prog asks for a STREAM socket. @return the rc; *anchor is its fd (or -1). */
+static int
+new_socket(struct fix *f, int prog, int *anchor)
+{
+	struct uvs_ctl_req req = { .op = UVS_CTL_SOCKET, .seq = 1, .a = UVS_TYPE_STREAM };
+	unsigned int nfds;
+	int fds[2], rc;
+
+	assert_int_equal(send(prog, &req, sizeof(req), MSG_NOSIGNAL), sizeof(req));
+	pump(f);
+	rc = response(prog, UVS_CTL_SOCKET, fds, &nfds);
+	assert_int_equal(nfds, rc == 0 ? 1 : 0);
+	*anchor = fds[0];
+	return rc;
+}
+
 static void
 budget_refuses_sockets_and_programs_past_it(void **state)
 {
 	struct fix *f = *state;
-	struct uvs_ctl_req req = { .op = UVS_CTL_SOCKET, .seq = 1, .a = UVS_TYPE_STREAM };
 	int anchors[2], prog, other;
 
 	/* one program and two sockets, counted at most (each with its segment) */
@@ -298,16 +315,11 @@ budget_refuses_sockets_and_programs_past_it(void **state)
 	pump(f);
 	assert_int_equal(f->srv.nclients, 1);
 	for (int i = 0; i < 3; i++) {
-		unsigned int nfds;
-		int fds[2], rc;
+		int fd;
 
-		assert_int_equal(send(prog, &req, sizeof(req), MSG_NOSIGNAL), sizeof(req));
-		pump(f);
-		rc = response(prog, UVS_CTL_SOCKET, fds, &nfds);
-		assert_int_equal(rc, i < 2 ? 0 : -ENOBUFS);
-		assert_int_equal(nfds, i < 2 ? 1 : 0);
+		assert_int_equal(new_socket(f, prog, &fd), i < 2 ? 0 : -ENOBUFS);
 		if (i < 2)
-			anchors[i] = fds[0];
+			anchors[i] = fd;
 	}
 	assert_int_equal(f->srv.drops[UVS_SRV_DROP_FULL], 1);
 	assert_int_equal(f->srv.nsocks_live, 2);
@@ -331,6 +343,49 @@ budget_refuses_sockets_and_programs_past_it(void **state)
 	assert_int_equal(f->srv.nsocks_live, 0);
 }
 
+static void
+quota_refuses_a_users_sockets_past_it(void **state)
+{
+	struct fix *f = *state;
+	struct uvs_policy pol;
+	char err[128];
+	int prog, other, anchors[3];
+
+	/* this process's user (root or not) may hold 2, whoever it is */
+	assert_int_equal(uvs_policy_parse(&pol, "sockets * 2\n", err, sizeof(err)), 0);
+	f->srv.policy = &pol;
+	prog = prog_connect(f);
+	other = prog_connect(f); /* the same user's other program shares the quota */
+	pump(f);
+	assert_int_equal(new_socket(f, prog, &anchors[0]), 0);
+	assert_int_equal(new_socket(f, other, &anchors[1]), 0);
+	assert_int_equal(new_socket(f, prog, &anchors[2]), -ENOBUFS);
+	assert_int_equal(f->srv.drops[UVS_SRV_DROP_QUOTA], 1);
+	assert_int_equal(f->srv.drops[UVS_SRV_DROP_FULL], 0);
+	/* one closed: room for one more */
+	close(anchors[0]);
+	pump(f);
+	assert_int_equal(f->srv.nsocks_live, 1);
+	assert_int_equal(new_socket(f, prog, &anchors[0]), 0);
+	assert_int_equal(new_socket(f, other, &anchors[2]), -ENOBUFS);
+	assert_int_equal(f->srv.drops[UVS_SRV_DROP_QUOTA], 2);
+	/* a quota of 0 allows none */
+	uvs_policy_free(&pol);
+	assert_int_equal(uvs_policy_parse(&pol, "sockets * 0\n", err, sizeof(err)), 0);
+	assert_int_equal(new_socket(f, prog, &anchors[2]), -ENOBUFS);
+	close(anchors[0]);
+	close(anchors[1]);
+	close(prog);
+	close(other);
+	pump(f);
+	assert_int_equal(f->srv.nsocks_live, 0);
+	/* every count went back: nobody holds a socket */
+	for (unsigned int i = 0; i < UVS_SRV_QUOTA_USERS; i++)
+		assert_int_equal(f->srv.quota[i].nsocks, 0);
+	f->srv.policy = NULL;
+	uvs_policy_free(&pol);
+}
+
 int
 main(void)
 {
@@ -342,6 +397,8 @@ main(void)
 				setup, teardown),
 		cmocka_unit_test_setup_teardown(
 				budget_refuses_sockets_and_programs_past_it, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+				quota_refuses_a_users_sockets_past_it, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
