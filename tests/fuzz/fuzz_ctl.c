@@ -46,6 +46,7 @@
 
 #include "fuzz.h"
 #include "uvs_pkt.h"
+#include "uvs_policy.h"
 #include "uvs_scm.h"
 #include "uvs_srv.h"
 #include "uvs_virtq.h"
@@ -54,6 +55,10 @@
 #define NPEERS 2
 #define GPORT 5000u
 #define MAX_CLIENTS 3
+/* The policy's socket quota (sockets rules) for every user: below what an input can hold
+ * (MAX_ANCHORS), so that some inputs reach it. */
+#define QUOTA 12
+#define QUOTA_STR "12"
 /* Anchors and segments one input keeps: enough for listeners, children and connections at
  * once; more are closed on receipt (the server sees them hang up). */
 #define MAX_ANCHORS 32
@@ -252,7 +257,7 @@ NO_COVERAGE static void
 check_state(struct ctx *t)
 {
 	const struct uvs_srv_client *cl;
-	uint32_t live = 0;
+	uint32_t live = 0, charged = 0, counted = 0;
 
 	for (uint32_t i = 0; i < t->srv.nsocks_alloc; i++) {
 		const struct uvs_srv_sock *s = t->srv.socks[i];
@@ -260,6 +265,7 @@ check_state(struct ctx *t)
 		if (s == NULL)
 			continue;
 		live++;
+		charged += s->charged;
 		FZ_CHECK(s->idx == i);
 		FZ_CHECK(s->conn == NULL || s->conn->sock == s);
 		FZ_CHECK(s->n_more_owners <= UVS_SRV_MAX_OWNERS);
@@ -270,6 +276,12 @@ check_state(struct ctx *t)
 	LIST_FOREACH(cl, &t->srv.clients, link)
 		fd_same(SEEN_CLIENT | cl->serial, cl->fd);
 	FZ_CHECK(live == t->srv.nsocks_live);
+	/* the quota counts are the sockets charged, none past the quota */
+	for (unsigned int i = 0; i < UVS_SRV_QUOTA_USERS; i++) {
+		FZ_CHECK(t->srv.quota[i].nsocks <= QUOTA);
+		counted += t->srv.quota[i].nsocks;
+	}
+	FZ_CHECK(counted == charged);
 	for (unsigned int i = 0; i < NPEERS; i++) {
 		struct uvs_peer *p = &t->peers[i];
 		const struct uvs_conn *c;
@@ -1256,6 +1268,7 @@ report_clients_left(struct ctx *t)
  * engine's hash tables, the socket's bind and unlink). */
 static struct ctx ctx;
 static bool server_up;
+static struct uvs_policy policy;
 
 static void
 server_down(void)
@@ -1269,6 +1282,7 @@ server_down(void)
 		uvs_engine_destroy(t->srv.eng);
 		free(t->srv.socks);
 		close(t->epfd);
+		uvs_policy_free(&policy);
 		server_up = false;
 	}
 	rmdir(ctl_dir);
@@ -1277,6 +1291,8 @@ server_down(void)
 static void
 server_up_once(struct ctx *t)
 {
+	char err[128];
+
 	if (server_up)
 		return;
 	strcpy(ctl_dir, "/tmp/uvsock-fuzz-ctl.XXXXXX");
@@ -1285,6 +1301,10 @@ server_up_once(struct ctx *t)
 	t->epfd = epoll_create1(EPOLL_CLOEXEC);
 	FZ_CHECK(t->epfd >= 0);
 	FZ_CHECK(uvs_srv_init(&t->srv, t->epfd, LOCAL_CID, &owner_ops, t) == 0);
+	/* everything allowed, with a quota, so that the policy's paths run too */
+	FZ_CHECK(uvs_policy_parse(&policy, "listen * *\nconnect * *\nsockets * " QUOTA_STR "\n",
+				 err, sizeof(err)) == 0);
+	t->srv.policy = &policy;
 	FZ_CHECK(uvs_srv_listen(&t->srv, ctl_path) == 0);
 	server_up = true;
 	atexit(server_down);
