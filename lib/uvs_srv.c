@@ -970,6 +970,8 @@ quota_check(struct uvs_srv *srv, const struct uvs_srv_client *cl)
 	if (srv->policy == NULL)
 		return 0;
 	max = uvs_policy_quota(srv->policy, cl->uid, cl->gids, cl->ngids);
+	if (max == UINT32_MAX)
+		return 0; /* no quota: not counted */
 	e = quota_entry(srv, cl->uid, false);
 	no_room = e == NULL && quota_entry(srv, cl->uid, true) == NULL;
 	if (!no_room && max > 0 && (e == NULL || e->nsocks < max))
@@ -991,7 +993,9 @@ quota_charge(struct uvs_srv *srv, const struct uvs_srv_client *cl, struct uvs_sr
 	struct uvs_srv_quota *e;
 
 	s->uid = cl->uid;
-	if (srv->policy == NULL || (e = quota_entry(srv, cl->uid, true)) == NULL)
+	if (srv->policy == NULL ||
+			uvs_policy_quota(srv->policy, cl->uid, cl->gids, cl->ngids) == UINT32_MAX ||
+			(e = quota_entry(srv, cl->uid, true)) == NULL)
 		return;
 	e->nsocks++;
 	s->charged = true;

@@ -50,9 +50,9 @@
  * cannot evict everyone else's), each at most UVS_SRV_SEG_CACHE_MAX_SIZE bytes (a default
  * socket's is 516 KiB): at most 16 MiB of memory the daemon holds for speed. */
 #define UVS_SRV_SEG_CACHE 16u
-/* Users holding host sockets at once whose count the server keeps, with a policy: a quota is
- * a per-user bound, and a host with more users than this holding vsock sockets at the same
- * time is not one this daemon was sized for (the next user's sockets are refused, ENOBUFS). */
+/* Users with a quota (a policy's sockets rules) holding host sockets at once whose count the
+ * server keeps: a host with more such users holding vsock sockets at the same time is not
+ * one this daemon was sized for (the next one's sockets are refused, ENOBUFS). */
 #define UVS_SRV_QUOTA_USERS 256u
 #define UVS_SRV_SEG_CACHE_PER_HOLDER 4u
 #define UVS_SRV_SEG_CACHE_MAX_SIZE ((size_t)1 << 20)
@@ -183,7 +183,7 @@ struct uvs_srv {
 	/* the programs' control connections; reached otherwise only through epoll's data */
 	LIST_HEAD(, uvs_srv_client) clients;
 	uint64_t drops[UVS_SRV_DROP_MAX];
-	/* with a policy: the sockets each user holds (users holding none have no entry) */
+	/* with a policy: the sockets each user with a quota holds (no entry: none) */
 	struct uvs_srv_quota quota[UVS_SRV_QUOTA_USERS];
 	/* drained sockets polled by the loop while it is busy (uvs_srv_poll, uvs_srv_arm) */
 	struct uvs_srv_sock *watch[UVS_SRV_WATCH_MAX];
