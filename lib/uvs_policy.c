@@ -5,8 +5,9 @@
  * Rules are resolved when the policy is read: user and group names become ids then (a name
  * that does not exist is an error, not a rule that never matches, so a typo is caught at
  * start). Matching is a linear scan: policies are short and the checks run on listen(),
- * connect() and a program's first socket only, never on the data path. The file is read whole, bounded, and parsed line by
- * line; nothing in it is trusted beyond the grammar in uvs_policy.h.
+ * connect(), socket() and accept() only, never on the data path. The file is read whole,
+ * bounded, and parsed line by line; nothing in it is trusted beyond the grammar in
+ * uvs_policy.h.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -940,7 +940,7 @@ req_attach(struct uvs_srv *srv, struct uvs_srv_client *cl, const struct uvs_ctl_
 
 /* --- quotas (the policy's sockets rules) --- */
 
-/* User uid's entry in srv->quota, or with make a free one for it; NULL if none. */
+/* User uid's entry in srv->quota, or (with make) a free one for it; NULL if none. */
 static struct uvs_srv_quota *
 quota_entry(struct uvs_srv *srv, uid_t uid, bool make)
 {
@@ -952,50 +952,46 @@ quota_entry(struct uvs_srv *srv, uid_t uid, bool make)
 		else if (srv->quota[i].uid == uid)
 			return &srv->quota[i];
 	}
-	if (make && free_e != NULL)
-		free_e->uid = uid;
-	return make ? free_e : NULL;
+	if (!make || free_e == NULL)
+		return NULL;
+	free_e->uid = uid;
+	return free_e;
 }
 
-/* With a policy: whether client cl's user may hold one more socket (uvs_policy_quota). 0, or
- * -ENOBUFS (logged at the 1st, 2nd, 4th... refusal, and counted). */
+/* Whether client cl's user may hold one more socket (the policy's uvs_policy_quota): 0 with
+ * *ep its entry to charge (NULL: no quota, nothing counted), or -ENOBUFS (logged at the 1st,
+ * 2nd, 4th... refusal, and counted). */
 static int
-quota_check(struct uvs_srv *srv, const struct uvs_srv_client *cl)
+quota_check(struct uvs_srv *srv, const struct uvs_srv_client *cl, struct uvs_srv_quota **ep)
 {
-	const struct uvs_srv_quota *e;
-	uint32_t max;
+	uint32_t max = uvs_policy_quota(srv->policy, cl->uid, cl->gids, cl->ngids);
+	struct uvs_srv_quota *e;
 	uint64_t n;
-	bool no_room;
 
-	if (srv->policy == NULL)
-		return 0;
-	max = uvs_policy_quota(srv->policy, cl->uid, cl->gids, cl->ngids);
+	*ep = NULL;
 	if (max == UINT32_MAX)
-		return 0; /* no quota: not counted */
-	e = quota_entry(srv, cl->uid, false);
-	no_room = e == NULL && quota_entry(srv, cl->uid, true) == NULL;
-	if (!no_room && max > 0 && (e == NULL || e->nsocks < max))
+		return 0; /* no policy, or no quota for this user */
+	e = quota_entry(srv, cl->uid, true);
+	if (e != NULL && e->nsocks < max) {
+		*ep = e;
 		return 0;
+	}
 	n = ++srv->drops[UVS_SRV_DROP_QUOTA];
 	if ((n & (n - 1)) == 0)
 		srv_log(srv, "uid %u (pid %d): socket refused: %s (%lu so far)",
 				(unsigned int)cl->uid, (int)cl->pid,
-				no_room ? "too many users hold sockets"
-					: "the user holds its quota",
+				e == NULL ? "too many users hold sockets"
+					  : "the user holds its quota",
 				(unsigned long)n);
 	return -ENOBUFS;
 }
 
-/* Socket s is client cl's user's from now on (quota_check() said it may be). */
+/* Socket s is client cl's from now on, charged to entry e (from quota_check(), or NULL). */
 static void
-quota_charge(struct uvs_srv *srv, const struct uvs_srv_client *cl, struct uvs_srv_sock *s)
+quota_charge(const struct uvs_srv_client *cl, struct uvs_srv_quota *e, struct uvs_srv_sock *s)
 {
-	struct uvs_srv_quota *e;
-
 	s->uid = cl->uid;
-	if (srv->policy == NULL ||
-			uvs_policy_quota(srv->policy, cl->uid, cl->gids, cl->ngids) == UINT32_MAX ||
-			(e = quota_entry(srv, cl->uid, true)) == NULL)
+	if (e == NULL)
 		return;
 	e->nsocks++;
 	s->charged = true;
@@ -1005,13 +1001,10 @@ quota_charge(struct uvs_srv *srv, const struct uvs_srv_client *cl, struct uvs_sr
 static void
 quota_release(struct uvs_srv *srv, struct uvs_srv_sock *s)
 {
-	if (!s->charged)
-		return;
-	for (unsigned int i = 0; i < UVS_SRV_QUOTA_USERS; i++)
-		if (srv->quota[i].nsocks > 0 && srv->quota[i].uid == s->uid) {
-			srv->quota[i].nsocks--;
-			break;
-		}
+	struct uvs_srv_quota *e = s->charged ? quota_entry(srv, s->uid, false) : NULL;
+
+	if (e != NULL)
+		e->nsocks--;
 	s->charged = false;
 }
 
@@ -1022,18 +1015,19 @@ req_socket(struct uvs_srv *srv, struct uvs_srv_client *cl, const struct uvs_ctl_
 		struct uvs_ctl_resp *resp, int *fds)
 {
 	struct uvs_srv_sock *s;
+	struct uvs_srv_quota *quota;
 	struct epoll_event ev = { .events = EPOLLIN };
 	int sv[2], rc;
 
 	if (req->a != UVS_TYPE_STREAM && req->a != UVS_TYPE_SEQPACKET)
 		return -ESOCKTNOSUPPORT;
-	rc = quota_check(srv, cl);
+	rc = quota_check(srv, cl, &quota);
 	if (rc < 0)
 		return rc;
 	s = sock_alloc(srv, (uint16_t)req->a, cl->serial);
 	if (s == NULL)
 		return -ENOBUFS;
-	quota_charge(srv, cl, s);
+	quota_charge(cl, quota, s);
 	s->conn = uvs_conn_create(srv->eng, s->type, s);
 	if (s->conn == NULL || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		if (s->conn != NULL) {
@@ -1179,11 +1173,12 @@ req_accept(struct uvs_srv *srv, struct uvs_srv_client *cl, struct uvs_srv_sock *
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct uvs_conn *child;
 	struct uvs_srv_sock *s;
+	struct uvs_srv_quota *quota;
 	int sv[2], rc;
 
 	if (!ls->listening)
 		return -EINVAL;
-	rc = quota_check(srv, cl); /* before a connection leaves the queue */
+	rc = quota_check(srv, cl, &quota); /* before a connection leaves the queue */
 	if (rc < 0)
 		return rc;
 	for (;;) {
@@ -1204,7 +1199,7 @@ req_accept(struct uvs_srv *srv, struct uvs_srv_client *cl, struct uvs_srv_sock *
 	anchor_prepare(s, sv[1]);
 	s->anchor = sv[0];
 	s->owner = cl->serial;
-	quota_charge(srv, cl, s);
+	quota_charge(cl, quota, s);
 	ev.data.u64 = UVS_SRV_EP_TAG(UVS_SRV_EP_ANCHOR, UVS_SRV_ANCHOR_KEY(s));
 	rc = anchor_add(srv, s, &ev, sv[1]);
 	if (rc < 0)

@@ -184,21 +184,30 @@ fds_after=$(daemon_fds)
 echo "ok: after the program exited, new programs work and the daemon's fds are back" \
 	"($fds_after, $fds_before before, $kept kept segments)"
 
-# A program out of its own fds: EMFILE, as Linux says, and the daemon frees what it made.
-(
-	ulimit -n 40
-	LD_PRELOAD=$(uvt_preload "$SHIM") python3 -c '
+# fill NOFILE OUT: a program with RLIMIT_NOFILE NOFILE opens sockets until refused and writes
+# "COUNT ERRNO" to OUT.
+cat >"$tmp/fill.py" <<'EOF'
 import errno, socket
 socks = []
 try:
     while True:
         socks.append(socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM))
 except OSError as e:
-    print("after %d sockets: %s" % (len(socks), errno.errorcode[e.errno]))'
-) >"$tmp/emfile.out" 2>&1 || fail "the fd-limited program failed: $(cat "$tmp/emfile.out")"
-grep -q "sockets: EMFILE" "$tmp/emfile.out" || fail "fd-limited program: $(cat "$tmp/emfile.out")"
+    print(len(socks), errno.errorcode[e.errno])
+EOF
+fill() {
+	(
+		ulimit -n "$1"
+		LD_PRELOAD=$(uvt_preload "$SHIM") python3 "$tmp/fill.py"
+	) >"$2" 2>&1 || fail "the program filling sockets failed: $(cat "$2")"
+}
+
+# A program out of its own fds: EMFILE, as Linux says, and the daemon frees what it made.
+fill 40 "$tmp/emfile.out"
+read -r got err <"$tmp/emfile.out"
+[ "$err" = EMFILE ] || fail "fd-limited program: $(cat "$tmp/emfile.out")"
 no_host_sockets_left || fail "host sockets left after the fd-limited program"
-echo "ok: a program at its own fd limit: $(cat "$tmp/emfile.out"); nothing left in the daemon"
+echo "ok: a program at its own fd limit: EMFILE after $got sockets; nothing left in the daemon"
 
 # The daemon with the limit it takes itself (the hard limit, or more with CAP_SYS_RESOURCE):
 # every socket it announces, then ENOBUFS.
@@ -212,17 +221,7 @@ want=ENOBUFS
 if [ "$(ulimit -Hn)" -lt $((2 * max + 100)) ]; then
 	want=EMFILE # this program runs out of fds first (two a socket)
 fi
-(
-	ulimit -n "$(ulimit -Hn)"
-	LD_PRELOAD=$(uvt_preload "$SHIM") python3 -c '
-import errno, socket
-socks = []
-try:
-    while True:
-        socks.append(socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM))
-except OSError as e:
-    print(len(socks), errno.errorcode[e.errno])'
-) >"$tmp/big.out" 2>&1 || fail "the big program failed: $(cat "$tmp/big.out")"
+fill "$(ulimit -Hn)" "$tmp/big.out"
 read -r got err <"$tmp/big.out"
 [ "$err" = "$want" ] || fail "the big program: $(cat "$tmp/big.out"), want $want"
 [ "$want" = EMFILE ] || [ "$got" = "$max" ] || fail "the big program got $got sockets, want $max"
